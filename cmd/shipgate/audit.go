@@ -1,0 +1,6 @@
+package main
+
+import "context"
+
+// Placeholder until this subcommand lands: it fails loudly rather than pretending.
+func runAudit(ctx context.Context, c *cli, args []string) int { return notYet(c, "runAudit") }

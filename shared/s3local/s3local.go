@@ -1,0 +1,87 @@
+// Package s3local serves the S3 protocol in process (gofakes3) over plain HTTP on
+// loopback, with objects kept in a bbolt file so they survive restarts. Local mode and
+// tests point the real S3 client at it.
+package s3local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3bolt"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Server is a running S3-protocol server.
+type Server struct {
+	URL     string
+	srv     *http.Server
+	backend gofakes3.Backend
+	closer  func() error
+}
+
+// Options configure Start.
+type Options struct {
+	// DBPath is the bbolt file holding the objects; empty keeps them in memory.
+	DBPath string
+	// Addr to listen on; empty picks a free port on 127.0.0.1.
+	Addr string
+	// Buckets are created at start if missing.
+	Buckets []string
+}
+
+// Start serves S3 until Close.
+func Start(o Options) (*Server, error) {
+	var be gofakes3.Backend
+	closer := func() error { return nil }
+	if o.DBPath != "" {
+		// A timeout, because bbolt otherwise blocks forever on a file another process holds.
+		db, err := bolt.Open(o.DBPath, 0o600, &bolt.Options{Timeout: time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("open S3 store %s: %w", o.DBPath, err)
+		}
+		be, closer = s3bolt.New(db), db.Close
+	} else {
+		be = s3mem.New()
+	}
+	for _, name := range o.Buckets {
+		if err := be.CreateBucket(name); err != nil && !gofakes3.IsAlreadyExists(err) {
+			closer()
+			return nil, fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		closer()
+		return nil, fmt.Errorf("listen for S3 on %s: %w", addr, err)
+	}
+	faker := gofakes3.New(be, gofakes3.WithAutoBucket(false), gofakes3.WithTimeSkewLimit(0))
+	s := &Server{URL: "http://" + l.Addr().String(), backend: be, closer: closer,
+		srv: &http.Server{Handler: faker.Server(), ReadHeaderTimeout: 10 * time.Second}}
+	go func() {
+		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener closed under us; Close reports nothing more useful
+		}
+	}()
+	return s, nil
+}
+
+// Close stops serving and closes the store (flushing it to disk).
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if cerr := s.closer(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,297 @@
+// Package gitwatch notices pushes to a repository on this machine: a `git push` into a
+// bare repository or a commit on a branch of a working repository. Local mode turns each
+// change into the same CodeCommit "Repository State Change" event that EventBridge
+// delivers on AWS, so local pushes travel the production trigger path.
+//
+// It watches the ref files with inotify for speed and rescans on a timer as a safety net
+// (a missed inotify event, a filesystem without inotify). The refs seen last are kept in
+// a state file, so pushes made while shipgate was stopped start runs when it starts again.
+package gitwatch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ZeroSHA is the "no commit" object id git uses for created and deleted refs.
+const ZeroSHA = "0000000000000000000000000000000000000000"
+
+// Change is one ref that moved. Old is ZeroSHA for a new ref, New is ZeroSHA for a
+// deleted one.
+type Change struct {
+	Ref string // refs/heads/main, refs/tags/v1
+	Old string
+	New string
+}
+
+// Options configure a Watcher.
+type Options struct {
+	// Repo is the repository directory (bare, or a working tree).
+	Repo string
+	// StateFile keeps the refs seen last; empty means "do not remember across restarts".
+	StateFile string
+	// Interval between rescans; 0 means 500ms.
+	Interval time.Duration
+	// OnChange is called, in order and from one goroutine, for each change.
+	OnChange func(Change)
+	// OnError reports scan problems (the watcher keeps going).
+	OnError func(error)
+}
+
+// Watcher watches one repository.
+type Watcher struct {
+	o      Options
+	gitDir string
+	mu     sync.Mutex
+	refs   map[string]string
+}
+
+// New resolves the repository's git directory and loads the remembered refs. When there
+// is no state file yet, the current refs become the baseline (nothing fires for them).
+func New(o Options) (*Watcher, error) {
+	if o.Interval == 0 {
+		o.Interval = 500 * time.Millisecond
+	}
+	gitDir, err := GitDir(o.Repo)
+	if err != nil {
+		return nil, err
+	}
+	w := &Watcher{o: o, gitDir: gitDir}
+	if o.StateFile != "" {
+		b, err := os.ReadFile(o.StateFile)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(b, &w.refs); err != nil {
+				return nil, fmt.Errorf("watch state %s is corrupt (%v); delete it to start from the current refs", o.StateFile, err)
+			}
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			return nil, err
+		}
+	}
+	if w.refs == nil {
+		if w.refs, err = ReadRefs(gitDir); err != nil {
+			return nil, err
+		}
+		if err := w.save(); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// GitDir returns the absolute git directory of repo (repo itself when bare).
+func GitDir(repo string) (string, error) {
+	cmd := exec.Command("git", "rev-parse", "--absolute-git-dir")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s is not a git repository: %s", repo, strings.TrimSpace(string(out)))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// GitDirOf is the watched repository's git directory.
+func (w *Watcher) GitDirOf() string { return w.gitDir }
+
+// Run watches until ctx ends. Changes found at start (pushed while stopped) fire first.
+func (w *Watcher) Run(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	stopInotify := w.inotify(ctx, wake)
+	defer stopInotify()
+	t := time.NewTicker(w.o.Interval)
+	defer t.Stop()
+	for {
+		w.Scan()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-t.C:
+		}
+	}
+}
+
+// Scan compares the refs with the last seen ones and reports changes. Safe to call
+// directly (tests, a hook).
+func (w *Watcher) Scan() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now, err := ReadRefs(w.gitDir)
+	if err != nil {
+		w.report(err)
+		return
+	}
+	var changes []Change
+	for ref, sha := range now {
+		if old := w.refs[ref]; old != sha {
+			if old == "" {
+				old = ZeroSHA
+			}
+			changes = append(changes, Change{Ref: ref, Old: old, New: sha})
+		}
+	}
+	for ref, old := range w.refs {
+		if _, ok := now[ref]; !ok {
+			changes = append(changes, Change{Ref: ref, Old: old, New: ZeroSHA})
+		}
+	}
+	if len(changes) == 0 {
+		return
+	}
+	w.refs = now
+	if err := w.save(); err != nil {
+		w.report(err)
+	}
+	for _, c := range changes {
+		if w.o.OnChange != nil {
+			w.o.OnChange(c)
+		}
+	}
+}
+
+func (w *Watcher) report(err error) {
+	if w.o.OnError != nil {
+		w.o.OnError(err)
+	}
+}
+
+// save writes the state file atomically (a crash leaves the old or the new one).
+func (w *Watcher) save() error {
+	if w.o.StateFile == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(w.refs, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := w.o.StateFile + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, w.o.StateFile)
+}
+
+// ReadRefs reads branch and tag refs straight from the files (no git process: it runs
+// on every wake-up): loose refs under refs/heads and refs/tags, then packed-refs for
+// those not loose.
+func ReadRefs(gitDir string) (map[string]string, error) {
+	refs := map[string]string{}
+	if b, err := os.ReadFile(filepath.Join(gitDir, "packed-refs")); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "" || line[0] == '#' || line[0] == '^' {
+				continue
+			}
+			sha, ref, ok := strings.Cut(line, " ")
+			if ok && isWatched(ref) && len(sha) == 40 {
+				refs[ref] = sha
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, top := range []string{"refs/heads", "refs/tags"} {
+		root := filepath.Join(gitDir, top)
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() || strings.HasSuffix(p, ".lock") {
+				return nil
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) { // renamed under us: the next scan sees it
+					return nil
+				}
+				return err
+			}
+			sha := strings.TrimSpace(string(b))
+			if len(sha) != 40 { // a symbolic ref or a half-written file
+				return nil
+			}
+			rel, _ := filepath.Rel(gitDir, p)
+			refs[filepath.ToSlash(rel)] = sha
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return refs, nil
+}
+
+func isWatched(ref string) bool {
+	return strings.HasPrefix(ref, "refs/heads/") || strings.HasPrefix(ref, "refs/tags/")
+}
+
+// inotify wakes the loop when anything under refs/ or packed-refs changes. Failure to
+// set it up is not fatal: the ticker still rescans.
+func (w *Watcher) inotify(ctx context.Context, wake chan<- struct{}) func() {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return func() {}
+	}
+	const mask = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_CLOSE_WRITE | unix.IN_DELETE
+	add := func(dir string) {
+		_, _ = unix.InotifyAddWatch(fd, dir, mask)
+	}
+	addTree := func() {
+		add(w.gitDir)
+		for _, top := range []string{"refs", "refs/heads", "refs/tags"} {
+			_ = filepath.WalkDir(filepath.Join(w.gitDir, top), func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					add(p)
+				}
+				return nil
+			})
+		}
+	}
+	addTree()
+	done := make(chan struct{})
+	go func() {
+		buf := make([]byte, 64<<10)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			default:
+			}
+			n, err := unix.Poll(fds, 200)
+			if err != nil || n == 0 {
+				continue
+			}
+			if _, err := unix.Read(fd, buf); err != nil {
+				continue
+			}
+			addTree() // new branch directories (feature/x) need watches too
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return func() { close(done); unix.Close(fd) }
+}

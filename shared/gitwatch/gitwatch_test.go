@@ -1,0 +1,135 @@
+package gitwatch_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/shared/gitwatch"
+)
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
+		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL=dev@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// newPushPair makes a bare repository and a clone to push from.
+func newPushPair(t *testing.T) (bare, work string) {
+	root := t.TempDir()
+	bare, work = filepath.Join(root, "origin.git"), filepath.Join(root, "work")
+	git(t, root, "init", "-q", "--bare", "-b", "main", bare)
+	git(t, root, "init", "-q", "-b", "main", work)
+	git(t, work, "remote", "add", "origin", bare)
+	return bare, work
+}
+
+func commit(t *testing.T, work, msg string) string {
+	if err := os.WriteFile(filepath.Join(work, "f.txt"), []byte(msg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, work, "add", ".")
+	git(t, work, "commit", "-q", "-m", msg)
+	return git(t, work, "rev-parse", "HEAD")
+}
+
+func TestPushesToABareRepositoryAreSeenInOrderWithinOneSecond(t *testing.T) {
+	bare, work := newPushPair(t)
+	got := make(chan gitwatch.Change, 10)
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: filepath.Join(t.TempDir(), "refs.json"),
+		Interval: time.Hour, // only inotify can make this test pass in time
+		OnChange: func(c gitwatch.Change) { got <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	time.Sleep(50 * time.Millisecond)
+
+	first := commit(t, work, "one")
+	git(t, work, "push", "-q", "origin", "main")
+	expect(t, got, gitwatch.Change{Ref: "refs/heads/main", Old: gitwatch.ZeroSHA, New: first})
+
+	second := commit(t, work, "two")
+	git(t, work, "push", "-q", "origin", "main:feature/x")
+	expect(t, got, gitwatch.Change{Ref: "refs/heads/feature/x", Old: gitwatch.ZeroSHA, New: second})
+
+	git(t, work, "push", "-q", "origin", ":feature/x")
+	expect(t, got, gitwatch.Change{Ref: "refs/heads/feature/x", Old: second, New: gitwatch.ZeroSHA})
+}
+
+func TestCommitsInAWorkingRepositoryAreSeen(t *testing.T) {
+	_, work := newPushPair(t)
+	commit(t, work, "base")
+	got := make(chan gitwatch.Change, 10)
+	w, err := gitwatch.New(gitwatch.Options{Repo: work, Interval: time.Hour, OnChange: func(c gitwatch.Change) { got <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	time.Sleep(50 * time.Millisecond)
+	before := git(t, work, "rev-parse", "HEAD")
+	after := commit(t, work, "next")
+	expect(t, got, gitwatch.Change{Ref: "refs/heads/main", Old: before, New: after})
+}
+
+func TestPushesWhileStoppedFireAtStartAndPackedRefsCount(t *testing.T) {
+	bare, work := newPushPair(t)
+	state := filepath.Join(t.TempDir(), "refs.json")
+	first := commit(t, work, "one")
+	git(t, work, "push", "-q", "origin", "main")
+	if _, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state}); err != nil {
+		t.Fatal(err) // baseline: main at first
+	}
+	second := commit(t, work, "two")
+	git(t, work, "push", "-q", "origin", "main")
+	git(t, bare, "pack-refs", "--all") // the ref now lives only in packed-refs
+
+	var got []gitwatch.Change
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) { got = append(got, c) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Scan()
+	want := gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("changes at start = %+v, want [%+v]", got, want)
+	}
+	w.Scan()
+	if len(got) != 1 {
+		t.Fatalf("a second scan reported again: %+v", got)
+	}
+}
+
+func TestNotARepositoryIsAClearError(t *testing.T) {
+	_, err := gitwatch.New(gitwatch.Options{Repo: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "not a git repository") {
+		t.Fatalf("err = %v, want 'not a git repository'", err)
+	}
+}
+
+func expect(t *testing.T, got <-chan gitwatch.Change, want gitwatch.Change) {
+	t.Helper()
+	select {
+	case c := <-got:
+		if c != want {
+			t.Fatalf("change = %+v, want %+v", c, want)
+		}
+	case <-time.After(time.Second):
+		t.Fatalf("no change within 1s, want %+v", want)
+	}
+}

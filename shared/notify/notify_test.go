@@ -1,0 +1,221 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+)
+
+func TestOutboxWritesParsableMail(t *testing.T) {
+	link := "http://127.0.0.1:8080/approvals/abc?t=" + strings.Repeat("x", 90)
+	tests := []struct {
+		name      string
+		msg       Message
+		wantParts []string // content types, in order
+	}{
+		{"text and html", Message{To: []string{"ana@example.com"}, Subject: "Approve deploy of demo ü", Text: "Open " + link + "\n", HTML: `<p><a href="` + link + `">Approve</a></p>`, Links: []string{link}, Kind: "approval.request", RunID: "r1"},
+			[]string{"text/plain", "text/html"}},
+		{"text only", Message{To: []string{"ana@example.com", "bo@example.com"}, Subject: "Run succeeded", Text: "done\n", Kind: "run.succeeded"},
+			[]string{"text/plain"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var term bytes.Buffer
+			o, err := NewOutbox(filepath.Join(dir, "outbox"), &term)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Now = func() time.Time { return time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC) }
+			if err := o.Send(context.Background(), tc.msg); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
+			if len(files) != 1 {
+				t.Fatalf("got %d .eml files, want 1", len(files))
+			}
+			raw, _ := os.ReadFile(files[0])
+			m, err := mail.ReadMessage(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatalf("not RFC 5322: %v", err)
+			}
+			subj, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+			if err != nil || subj != tc.msg.Subject {
+				t.Errorf("subject: got %q (%v), want %q", subj, err, tc.msg.Subject)
+			}
+			to, err := m.Header.AddressList("To")
+			if err != nil || len(to) != len(tc.msg.To) {
+				t.Errorf("To: got %v (%v), want %v", to, err, tc.msg.To)
+			}
+			if _, err := m.Header.Date(); err != nil {
+				t.Errorf("Date header: %v", err)
+			}
+			mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
+			var got []string
+			var bodies []string
+			if strings.HasPrefix(mt, "multipart/") {
+				mr := multipart.NewReader(m.Body, params["boundary"])
+				for {
+					p, err := mr.NextPart()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+					got = append(got, ct)
+					b, _ := io.ReadAll(p) // multipart decodes quoted-printable itself
+					bodies = append(bodies, string(b))
+				}
+			} else {
+				got = append(got, mt)
+				b, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+				bodies = append(bodies, string(b))
+			}
+			if strings.Join(got, ",") != strings.Join(tc.wantParts, ",") {
+				t.Errorf("parts: got %v, want %v", got, tc.wantParts)
+			}
+			if !strings.Contains(strings.ReplaceAll(bodies[0], "\r\n", "\n"), tc.msg.Text) {
+				t.Errorf("text part: got %q, want it to contain %q", bodies[0], tc.msg.Text)
+			}
+			for _, line := range strings.Split(string(raw), "\r\n") {
+				if len(line) > 998 {
+					t.Errorf("line longer than RFC 5322 allows: %d", len(line))
+				}
+			}
+			lines := strings.Split(strings.TrimSpace(term.String()), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.msg.To[0]) {
+				t.Errorf("terminal summary: got %q, want one line naming %s", term.String(), tc.msg.To[0])
+			}
+			if len(tc.msg.Links) > 0 && !strings.Contains(lines[0], tc.msg.Links[0]) {
+				t.Errorf("terminal summary %q lacks the link", lines[0])
+			}
+		})
+	}
+}
+
+func TestOutboxRefusesBadMessages(t *testing.T) {
+	o, err := NewOutbox(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		msg  Message
+		want string
+	}{
+		{"no recipient", Message{Subject: "s", Text: "t"}, "no recipient"},
+		{"header injection", Message{To: []string{"a@b.c\r\nBcc: x@y.z"}, Subject: "s"}, "bad recipient"},
+		{"not an address", Message{To: []string{"nobody"}, Subject: "s"}, "bad recipient"},
+		{"no subject", Message{To: []string{"a@b.c"}}, "no subject"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := o.Send(context.Background(), tc.msg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// snsStandIn speaks the SNS query protocol for Publish and records what it got.
+type snsStandIn struct {
+	mu   sync.Mutex
+	got  []map[string]string
+	fail string // recipient whose publish fails
+}
+
+func (s *snsStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || r.Form.Get("Action") != "Publish" {
+		http.Error(w, "bad request", 400)
+		return
+	}
+	f := map[string]string{}
+	for k := range r.Form {
+		f[k] = r.Form.Get(k)
+	}
+	s.mu.Lock()
+	s.got = append(s.got, f)
+	s.mu.Unlock()
+	if f["MessageAttributes.entry.1.Value.StringValue"] == s.fail {
+		w.WriteHeader(400)
+		io.WriteString(w, `<ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameter</Code><Message>nope</Message></Error><RequestId>x</RequestId></ErrorResponse>`)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	io.WriteString(w, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></PublishResponse>`)
+}
+
+func TestSNSPublishesOncePerRecipientWithFilterAttribute(t *testing.T) {
+	tests := []struct {
+		name    string
+		to      []string
+		fail    string
+		wantN   int
+		wantErr string
+	}{
+		{"two recipients", []string{"Ana@Example.com", "bo@example.com"}, "", 2, ""},
+		{"second fails", []string{"ana@example.com", "bo@example.com"}, "bo@example.com", 2, "bo@example.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stand := &snsStandIn{fail: tc.fail}
+			srv := httptest.NewServer(stand)
+			defer srv.Close()
+			client := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+				Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""), RetryMaxAttempts: 1})
+			s, err := NewSNS(client, "arn:aws:sns:us-east-1:1:shipgate")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Send(context.Background(), Message{To: tc.to, Subject: "Approve — deploy\nnow", Text: "plain body"})
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("got %v, want error naming %s", err, tc.wantErr)
+			}
+			if len(stand.got) != tc.wantN {
+				t.Fatalf("got %d publishes, want %d", len(stand.got), tc.wantN)
+			}
+			for i, f := range stand.got {
+				if got, want := f["MessageAttributes.entry.1.Name"], RecipientAttribute; got != want {
+					t.Errorf("publish %d attribute name: got %q, want %q", i, got, want)
+				}
+				if got, want := f["MessageAttributes.entry.1.Value.StringValue"], NormalizeEmail(tc.to[i]); got != want {
+					t.Errorf("publish %d recipient: got %q, want %q", i, got, want)
+				}
+				if got := f["Subject"]; got != "Approve ? deploy now" {
+					t.Errorf("subject: got %q, want ASCII one line", got)
+				}
+				if got := f["Message"]; got != "plain body" {
+					t.Errorf("message: got %q", got)
+				}
+			}
+		})
+	}
+}
+
+func TestFilterPolicy(t *testing.T) {
+	if got, want := FilterPolicy(" Ana@Example.com "), `{"recipient":["ana@example.com"]}`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}

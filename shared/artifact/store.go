@@ -1,0 +1,317 @@
+package artifact
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/shipgate/shipgate/shared/domain"
+)
+
+// S3API is the part of the S3 client the store uses.
+type S3API interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
+var _ S3API = (*s3.Client)(nil)
+
+// Upload tuning. Memory held by one upload is at most (Concurrency+1) * PartSize:
+// 5 * 8 MiB = 40 MiB, inside the 64 MiB budget for staging a 1 GiB artifact.
+const (
+	DefaultPartSize    = 8 << 20
+	DefaultConcurrency = 4
+	minPartSize        = 5 << 20 // S3's floor for every part but the last
+	maxParts           = 10000
+)
+
+// Store reads and writes one bucket.
+type Store struct {
+	c           S3API
+	bucket      string
+	partSize    int
+	concurrency int
+}
+
+// New returns a store for bucket.
+func New(c S3API, bucket string) *Store {
+	return &Store{c: c, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency}
+}
+
+// Bucket is the bucket the store writes.
+func (s *Store) Bucket() string { return s.bucket }
+
+// InBucket returns a store writing another bucket with the same client and tuning
+// (Deploy copies artifacts to the spec's target bucket).
+func (s *Store) InBucket(bucket string) *Store {
+	c := *s
+	c.bucket = bucket
+	return &c
+}
+
+// WithParts returns a store uploading in parts of partSize bytes, concurrency at a time.
+// partSize below S3's 5 MiB minimum is raised to it.
+func (s *Store) WithParts(partSize, concurrency int) *Store {
+	c := *s
+	c.partSize = max(partSize, minPartSize)
+	c.concurrency = max(concurrency, 1)
+	return &c
+}
+
+// Object describes a stored object as uploaded or downloaded.
+type Object struct {
+	Key    string
+	Size   int64
+	SHA256 string // lowercase hex of the whole object
+}
+
+// PutBytes stores b at key.
+func (s *Store) PutBytes(ctx context.Context, key string, b []byte, contentType string) (Object, error) {
+	return s.Put(ctx, key, bytes.NewReader(b), contentType)
+}
+
+// Put streams r to key, computing the object's SHA-256 on the way. Small bodies go in one
+// PutObject; larger ones as a multipart upload whose parts each carry S3's SHA-256
+// checksum, uploaded Concurrency at a time from a fixed set of part buffers, so memory
+// stays bounded whatever the size.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType string) (Object, error) {
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	whole := sha256.New()
+	first := make([]byte, s.partSize)
+	n, err := io.ReadFull(r, first)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		body := first[:n]
+		whole.Write(body)
+		sum := sha256.Sum256(body)
+		_, err := s.c.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:            aws.String(s.bucket),
+			Key:               aws.String(key),
+			Body:              bytes.NewReader(body),
+			ContentLength:     aws.Int64(int64(n)),
+			ContentType:       aws.String(contentType),
+			ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+			ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+			Metadata:          map[string]string{"sha256": hex.EncodeToString(sum[:])},
+		})
+		if err != nil {
+			return Object{}, Wrap(err, domain.Internal, "put s3://%s/%s", s.bucket, key)
+		}
+		return Object{Key: key, Size: int64(n), SHA256: hex.EncodeToString(whole.Sum(nil))}, nil
+	case err != nil:
+		return Object{}, fmt.Errorf("read body for %s: %w", key, err)
+	}
+	return s.putMultipart(ctx, key, first, r, whole, contentType)
+}
+
+func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io.Reader, whole hash.Hash, contentType string) (Object, error) {
+	created, err := s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket:            aws.String(s.bucket),
+		Key:               aws.String(key),
+		ContentType:       aws.String(contentType),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	})
+	if err != nil {
+		return Object{}, Wrap(err, domain.Internal, "start upload of s3://%s/%s", s.bucket, key)
+	}
+	uploadID := created.UploadId
+	abort := func() {
+		// A fresh context: the caller's may be why we are aborting.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30e9)
+		defer cancel()
+		_, _ = s.c.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: uploadID})
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan []byte, s.concurrency+1)
+	free <- first
+	for i := 0; i < s.concurrency; i++ {
+		free <- nil // allocated lazily: a 9 MiB file needs two buffers, not five
+	}
+	var (
+		mu       sync.Mutex
+		parts    []types.CompletedPart
+		firstErr error
+		wg       sync.WaitGroup
+		size     int64
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	buf := <-free
+	n := len(first)
+	for num := int32(1); ; num++ {
+		if num > maxParts {
+			fail(fmt.Errorf("s3://%s/%s: more than %d parts of %d bytes", s.bucket, key, maxParts, s.partSize))
+			break
+		}
+		part := buf[:n]
+		whole.Write(part)
+		size += int64(n)
+		wg.Add(1)
+		go func(num int32, part, buf []byte) {
+			defer wg.Done()
+			defer func() { free <- buf }()
+			sum := sha256.Sum256(part)
+			b64 := base64.StdEncoding.EncodeToString(sum[:])
+			out, err := s.c.UploadPart(ctx, &s3.UploadPartInput{
+				Bucket:            aws.String(s.bucket),
+				Key:               aws.String(key),
+				UploadId:          uploadID,
+				PartNumber:        aws.Int32(num),
+				Body:              bytes.NewReader(part),
+				ContentLength:     aws.Int64(int64(len(part))),
+				ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+				ChecksumSHA256:    aws.String(b64),
+			})
+			if err != nil {
+				fail(Wrap(err, domain.Internal, "upload part %d of s3://%s/%s", num, s.bucket, key))
+				return
+			}
+			mu.Lock()
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag, ChecksumSHA256: aws.String(b64)})
+			mu.Unlock()
+		}(num, part, buf)
+
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			buf = nil
+		}
+		if buf == nil && ctx.Err() != nil {
+			break
+		}
+		if buf == nil {
+			buf = make([]byte, s.partSize)
+		}
+		var rerr error
+		n, rerr = io.ReadFull(r, buf)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil && rerr != io.ErrUnexpectedEOF {
+			fail(fmt.Errorf("read body for %s: %w", key, rerr))
+			break
+		}
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		abort()
+		return Object{}, firstErr
+	}
+	sortParts(parts)
+	_, err = s.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(s.bucket),
+		Key:             aws.String(key),
+		UploadId:        uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil {
+		abort()
+		return Object{}, Wrap(err, domain.Internal, "complete upload of s3://%s/%s", s.bucket, key)
+	}
+	return Object{Key: key, Size: size, SHA256: hex.EncodeToString(whole.Sum(nil))}, nil
+}
+
+func sortParts(p []types.CompletedPart) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && *p[j].PartNumber < *p[j-1].PartNumber; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}
+
+// PutFile streams the file at path to key.
+func (s *Store) PutFile(ctx context.Context, key, path, contentType string) (Object, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Object{}, err
+	}
+	defer f.Close()
+	return s.Put(ctx, key, f, contentType)
+}
+
+// Open returns the object's body; the caller closes it. A missing object is NotFound.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		var nk *types.NoSuchKey
+		if errors.As(err, &nk) {
+			return nil, 0, domain.Errorf(domain.NotFound, "s3://%s/%s does not exist", s.bucket, key)
+		}
+		return nil, 0, Wrap(err, domain.Internal, "get s3://%s/%s", s.bucket, key)
+	}
+	return out.Body, aws.ToInt64(out.ContentLength), nil
+}
+
+// ReadAll returns the object's bytes, refusing objects larger than limit.
+func (s *Store) ReadAll(ctx context.Context, key string, limit int64) ([]byte, error) {
+	body, _, err := s.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, Wrap(err, domain.Internal, "read s3://%s/%s", s.bucket, key)
+	}
+	if int64(len(b)) > limit {
+		return nil, domain.Errorf(domain.Invalid, "s3://%s/%s is larger than %d bytes", s.bucket, key, limit)
+	}
+	return b, nil
+}
+
+// Download streams key into the file dst (creating its directory), computing the SHA-256
+// of what was actually received: gofakes3 ignores S3 checksum headers, and on AWS this
+// still catches an object replaced after staging.
+func (s *Store) Download(ctx context.Context, key, dst string) (Object, error) {
+	body, _, err := s.Open(ctx, key)
+	if err != nil {
+		return Object{}, err
+	}
+	defer body.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return Object{}, err
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return Object{}, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Object{}, Wrap(err, domain.Internal, "download s3://%s/%s", s.bucket, key)
+	}
+	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}

@@ -1,0 +1,200 @@
+// Package workspace carries a built workspace from one stage to the next. Lambdas share
+// no disk, so Build snapshots its workspace to S3 as a gzip-compressed tar and Test and
+// Stage restore it. Both directions stream: the tar is written into the upload as it is
+// produced and extracted as it is downloaded, so no stage holds a whole workspace in
+// memory.
+package workspace
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/shipgate/shipgate/shared/artifact"
+)
+
+// Snapshot streams dir as a tar.gz to key.
+func Snapshot(ctx context.Context, s *artifact.Store, key, dir string) (artifact.Object, error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := Write(pw, dir)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	obj, err := s.Put(ctx, key, pr, "application/gzip")
+	// Unblock the writer if the upload stopped reading early.
+	pr.CloseWithError(errors.New("upload ended"))
+	werr := <-done
+	if werr != nil {
+		return artifact.Object{}, fmt.Errorf("snapshot %s: %w", dir, werr)
+	}
+	if err != nil {
+		return artifact.Object{}, fmt.Errorf("snapshot %s: %w", dir, err)
+	}
+	return obj, nil
+}
+
+// Restore extracts the snapshot at key into dir (which must exist).
+func Restore(ctx context.Context, s *artifact.Store, key, dir string) error {
+	body, _, err := s.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if err := Extract(body, dir); err != nil {
+		return fmt.Errorf("restore workspace from %s: %w", key, err)
+	}
+	return nil
+}
+
+// Write writes dir as a gzip-compressed tar: directories, regular files and symlinks
+// (never followed), with modes and modification times, so build tools that compare
+// timestamps see the same tree after a restore.
+func Write(w io.Writer, dir string) error {
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(zw)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case info.IsDir(), info.Mode().IsRegular():
+		default:
+			return nil // sockets, fifos, devices: nothing a later stage can use
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if info.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Uname, hdr.Gname = "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.CopyN(tw, f, info.Size())
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// Extract reads a tar.gz written by Write into dir. Entries that would land outside dir
+// (absolute paths, "..", or a path through a symlink the archive created) are refused:
+// the archive's content comes from user code.
+func Extract(r io.Reader, dir string) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("not a gzip stream: %w", err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	links := map[string]bool{}
+	type dirTime struct {
+		path string
+		hdr  *tar.Header
+	}
+	var dirs []dirTime
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean(hdr.Name)
+		if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") || name == "." {
+			return fmt.Errorf("archive entry %q escapes the workspace", hdr.Name)
+		}
+		for p := path.Dir(name); p != "."; p = path.Dir(p) {
+			if links[p] {
+				return fmt.Errorf("archive entry %q lies under the symlink %q", hdr.Name, p)
+			}
+		}
+		target := filepath.Join(dir, filepath.FromSlash(name))
+		mode := fs.FileMode(hdr.Mode).Perm()
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			dirs = append(dirs, dirTime{target, hdr})
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o200)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			_ = os.Chmod(target, mode)
+			_ = os.Chtimes(target, hdr.ModTime, hdr.ModTime)
+		case tar.TypeSymlink:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(hdr.Linkname, target); err != nil {
+				return err
+			}
+			links[name] = true
+		default:
+			return fmt.Errorf("archive entry %q has unsupported type %q", hdr.Name, hdr.Typeflag)
+		}
+	}
+	// Directory times last: writing their files changed them.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = os.Chmod(dirs[i].path, fs.FileMode(dirs[i].hdr.Mode).Perm()|0o700)
+		_ = os.Chtimes(dirs[i].path, dirs[i].hdr.ModTime, dirs[i].hdr.ModTime)
+	}
+	return nil
+}

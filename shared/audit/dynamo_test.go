@@ -1,0 +1,130 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/workflow"
+)
+
+func TestAppendChainsRecordsPerPipeline(t *testing.T) {
+	d := NewDynamo(testDB, newTable(t))
+	got := mustAppend(t, d,
+		rec(domain.RecRunStarted, "web", "r1", 0),
+		rec(domain.RecStageStarted, "web", "r1", 1),
+		rec(domain.RecRunStarted, "api", "r2", 2),
+		rec(domain.RecStageFinished, "web", "r1", 3),
+	)
+	tests := []struct {
+		name     string
+		e        Entry
+		wantSeq  int64
+		wantPrev string
+	}{
+		{"first of web", got[0], 1, ""},
+		{"second of web links to first", got[1], 2, got[0].Hash},
+		{"first of api starts its own chain", got[2], 1, ""},
+		{"third of web links to second", got[3], 3, got[1].Hash},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.e.Seq != tc.wantSeq || tc.e.PrevHash != tc.wantPrev {
+				t.Errorf("got seq %d prev %q, want seq %d prev %q", tc.e.Seq, tc.e.PrevHash, tc.wantSeq, tc.wantPrev)
+			}
+			if len(tc.e.Hash) != 64 {
+				t.Errorf("got hash %q, want 64 hex digits", tc.e.Hash)
+			}
+		})
+	}
+}
+
+func TestAppendRefusesBadRecords(t *testing.T) {
+	d := NewDynamo(testDB, newTable(t))
+	tests := []struct {
+		name string
+		r    domain.Record
+	}{
+		{"no type", domain.Record{Pipeline: "p", Actor: "a"}},
+		{"no pipeline", domain.Record{Type: domain.RecRunStarted, Actor: "a"}},
+		{"no actor", domain.Record{Type: domain.RecRunStarted, Pipeline: "p"}},
+		{"detail not encodable", domain.Record{Type: domain.RecRunStarted, Pipeline: "p", Actor: "a", Detail: map[string]any{"f": func() {}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := d.Append(context.Background(), tc.r)
+			if !domain.IsKind(err, domain.Invalid) {
+				t.Errorf("got %v, want an Invalid error", err)
+			}
+		})
+	}
+}
+
+// The store's own write path must refuse to overwrite a record: the conditional put is
+// what keeps the trail append-only even for a writer holding a stale head.
+func TestConditionalWriteRefusesOverwrite(t *testing.T) {
+	tbl := newTable(t)
+	d := NewDynamo(testDB, tbl)
+	first := mustAppend(t, d, rec(domain.RecRunStarted, "web", "r1", 0))[0]
+
+	forged, err := newStored(rec(domain.RecApprovalFinal, "web", "r1", 5), first.Seq, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = testDB.PutItem(context.Background(), &dynamodb.PutItemInput{
+		TableName: aws.String(tbl), Item: forged.item(),
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": workflow.AttrPK},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		t.Fatalf("got %v, want ConditionalCheckFailedException", err)
+	}
+	page, err := d.Query(context.Background(), Filter{Pipeline: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Records) != 1 || page.Records[0].Hash != first.Hash {
+		t.Errorf("got %+v, want the original record untouched", page.Records)
+	}
+}
+
+// Several writers (separate stores, as separate Lambdas would be) append to one pipeline
+// at once: every record lands, sequence numbers are 1..n without gaps or forks.
+func TestConcurrentAppendsSerialize(t *testing.T) {
+	tbl := newTable(t)
+	const writers, each = 8, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := NewDynamo(testDB, tbl)
+			for i := 0; i < each; i++ {
+				if err := d.Append(context.Background(), rec(domain.RecStageStarted, "web", "r1", i)); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("append: %v", err)
+	}
+	d := NewDynamo(testDB, tbl)
+	rep, err := d.Verify(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != writers*each || len(rep.Problems) != 0 {
+		t.Errorf("got %d records, problems %v; want %d records and none", rep.Records, rep.Problems, writers*each)
+	}
+}

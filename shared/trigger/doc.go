@@ -1,0 +1,26 @@
+// Package trigger turns pushes into pipeline runs, exactly one run per pushed commit.
+//
+// Three doors lead here: the EventBridge "CodeCommit Repository State Change" event on AWS,
+// the GitHub push webhook (package webhook verifies it and hands the parsed push over), and
+// local mode, whose git watcher builds the same CodeCommit event (CodeCommitEvent) so a local
+// push travels the production path.
+//
+// Exactly once. The execution name is derived from (repository, ref, commit), so every
+// delivery of one push names the same Step Functions execution. Step Functions returns the
+// open execution for a repeated StartExecution only when the input is byte-identical, and
+// each redelivery arrives at a different time, so the first delivery claims the push with a
+// conditional write (PK "PUSH#<name>", SK "PUSH") that stores the execution input; later
+// deliveries start with the stored input. Whoever first marks the claim as announced after a
+// successful StartExecution writes the run.started audit record, so a crash between the two
+// leaves the next delivery to finish the job rather than losing the record. A redelivery
+// after the run ended gets ExecutionAlreadyExists and is recorded as push.duplicate.
+//
+// Filters. The trigger filters on deployment configuration only (app.Config.Repository and
+// the branch globs of app.Config.Branches), because the spec's own branch and path filters
+// live in shipgate.yml at the pushed commit and reading it needs the source, which the
+// trigger must not fetch: a webhook has to be answered within seconds. The Build stage
+// applies the spec's filters at the commit and ends the run as skipped with a push.skipped
+// record. Whatever the trigger does not start (a tag, a branch deletion, another event, a
+// branch or repository outside the configuration) is recorded as push.skipped with the
+// reason; nothing disappears silently.
+package trigger

@@ -1,0 +1,185 @@
+// Package build is the Build stage: fetch the pushed commit, read its shipgate.yml, apply
+// the spec's branch and path filters (a filtered push ends the run as skipped), run the
+// build commands, and snapshot the workspace to S3 for Test and Stage, since Lambdas
+// share no disk. Its output is a summary with S3 references, never the log itself.
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shipgate/shipgate/shared/app"
+	"github.com/shipgate/shipgate/shared/artifact"
+	"github.com/shipgate/shipgate/shared/audit"
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/lambdaerr"
+	"github.com/shipgate/shipgate/shared/runner"
+	"github.com/shipgate/shipgate/shared/runner/stagekit"
+	"github.com/shipgate/shipgate/shared/spec"
+	"github.com/shipgate/shipgate/shared/workspace"
+)
+
+// Stage is this stage's name in logs, audit records and S3 keys.
+const Stage = "build"
+
+// Source is what fetching a commit yields.
+type Source struct {
+	Commit string
+	// ChangedFiles between the push's Before and Commit; nil means unknown, in which case
+	// path filters let the push through.
+	ChangedFiles []string
+}
+
+// FetchFunc checks out push.Commit into dir.
+type FetchFunc func(ctx context.Context, push domain.Push, dir string) (Source, error)
+
+// Options override what New builds from the config; tests use them for fakes.
+type Options struct {
+	Fetch FetchFunc
+	Audit stagekit.Appender
+	// WorkDir is where workspaces are created; empty means os.TempDir() (/tmp on Lambda).
+	WorkDir string
+	// Path is PATH for user commands; empty means runner.DefaultPath.
+	Path string
+}
+
+// Handler runs the Build stage.
+type Handler struct {
+	cfg   app.Config
+	store *artifact.Store
+	fetch FetchFunc
+	audit stagekit.Appender
+	now   func() time.Time
+	opts  Options
+}
+
+// New builds the handler from the Lambda's config and clients.
+func New(cfg app.Config, deps *app.Deps) (*Handler, error) { return NewWith(cfg, deps, Options{}) }
+
+// NewWith is New with overrides.
+func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
+	if deps == nil || deps.S3 == nil {
+		return nil, errors.New("build: no S3 client")
+	}
+	if cfg.Bucket == "" {
+		return nil, errors.New("build: no bucket configured (SHIPGATE_BUCKET)")
+	}
+	h := &Handler{cfg: cfg, store: artifact.New(deps.S3, cfg.Bucket), fetch: o.Fetch, audit: o.Audit, now: deps.Clock(), opts: o}
+	if h.audit == nil {
+		if deps.DynamoDB == nil {
+			return nil, errors.New("build: no DynamoDB client for the audit trail")
+		}
+		h.audit = audit.NewDynamo(deps.DynamoDB, cfg.Table)
+	}
+	if h.fetch == nil {
+		f, err := defaultFetch(cfg, deps)
+		if err != nil {
+			return nil, err
+		}
+		h.fetch = f
+	}
+	return h, nil
+}
+
+// Handle runs the stage. Every error it returns has passed through lambdaerr.Boundary.
+func (h *Handler) Handle(ctx context.Context, in domain.State) (domain.BuildResult, error) {
+	out, err := h.handle(ctx, in)
+	return out, lambdaerr.Boundary(err)
+}
+
+func (h *Handler) handle(ctx context.Context, in domain.State) (domain.BuildResult, error) {
+	start := h.now()
+	run := in.Run
+	if run.Pipeline == "" {
+		run.Pipeline = h.cfg.Pipeline
+	}
+	if err := stagekit.CheckRun(run); err != nil {
+		return domain.BuildResult{}, err
+	}
+	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
+	if err := rec.Record(ctx, domain.RecStageStarted, "", nil); err != nil {
+		return domain.BuildResult{}, err
+	}
+	out, err := h.build(ctx, rec, run)
+	dur := h.now().Sub(start)
+	out.DurationMs = dur.Milliseconds()
+	oc := stagekit.Outcome(err)
+	if err == nil && out.Skipped {
+		oc = "skipped"
+	}
+	if err := rec.Finished(ctx, oc, dur, out.LogKey, err); err != nil {
+		return domain.BuildResult{}, err
+	}
+	return out, nil
+}
+
+func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.Run) (domain.BuildResult, error) {
+	var out domain.BuildResult
+	tmp, err := os.MkdirTemp(h.opts.WorkDir, "shipgate-build-")
+	if err != nil {
+		return out, domain.Errorf(domain.Internal, "create workspace: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	ws, home := filepath.Join(tmp, "ws"), filepath.Join(tmp, "home")
+	for _, d := range []string{ws, home} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return out, domain.Errorf(domain.Internal, "create workspace: %w", err)
+		}
+	}
+
+	src, err := h.fetch(ctx, run.Push, ws)
+	if err != nil {
+		if domain.KindOf(err) == domain.Internal {
+			err = domain.Errorf(domain.SourceUnavailable, "fetch %s at %s: %w", run.Push.Repository, run.Push.Commit, err)
+		}
+		return out, err
+	}
+	sp, err := spec.Load(ws)
+	if err != nil {
+		if k := domain.KindOf(err); k == domain.SpecMissing || k == domain.SpecInvalid {
+			return out, &domain.Error{Kind: k, Msg: "commit " + stagekit.Short(run.Push.Commit), Err: err}
+		}
+		return out, domain.Errorf(domain.SpecInvalid, "read %s at commit %s: %w", spec.FileName, stagekit.Short(run.Push.Commit), err)
+	}
+	out.ApprovalTimeoutSeconds = int(sp.Approval.ApprovalTimeout() / time.Second)
+	if ok, reason := spec.Matches(sp, run.Push.Branch, src.ChangedFiles); !ok {
+		out.Skipped, out.Reason = true, reason
+		return out, rec.Record(ctx, domain.RecPushSkipped, "skipped", map[string]any{"reason": reason, "branch": run.Push.Branch})
+	}
+
+	specJSON, err := json.Marshal(sp)
+	if err != nil {
+		return out, domain.Errorf(domain.Internal, "encode spec: %w", err)
+	}
+	out.SpecKey = artifact.SpecKey(run.Pipeline, run.ID)
+	if _, err := h.store.PutBytes(ctx, out.SpecKey, specJSON, "application/json"); err != nil {
+		return out, err
+	}
+
+	if len(sp.Build.Commands) > 0 {
+		out.LogKey = artifact.LogKey(run.Pipeline, run.ID, Stage)
+		res, err := stagekit.RunLogged(ctx, h.store, out.LogKey, sp.Build.Commands, runner.Options{
+			Dir: ws, Env: sp.Env, Home: home, Path: h.opts.Path,
+			Timeout: stagekit.Budget(ctx, sp.Build.TimeoutOr()),
+			Vars:    runner.Vars{RunID: run.ID, Commit: run.Push.Commit, Branch: run.Push.Branch, Repo: run.Push.Repository, Stage: Stage},
+		})
+		out.ExitCode, out.LogTail = res.ExitCode, res.Tail
+		if err != nil {
+			return out, err
+		}
+		if err := stagekit.Failure(Stage, res, domain.BuildFailed); err != nil {
+			return out, err
+		}
+	}
+
+	key := artifact.WorkspaceKey(run.Pipeline, run.ID)
+	if _, err := workspace.Snapshot(ctx, h.store, key, ws); err != nil {
+		return out, artifact.Wrap(err, domain.Internal, "snapshot workspace")
+	}
+	out.WorkspaceKey = key
+	return out, nil
+}

@@ -1,0 +1,43 @@
+package workspace
+
+import (
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/shipgate/shipgate/shared/spec"
+)
+
+// Glob returns the regular files under dir whose slash-separated path relative to dir
+// matches pattern (the spec's glob syntax, "**" included), sorted. The .git directory is
+// searched only by patterns that name it, so "**" means the user's files.
+func Glob(dir, pattern string) ([]string, error) {
+	var out []string
+	wantGit := pattern == ".git" || strings.HasPrefix(pattern, ".git/")
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == ".git" && !wantGit {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if spec.MatchGlob(pattern, rel) {
+			out = append(out, rel)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}

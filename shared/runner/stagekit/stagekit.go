@@ -7,12 +7,17 @@ package stagekit
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate/shared/artifact"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/runner"
+	"github.com/shipgate/shipgate/shared/spec"
+	"github.com/shipgate/shipgate/shared/workspace"
 )
 
 // Appender records audit entries (shared/audit on DynamoDB implements it).
@@ -149,4 +154,64 @@ func FirstLine(s string) string {
 		s = s[:i]
 	}
 	return Clip(s, 300)
+}
+
+// MaxSpecBytes bounds the stored spec read back by later stages.
+const MaxSpecBytes = 1 << 20
+
+// LoadSpec reads the spec Build stored at key.
+func LoadSpec(ctx context.Context, store *artifact.Store, key string) (*spec.Spec, error) {
+	if key == "" {
+		return nil, domain.Errorf(domain.Invalid, "bad input: the state has no build.specKey (did Build run?)")
+	}
+	b, err := store.ReadAll(ctx, key, MaxSpecBytes)
+	if err != nil {
+		return nil, err
+	}
+	var sp spec.Spec
+	if err := json.Unmarshal(b, &sp); err != nil {
+		return nil, domain.Errorf(domain.SpecInvalid, "stored spec s3://%s/%s: %w", store.Bucket(), key, err)
+	}
+	return &sp, nil
+}
+
+// Dirs are a stage's scratch directories: the workspace and a HOME for user commands.
+type Dirs struct {
+	Workspace, Home string
+	root            string
+}
+
+// NewDirs creates scratch directories under parent (os.TempDir() when empty).
+func NewDirs(parent, stage string) (Dirs, error) {
+	root, err := os.MkdirTemp(parent, "shipgate-"+stage+"-")
+	if err != nil {
+		return Dirs{}, domain.Errorf(domain.Internal, "create workspace: %w", err)
+	}
+	d := Dirs{Workspace: filepath.Join(root, "ws"), Home: filepath.Join(root, "home"), root: root}
+	for _, p := range []string{d.Workspace, d.Home} {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			os.RemoveAll(root)
+			return Dirs{}, domain.Errorf(domain.Internal, "create workspace: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// Remove deletes the directories: a warm Lambda must not fill /tmp run after run.
+func (d Dirs) Remove() { os.RemoveAll(d.root) }
+
+// Restore extracts Build's workspace snapshot into the workspace directory.
+func (d Dirs) Restore(ctx context.Context, store *artifact.Store, b *domain.BuildResult) error {
+	if b == nil || b.WorkspaceKey == "" {
+		return domain.Errorf(domain.Invalid, "bad input: the state has no build.workspaceKey (did Build run?)")
+	}
+	if err := workspace.Restore(ctx, store, b.WorkspaceKey, d.Workspace); err != nil {
+		return artifact.Wrap(err, domain.Internal, "restore workspace")
+	}
+	return nil
+}
+
+// Vars are the SHIPGATE_* variables of run for stage.
+func Vars(run domain.Run, stage string) runner.Vars {
+	return runner.Vars{RunID: run.ID, Commit: run.Push.Commit, Branch: run.Push.Branch, Repo: run.Push.Repository, Stage: stage}
 }

@@ -1,0 +1,29 @@
+// Command test is the Test stage's Lambda: configuration is read once, then every
+// invocation runs test.Handler.Handle.
+package main
+
+import (
+	"context"
+	"log"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/shipgate/shipgate/lambdas/test"
+	"github.com/shipgate/shipgate/shared/app"
+)
+
+func main() {
+	cfg, err := app.FromEnv(app.Getenv)
+	if err != nil {
+		log.Fatalf("test: %v", err)
+	}
+	deps, err := app.NewDeps(context.Background(), cfg)
+	if err != nil {
+		log.Fatalf("test: %v", err)
+	}
+	h, err := test.New(cfg, deps)
+	if err != nil {
+		log.Fatalf("test: %v", err)
+	}
+	lambda.Start(h.Handle)
+}

@@ -1,0 +1,202 @@
+// Package test is the Test stage: restore the workspace Build snapshotted, run the spec's
+// test commands, and read the JUnit XML reports they wrote into counts and failing test
+// names. A failing command or a report with failures ends the run with TestsFailed; the
+// reports themselves are kept in S3, and only their keys travel in the run's state.
+package test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate/shared/app"
+	"github.com/shipgate/shipgate/shared/artifact"
+	"github.com/shipgate/shipgate/shared/audit"
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/junit"
+	"github.com/shipgate/shipgate/shared/lambdaerr"
+	"github.com/shipgate/shipgate/shared/runner"
+	"github.com/shipgate/shipgate/shared/runner/stagekit"
+	"github.com/shipgate/shipgate/shared/workspace"
+)
+
+// Stage is this stage's name in logs, audit records and S3 keys.
+const Stage = "test"
+
+// MaxReports bounds the reports read per run (and the keys carried in state).
+const MaxReports = 20
+
+// Options override what New builds from the config; tests use them for fakes.
+type Options struct {
+	Audit   stagekit.Appender
+	WorkDir string // parent of scratch directories; empty means os.TempDir()
+	Path    string // PATH for user commands; empty means runner.DefaultPath
+}
+
+// Handler runs the Test stage.
+type Handler struct {
+	cfg   app.Config
+	store *artifact.Store
+	audit stagekit.Appender
+	now   func() time.Time
+	opts  Options
+}
+
+// New builds the handler from the Lambda's config and clients.
+func New(cfg app.Config, deps *app.Deps) (*Handler, error) { return NewWith(cfg, deps, Options{}) }
+
+// NewWith is New with overrides.
+func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
+	if deps == nil || deps.S3 == nil {
+		return nil, errors.New("test: no S3 client")
+	}
+	if cfg.Bucket == "" {
+		return nil, errors.New("test: no bucket configured (SHIPGATE_BUCKET)")
+	}
+	h := &Handler{cfg: cfg, store: artifact.New(deps.S3, cfg.Bucket), audit: o.Audit, now: deps.Clock(), opts: o}
+	if h.audit == nil {
+		if deps.DynamoDB == nil {
+			return nil, errors.New("test: no DynamoDB client for the audit trail")
+		}
+		h.audit = audit.NewDynamo(deps.DynamoDB, cfg.Table)
+	}
+	return h, nil
+}
+
+// Handle runs the stage. Every error it returns has passed through lambdaerr.Boundary.
+func (h *Handler) Handle(ctx context.Context, in domain.State) (domain.TestResult, error) {
+	out, err := h.handle(ctx, in)
+	return out, lambdaerr.Boundary(err)
+}
+
+func (h *Handler) handle(ctx context.Context, in domain.State) (domain.TestResult, error) {
+	start := h.now()
+	run := in.Run
+	if run.Pipeline == "" {
+		run.Pipeline = h.cfg.Pipeline
+	}
+	if err := stagekit.CheckRun(run); err != nil {
+		return domain.TestResult{}, err
+	}
+	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
+	if err := rec.Record(ctx, domain.RecStageStarted, "", nil); err != nil {
+		return domain.TestResult{}, err
+	}
+	out, err := h.test(ctx, run, in.Build)
+	dur := h.now().Sub(start)
+	out.DurationMs = dur.Milliseconds()
+	if err := rec.Finished(ctx, stagekit.Outcome(err), dur, out.LogKey, err); err != nil {
+		return domain.TestResult{}, err
+	}
+	return out, nil
+}
+
+func (h *Handler) test(ctx context.Context, run domain.Run, b *domain.BuildResult) (domain.TestResult, error) {
+	var out domain.TestResult
+	if b == nil {
+		return out, domain.Errorf(domain.Invalid, "bad input: the state has no build result")
+	}
+	sp, err := stagekit.LoadSpec(ctx, h.store, b.SpecKey)
+	if err != nil {
+		return out, err
+	}
+	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
+	if err != nil {
+		return out, err
+	}
+	defer dirs.Remove()
+	if err := dirs.Restore(ctx, h.store, b); err != nil {
+		return out, err
+	}
+
+	var res runner.Result
+	if len(sp.Test.Commands) > 0 {
+		out.LogKey = artifact.LogKey(run.Pipeline, run.ID, Stage)
+		res, err = stagekit.RunLogged(ctx, h.store, out.LogKey, sp.Test.Commands, runner.Options{
+			Dir: dirs.Workspace, Env: sp.Env, Home: dirs.Home, Path: h.opts.Path,
+			Timeout: stagekit.Budget(ctx, sp.Test.TimeoutOr()), Vars: stagekit.Vars(run, Stage),
+		})
+		out.ExitCode, out.LogTail = res.ExitCode, res.Tail
+		if err != nil {
+			return out, err
+		}
+		if res.TimedOut {
+			return out, stagekit.Failure(Stage, res, domain.TestsFailed)
+		}
+	}
+
+	sum, problems, err := h.reports(ctx, run, dirs.Workspace, sp.Test.Reports, &out)
+	if err != nil {
+		return out, err
+	}
+	out.Passed, out.Failed, out.Skipped, out.FailedTests = sum.Passed, sum.Failed, sum.Skipped, sum.FailedTests
+	if len(sp.Test.Reports) > 0 && len(out.ReportKeys) == 0 && res.OK() {
+		problems = append(problems, fmt.Sprintf("no file matches test.reports %v", sp.Test.Reports))
+	}
+	if res.OK() && sum.Failed == 0 && len(problems) == 0 {
+		return out, nil
+	}
+
+	var msg strings.Builder
+	fmt.Fprintf(&msg, "tests failed: %d failed, %d passed, %d skipped", sum.Failed, sum.Passed, sum.Skipped)
+	if len(sum.FailedTests) > 0 {
+		fmt.Fprintf(&msg, "\nfailing: %s", strings.Join(sum.FailedTests, ", "))
+		if sum.MoreFailed > 0 {
+			fmt.Fprintf(&msg, " and %d more", sum.MoreFailed)
+		}
+	}
+	for _, p := range problems {
+		fmt.Fprintf(&msg, "\nreport problem: %s", p)
+	}
+	if !res.OK() {
+		fmt.Fprintf(&msg, "\n%s", stagekit.Failure(Stage, res, domain.TestsFailed))
+	} else if out.LogTail != "" {
+		fmt.Fprintf(&msg, "\n%s", stagekit.TailBlock(out.LogTail))
+	}
+	return out, domain.Errorf(domain.TestsFailed, "%s", msg.String())
+}
+
+// reports uploads and parses the JUnit reports matching globs. Unreadable reports are
+// problems (the run fails and says which), not errors of the stage itself.
+func (h *Handler) reports(ctx context.Context, run domain.Run, ws string, globs []string, out *domain.TestResult) (junit.Summary, []string, error) {
+	var sum junit.Summary
+	var problems []string
+	seen := map[string]bool{}
+	for _, g := range globs {
+		files, err := workspace.Glob(ws, g)
+		if err != nil {
+			return sum, nil, domain.Errorf(domain.Internal, "find reports %s: %w", g, err)
+		}
+		for _, rel := range files {
+			if seen[rel] {
+				continue
+			}
+			seen[rel] = true
+			if len(out.ReportKeys) == MaxReports {
+				problems = append(problems, fmt.Sprintf("more than %d reports; %s and later ones were not read", MaxReports, rel))
+				return sum, problems, nil
+			}
+			key := artifact.ReportKey(run.Pipeline, run.ID, rel)
+			if _, err := h.store.PutFile(ctx, key, filepath.Join(ws, filepath.FromSlash(rel)), "application/xml"); err != nil {
+				return sum, nil, err
+			}
+			out.ReportKeys = append(out.ReportKeys, key)
+			f, err := os.Open(filepath.Join(ws, filepath.FromSlash(rel)))
+			if err != nil {
+				return sum, nil, domain.Errorf(domain.Internal, "open report %s: %w", rel, err)
+			}
+			s, err := junit.Parse(f)
+			f.Close()
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", rel, err))
+				continue
+			}
+			sum.Add(s)
+		}
+	}
+	return sum, problems, nil
+}

@@ -111,7 +111,7 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.BuildResu
 	if err == nil && out.Skipped {
 		oc = "skipped"
 	}
-	if err := rec.Finished(ctx, oc, dur, out.LogKey, err); err != nil {
+	if err := rec.Finished(ctx, oc, dur, out.LogKey, err, nil); err != nil {
 		return domain.BuildResult{}, err
 	}
 	return out, nil

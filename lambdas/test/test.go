@@ -89,7 +89,7 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.TestResul
 	out, err := h.test(ctx, run, in.Build)
 	dur := h.now().Sub(start)
 	out.DurationMs = dur.Milliseconds()
-	if err := rec.Finished(ctx, stagekit.Outcome(err), dur, out.LogKey, err); err != nil {
+	if err := rec.Finished(ctx, stagekit.Outcome(err), dur, out.LogKey, err, nil); err != nil {
 		return domain.TestResult{}, err
 	}
 	return out, nil

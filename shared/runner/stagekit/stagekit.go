@@ -116,10 +116,13 @@ func (r Recorder) Record(ctx context.Context, typ domain.RecordType, outcome str
 }
 
 // Finished appends the stage.finished record: outcome, duration, log key and, on
-// failure, the error's first line. A failure to record replaces success (the trail must
-// not miss a stage that ran) but never hides the stage's own error.
-func (r Recorder) Finished(ctx context.Context, outcome string, dur time.Duration, logKey string, err error) error {
+// failure, the error's first line, plus extra. A failure to record replaces success (the
+// trail must not miss a stage that ran) but never hides the stage's own error.
+func (r Recorder) Finished(ctx context.Context, outcome string, dur time.Duration, logKey string, err error, extra map[string]any) error {
 	detail := map[string]any{"durationMs": dur.Milliseconds()}
+	for k, v := range extra {
+		detail[k] = v
+	}
 	if logKey != "" {
 		detail["logKey"] = logKey
 	}

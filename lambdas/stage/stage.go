@@ -1,0 +1,182 @@
+// Package stage is the Stage stage: collect the spec's artifacts from the built
+// workspace, upload each under an immutable per-run key while computing its SHA-256 on
+// the way (a 1 GiB artifact never sits in memory), and write the run's manifest. The
+// manifest's digest is what approvers approve and what Deploy checks before acting.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate/shared/app"
+	"github.com/shipgate/shipgate/shared/artifact"
+	"github.com/shipgate/shipgate/shared/audit"
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/lambdaerr"
+	"github.com/shipgate/shipgate/shared/runner/stagekit"
+	"github.com/shipgate/shipgate/shared/workspace"
+)
+
+// Stage is this stage's name in audit records.
+const Stage = "stage"
+
+// Limits that keep the manifest and the state small.
+const (
+	// MaxFiles bounds the files one run stages.
+	MaxFiles = 10000
+	// MaxSummary bounds the artifacts listed in the stage result (approval mails).
+	MaxSummary = 20
+)
+
+// Options override what New builds from the config; tests use them for fakes.
+type Options struct {
+	Audit   stagekit.Appender
+	WorkDir string // parent of scratch directories; empty means os.TempDir()
+	// PartSize and Concurrency tune uploads; zero means artifact's defaults.
+	PartSize, Concurrency int
+}
+
+// Handler runs the Stage stage.
+type Handler struct {
+	cfg   app.Config
+	store *artifact.Store
+	audit stagekit.Appender
+	now   func() time.Time
+	opts  Options
+}
+
+// New builds the handler from the Lambda's config and clients.
+func New(cfg app.Config, deps *app.Deps) (*Handler, error) { return NewWith(cfg, deps, Options{}) }
+
+// NewWith is New with overrides.
+func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
+	if deps == nil || deps.S3 == nil {
+		return nil, errors.New("stage: no S3 client")
+	}
+	if cfg.Bucket == "" {
+		return nil, errors.New("stage: no bucket configured (SHIPGATE_BUCKET)")
+	}
+	store := artifact.New(deps.S3, cfg.Bucket)
+	if o.PartSize > 0 || o.Concurrency > 0 {
+		ps, c := o.PartSize, o.Concurrency
+		if ps == 0 {
+			ps = artifact.DefaultPartSize
+		}
+		if c == 0 {
+			c = artifact.DefaultConcurrency
+		}
+		store = store.WithParts(ps, c)
+	}
+	h := &Handler{cfg: cfg, store: store, audit: o.Audit, now: deps.Clock(), opts: o}
+	if h.audit == nil {
+		if deps.DynamoDB == nil {
+			return nil, errors.New("stage: no DynamoDB client for the audit trail")
+		}
+		h.audit = audit.NewDynamo(deps.DynamoDB, cfg.Table)
+	}
+	return h, nil
+}
+
+// Handle runs the stage. Every error it returns has passed through lambdaerr.Boundary.
+func (h *Handler) Handle(ctx context.Context, in domain.State) (domain.StageResult, error) {
+	out, err := h.handle(ctx, in)
+	return out, lambdaerr.Boundary(err)
+}
+
+func (h *Handler) handle(ctx context.Context, in domain.State) (domain.StageResult, error) {
+	start := h.now()
+	run := in.Run
+	if run.Pipeline == "" {
+		run.Pipeline = h.cfg.Pipeline
+	}
+	if err := stagekit.CheckRun(run); err != nil {
+		return domain.StageResult{}, err
+	}
+	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
+	if err := rec.Record(ctx, domain.RecStageStarted, "", nil); err != nil {
+		return domain.StageResult{}, err
+	}
+	out, n, err := h.stage(ctx, run, in.Build)
+	dur := h.now().Sub(start)
+	out.DurationMs = dur.Milliseconds()
+	var extra map[string]any
+	if err == nil {
+		extra = map[string]any{"manifestKey": out.ManifestKey, "manifestDigest": out.ManifestDigest, "artifacts": n}
+	}
+	if err := rec.Finished(ctx, stagekit.Outcome(err), dur, "", err, extra); err != nil {
+		return domain.StageResult{}, err
+	}
+	return out, nil
+}
+
+type file struct{ name, rel string }
+
+func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResult) (domain.StageResult, int, error) {
+	var out domain.StageResult
+	if b == nil {
+		return out, 0, domain.Errorf(domain.Invalid, "bad input: the state has no build result")
+	}
+	sp, err := stagekit.LoadSpec(ctx, h.store, b.SpecKey)
+	if err != nil {
+		return out, 0, err
+	}
+	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
+	if err != nil {
+		return out, 0, err
+	}
+	defer dirs.Remove()
+	if err := dirs.Restore(ctx, h.store, b); err != nil {
+		return out, 0, err
+	}
+
+	var files []file
+	var missing []string
+	for _, a := range sp.Artifacts {
+		if err := artifact.CheckSegment("artifact name", a.Name); err != nil {
+			return out, 0, domain.Errorf(domain.SpecInvalid, "artifacts: %v", err)
+		}
+		seen := map[string]bool{}
+		for _, g := range a.Paths {
+			matches, err := workspace.Glob(dirs.Workspace, g)
+			if err != nil {
+				return out, 0, domain.Errorf(domain.Internal, "artifact %s: %s: %w", a.Name, g, err)
+			}
+			if len(matches) == 0 {
+				missing = append(missing, fmt.Sprintf("%s: %q matches no file", a.Name, g))
+			}
+			for _, rel := range matches {
+				if !seen[rel] {
+					seen[rel] = true
+					files = append(files, file{a.Name, rel})
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return out, 0, domain.Errorf(domain.ArtifactsMissing, "artifacts missing after the build of %s:\n%s",
+			stagekit.Short(run.Push.Commit), strings.Join(missing, "\n"))
+	}
+	if len(files) > MaxFiles {
+		return out, 0, domain.Errorf(domain.ArtifactsMissing, "the artifacts' globs match %d files, more than the %d a run may stage", len(files), MaxFiles)
+	}
+
+	m := domain.Manifest{Pipeline: run.Pipeline, Run: run.ID, Commit: run.Push.Commit, CreatedAt: h.now().UTC(), Artifacts: []domain.Artifact{}}
+	for _, f := range files {
+		key := artifact.ArtifactKey(run.Pipeline, run.Push.Commit, run.ID, f.name, f.rel)
+		obj, err := h.store.PutFile(ctx, key, filepath.Join(dirs.Workspace, filepath.FromSlash(f.rel)), "")
+		if err != nil {
+			return out, 0, artifact.Wrap(err, domain.Internal, "stage %s", f.rel)
+		}
+		m.Artifacts = append(m.Artifacts, domain.Artifact{Name: f.name, Path: f.rel, Key: key, Size: obj.Size, SHA256: obj.SHA256})
+	}
+	out.ManifestKey, out.ManifestDigest, err = h.store.PutManifest(ctx, m)
+	if err != nil {
+		return out, 0, err
+	}
+	out.Artifacts = m.Artifacts[:min(len(m.Artifacts), MaxSummary)]
+	return out, len(m.Artifacts), nil
+}

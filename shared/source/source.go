@@ -1,0 +1,447 @@
+// Package source fetches the exact pushed commit of a user's repository into a working
+// directory, from GitHub (HTTPS, token), CodeCommit (HTTPS, IAM-derived SigV4 git
+// credentials) or a repository on this machine (local mode), with the real git client.
+//
+// Git runs isolated from the machine: no system or global config, no credential
+// helpers, no prompts, a throwaway HOME and only the transport the provider needs.
+// Credentials travel in an Authorization header set through git's environment-only
+// config (GIT_CONFIG_COUNT), so they never reach a URL, .git/config, a process list or a
+// log. Every fetch is bounded in time (context deadline, the whole git process group is
+// killed) and in size (the directory is watched while git writes). Failures are
+// domain.SourceUnavailable errors that say which of missing commit, bad credentials,
+// repository gone, too large or timed out happened.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/shipgate/shipgate/shared/domain"
+)
+
+// Defaults for Options.
+const (
+	DefaultTimeout  = 5 * time.Minute
+	DefaultMaxBytes = 1 << 30
+)
+
+// TokenFunc returns a GitHub token (installation or personal access token). On AWS it
+// reads Secrets Manager (see SecretsManagerToken).
+type TokenFunc func(ctx context.Context) (string, error)
+
+// Options configure a Fetcher. The zero value fetches local and public repositories.
+type Options struct {
+	// GitHubToken authenticates HTTPS fetches from GitHub; nil fetches anonymously.
+	GitHubToken TokenFunc
+	// CodeCommitCredentials sign CodeCommit git requests (SigV4); on AWS the function's
+	// role via aws.Config.Credentials.
+	CodeCommitCredentials aws.CredentialsProvider
+	// CodeCommitRegion is the region of the repositories; "" takes it from the clone URL.
+	CodeCommitRegion string
+	// CodeCommitEndpoint replaces https://git-codecommit.<region>.amazonaws.com when
+	// building a clone URL from a repository name (tests, VPC endpoints).
+	CodeCommitEndpoint string
+	// CAFile is an extra PEM bundle of trusted certificates for HTTPS (tests, GitHub
+	// Enterprise behind a private CA).
+	CAFile string
+	// Timeout bounds a whole Fetch, on top of the caller's context. 0 means DefaultTimeout.
+	Timeout time.Duration
+	// MaxBytes bounds what a fetch may write to disk (.git plus checkout). 0 means
+	// DefaultMaxBytes.
+	MaxBytes int64
+	// Git is the git binary; "" means "git" on PATH.
+	Git string
+	// Now is the clock for signatures; nil means time.Now.
+	Now func() time.Time
+}
+
+// Fetcher fetches commits; it is safe for concurrent use.
+type Fetcher struct {
+	o Options
+}
+
+// New returns a Fetcher with opts' defaults applied.
+func New(opts Options) *Fetcher {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.Git == "" {
+		opts.Git = "git"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Fetcher{o: opts}
+}
+
+// Result is what Fetch found.
+type Result struct {
+	// Commit is the checked-out commit, verified equal to the pushed one.
+	Commit string `json:"commit"`
+	// ChangedFiles lists the paths that differ between the push's Before and Commit
+	// (both sides of renames). nil means unknown: no Before (new branch), or Before is
+	// no longer reachable (force push). Empty means nothing changed.
+	ChangedFiles []string `json:"changedFiles"`
+	// Bytes is the size of the directory after checkout, .git included.
+	Bytes int64 `json:"bytes"`
+}
+
+var shaRE = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// Fetch makes dir (which must not exist, or be empty) a checkout of exactly
+// push.Commit, with HEAD detached at it.
+func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Result, error) {
+	repo := push.Repository
+	if repo == "" {
+		repo = push.CloneURL
+	}
+	if !shaRE.MatchString(push.Commit) {
+		return Result{}, domain.Errorf(domain.SourceUnavailable, "%s: commit %q is not a full lowercase SHA", repo, push.Commit)
+	}
+	if err := emptyDir(dir); err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
+	defer cancel()
+
+	rem, err := f.remote(ctx, push)
+	if err != nil {
+		return Result{}, err
+	}
+	home, err := os.MkdirTemp("", "shipgate-git-home-")
+	if err != nil {
+		return Result{}, fmt.Errorf("source: %w", err)
+	}
+	defer os.RemoveAll(home)
+
+	g := &gitRun{
+		git:      f.o.Git,
+		dir:      dir,
+		env:      f.env(home, rem),
+		secrets:  rem.secrets,
+		maxBytes: f.o.MaxBytes,
+	}
+	fail := func(err error) (Result, error) {
+		return Result{}, f.classify(ctx, repo, push, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Result{}, fmt.Errorf("source: %w", err)
+	}
+	if _, err := g.run(ctx, "init", "-q", "--template=", "."); err != nil {
+		return fail(err)
+	}
+	if err := f.fetchCommit(ctx, g, rem.url, push); err != nil {
+		return fail(err)
+	}
+	if _, err := g.run(ctx, "checkout", "-q", "--detach", push.Commit); err != nil {
+		return fail(err)
+	}
+	head, err := g.run(ctx, "rev-parse", "HEAD")
+	if err != nil {
+		return fail(err)
+	}
+	if head = strings.TrimSpace(head); head != push.Commit {
+		return Result{}, domain.Errorf(domain.SourceUnavailable, "%s: checked out %s, not the pushed commit %s", repo, head, push.Commit)
+	}
+	res := Result{Commit: head, ChangedFiles: f.changedFiles(ctx, g, rem.url, push)}
+	res.Bytes, err = dirSize(dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("source: %w", err)
+	}
+	if res.Bytes > f.o.MaxBytes {
+		return fail(errTooLarge)
+	}
+	return res, nil
+}
+
+// fetchCommit fetches just the commit (depth 1), which protocol v2 servers (GitHub,
+// git http-backend) allow for any reachable commit. Servers that refuse unadvertised
+// objects get the pushed branch instead, shallow first, then its whole history, and the
+// commit must be in what came.
+func (f *Fetcher) fetchCommit(ctx context.Context, g *gitRun, u string, push domain.Push) error {
+	_, err := g.run(ctx, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--depth=1", u, push.Commit)
+	if err == nil {
+		return nil
+	}
+	if kindOf(err) != failMissing || push.Ref == "" || !strings.HasPrefix(push.Ref, "refs/") {
+		return err
+	}
+	refspec := "+" + push.Ref + ":refs/shipgate/pushed"
+	if _, err := g.run(ctx, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--depth=50", u, refspec); err != nil {
+		if kindOf(err) == failMissing {
+			return errMissing
+		}
+		return err
+	}
+	if g.has(ctx, push.Commit) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(g.dir, ".git", "shallow")); err != nil {
+		return errMissing // the branch's whole history came, without the commit
+	}
+	if _, err := g.run(ctx, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--unshallow", u, refspec); err != nil {
+		return err
+	}
+	if g.has(ctx, push.Commit) {
+		return nil
+	}
+	return errMissing
+}
+
+// changedFiles diffs the trees of Before and Commit. Only Before's tree is fetched
+// (depth 1): a tree diff needs no history. Any failure means "unknown" (nil), which
+// makes the path filter run the pipeline rather than skip a change.
+func (f *Fetcher) changedFiles(ctx context.Context, g *gitRun, u string, push domain.Push) []string {
+	before := push.Before
+	if !shaRE.MatchString(before) || strings.Trim(before, "0") == "" {
+		return nil
+	}
+	if before == push.Commit {
+		return []string{}
+	}
+	if !g.has(ctx, before) {
+		if _, err := g.run(ctx, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--depth=1", u, before); err != nil {
+			return nil
+		}
+	}
+	out, err := g.run(ctx, "diff", "--name-only", "--no-renames", "-z", before, push.Commit)
+	if err != nil {
+		return nil
+	}
+	files := []string{}
+	for _, p := range strings.Split(out, "\x00") {
+		if p != "" {
+			files = append(files, p)
+		}
+	}
+	return files
+}
+
+// remote is where to fetch from and how to authenticate.
+type remote struct {
+	url      string
+	protocol string   // the only transport git may use (GIT_ALLOW_PROTOCOL)
+	header   string   // Authorization header value, or ""
+	secrets  []string // strings to scrub from git's messages
+}
+
+func (f *Fetcher) remote(ctx context.Context, push domain.Push) (remote, error) {
+	switch push.Provider {
+	case domain.ProviderLocal:
+		return localRemote(push)
+	case domain.ProviderGitHub:
+		return f.githubRemote(ctx, push)
+	case domain.ProviderCodeCommit:
+		return f.codecommitRemote(ctx, push)
+	}
+	return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: unknown provider %q", push.Repository, push.Provider)
+}
+
+func localRemote(push domain.Push) (remote, error) {
+	p := strings.TrimPrefix(push.CloneURL, "file://")
+	if p == "" {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "local repository: no path in cloneUrl")
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "local repository %s: %v", p, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: repository gone: %s does not exist", repoName(push), abs)
+	}
+	// file:// (not a bare path) so git uses the pack protocol, which honours --depth.
+	return remote{url: (&url.URL{Scheme: "file", Path: abs}).String(), protocol: "file"}, nil
+}
+
+func httpsURL(push domain.Push, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, domain.Errorf(domain.SourceUnavailable, "%s: clone URL %q is not a URL", repoName(push), raw)
+	}
+	// Credentials go only over TLS, and never inside the URL.
+	if u.Scheme != "https" {
+		return nil, domain.Errorf(domain.SourceUnavailable, "%s: clone URL must be https, not %s", repoName(push), u.Scheme)
+	}
+	if u.User != nil {
+		return nil, domain.Errorf(domain.SourceUnavailable, "%s: clone URL must not carry credentials", repoName(push))
+	}
+	return u, nil
+}
+
+func (f *Fetcher) githubRemote(ctx context.Context, push domain.Push) (remote, error) {
+	u, err := httpsURL(push, push.CloneURL)
+	if err != nil {
+		return remote{}, err
+	}
+	r := remote{url: u.String(), protocol: "https"}
+	if f.o.GitHubToken == nil {
+		return r, nil
+	}
+	tok, err := f.o.GitHubToken(ctx)
+	if err != nil {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: bad credentials: cannot read the GitHub token: %w", repoName(push), err)
+	}
+	if tok = strings.TrimSpace(tok); tok != "" {
+		r.header = basicAuth("x-access-token", tok)
+		r.secrets = []string{tok, r.header}
+	}
+	return r, nil
+}
+
+func (f *Fetcher) codecommitRemote(ctx context.Context, push domain.Push) (remote, error) {
+	raw := push.CloneURL
+	if f.o.CodeCommitEndpoint != "" || raw == "" {
+		base := strings.TrimRight(f.o.CodeCommitEndpoint, "/")
+		if base == "" {
+			if f.o.CodeCommitRegion == "" {
+				return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: no clone URL and no CodeCommit region to build one", repoName(push))
+			}
+			base = "https://git-codecommit." + f.o.CodeCommitRegion + ".amazonaws.com"
+		}
+		if push.Repository == "" {
+			return remote{}, domain.Errorf(domain.SourceUnavailable, "CodeCommit push without a repository name")
+		}
+		raw = base + "/v1/repos/" + url.PathEscape(push.Repository)
+	}
+	u, err := httpsURL(push, raw)
+	if err != nil {
+		return remote{}, err
+	}
+	region := f.o.CodeCommitRegion
+	if region == "" {
+		region = regionFromHost(u.Hostname())
+	}
+	if region == "" {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: cannot tell the CodeCommit region from %s; set it", repoName(push), u.Host)
+	}
+	if f.o.CodeCommitCredentials == nil {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: bad credentials: no AWS credentials for CodeCommit", repoName(push))
+	}
+	creds, err := f.o.CodeCommitCredentials.Retrieve(ctx)
+	if err != nil {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: bad credentials: cannot get AWS credentials: %w", repoName(push), err)
+	}
+	user, pass := CodeCommitGitCredentials(creds, region, u.Host, u.EscapedPath(), f.o.Now())
+	h := basicAuth(user, pass)
+	secrets := []string{pass, h}
+	if creds.SessionToken != "" {
+		secrets = append(secrets, creds.SessionToken)
+	}
+	return remote{url: u.String(), protocol: "https", header: h, secrets: secrets}, nil
+}
+
+// regionFromHost reads the region from git-codecommit[-fips].<region>.amazonaws.com.
+func regionFromHost(host string) string {
+	parts := strings.Split(host, ".")
+	if len(parts) >= 4 && strings.HasPrefix(parts[0], "git-codecommit") && parts[len(parts)-2] == "amazonaws" {
+		return parts[1]
+	}
+	return ""
+}
+
+func repoName(push domain.Push) string {
+	if push.Repository != "" {
+		return push.Repository
+	}
+	return push.CloneURL
+}
+
+// env is git's whole environment: nothing inherited but PATH, so neither the user's git
+// config nor the orchestrator's AWS credentials reach git or anything it runs.
+func (f *Fetcher) env(home string, r remote) []string {
+	env := []string{
+		"HOME=" + home,
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_ASKPASS=",
+		"SSH_ASKPASS=",
+		"GIT_ALLOW_PROTOCOL=" + r.protocol,
+		"LANG=C",
+		"LC_ALL=C",
+	}
+	if p := os.Getenv("PATH"); p != "" {
+		env = append(env, "PATH="+p)
+	}
+	cfg := [][2]string{
+		{"protocol.version", "2"},
+		{"credential.helper", ""},
+		{"advice.detachedHead", "false"},
+		{"gc.auto", "0"},
+		{"maintenance.auto", "false"},
+		{"core.hooksPath", "/dev/null"},
+		{"fetch.recurseSubmodules", "false"},
+	}
+	if r.header != "" {
+		cfg = append(cfg, [2]string{"http.extraHeader", "Authorization: " + r.header})
+	}
+	if f.o.CAFile != "" {
+		cfg = append(cfg, [2]string{"http.sslCAInfo", f.o.CAFile})
+	}
+	env = append(env, fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(cfg)))
+	for i, kv := range cfg {
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
+	}
+	return env
+}
+
+// classify turns a git failure into the SourceUnavailable error people read.
+func (f *Fetcher) classify(ctx context.Context, repo string, push domain.Push, err error) error {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	short := push.Commit
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return domain.Errorf(domain.SourceUnavailable, "%s: timed out fetching %s (limit %s)", repo, short, f.o.Timeout)
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return domain.Errorf(domain.SourceUnavailable, "%s: fetch of %s canceled: %w", repo, short, ctx.Err())
+	}
+	switch kindOf(err) {
+	case failTooLarge:
+		return domain.Errorf(domain.SourceUnavailable, "%s: too large: fetching %s needs more than %d MiB of disk", repo, short, f.o.MaxBytes>>20)
+	case failAuth:
+		return domain.Errorf(domain.SourceUnavailable, "%s: bad credentials: the server refused them (%s)", repo, gitMessage(err))
+	case failGone:
+		return domain.Errorf(domain.SourceUnavailable, "%s: repository gone: not found or no access (%s)", repo, gitMessage(err))
+	case failMissing:
+		return domain.Errorf(domain.SourceUnavailable, "%s: missing commit: %s is not in the repository (force-pushed away, or not pushed yet)", repo, push.Commit)
+	}
+	return domain.Errorf(domain.SourceUnavailable, "%s: fetching %s failed: %s", repo, short, gitMessage(err))
+}
+
+// emptyDir accepts a directory that does not exist or is empty: fetching into a used
+// directory would mix files from elsewhere into the build.
+func emptyDir(dir string) error {
+	if dir == "" {
+		return errors.New("source: no directory to fetch into")
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("source: %s is not empty", dir)
+	}
+	return nil
+}

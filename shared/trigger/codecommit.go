@@ -82,7 +82,7 @@ func ParseCodeCommit(ev events.CloudWatchEvent) (Event, error) {
 	case d.Event != "referenceCreated" && d.Event != "referenceUpdated" && d.Event != "referenceDeleted":
 		ev2.Ignored = fmt.Sprintf("CodeCommit event %q is not a push", d.Event)
 	case d.ReferenceType == "tag" || strings.HasPrefix(ref, "refs/tags/"):
-		ev2.Ignored = fmt.Sprintf("tag %s (tags do not start runs)", ref)
+		ev2.Ignored = fmt.Sprintf("tag %s (tags do not start runs)", strings.TrimPrefix(ref, "refs/tags/"))
 	case d.Event == "referenceDeleted" || isZero(d.CommitID):
 		ev2.Ignored = fmt.Sprintf("branch %s deleted", p.Branch)
 	case d.ReferenceType != "branch" || !strings.HasPrefix(ref, "refs/heads/"):

@@ -1,0 +1,34 @@
+// Package asl is shipgate's own Amazon States Language engine: it parses and validates
+// state machine definitions the way AWS's ValidateStateMachineDefinition does, runs them
+// with AWS Step Functions' semantics (JSONPath and JSONata, every state type, Retry and
+// Catch, intrinsic functions, variables), invokes Go Lambda handlers in process through
+// aws-lambda-go, keeps executions durable in a bbolt database, and serves the subset of
+// the Step Functions JSON-protocol API that the AWS SDK and CLI need.
+//
+// Local mode runs the very definition the CDK app deploys, so behaviour that differs
+// from AWS is a bug here, not a choice.
+//
+// # Durability and the at-least-once rule
+//
+// With Options.Path set, an execution is on disk before StartExecution returns, and
+// again at each top-level checkpoint: before every Task attempt invokes its handler,
+// whenever the execution waits (Wait state, retry backoff, task token) and when it ends.
+// After a crash (kill -9) Open resumes every execution that was RUNNING from its last
+// checkpoint:
+//
+//   - a task token issued before the crash still resumes the execution, with the
+//     remaining TimeoutSeconds;
+//   - a Wait or a retry backoff continues with the time that remains;
+//   - a Task whose handler was running when the process died is treated as a failed
+//     attempt with error Lambda.ServiceException, and its Retry policy decides what
+//     happens (the project's definitions retry it). A handler can therefore run more than
+//     once for one state: handlers must be idempotent, exactly as on AWS, where Lambda
+//     invocations are at-least-once too;
+//   - states between checkpoints (Pass, Choice, a whole Parallel or Map state, including
+//     the task tokens inside its branches) are run again from the last checkpoint.
+//
+// # Time
+//
+// Every timer goes through a Clock. VirtualClock lets tests run Wait states, retry
+// backoff and timeouts without sleeping.
+package asl

@@ -1,0 +1,193 @@
+package asl
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"math"
+	mrand "math/rand/v2"
+	"reflect"
+	"strings"
+
+	jsonata "github.com/xiatechs/jsonata-go"
+)
+
+// JSONata support wraps github.com/xiatechs/jsonata-go. Expressions are compiled at
+// validation so syntax errors and unsupported constructs are reported before a run; at
+// run time each evaluation compiles afresh because the library binds variables by
+// mutating the compiled expression, which must not be shared between executions.
+
+type jexpr struct {
+	src string // the expression between {% and %}
+}
+
+// isJSONataTemplate says whether a string value is a "{% ... %}" expression.
+func isJSONataTemplate(s string) bool {
+	t := strings.TrimSpace(s)
+	return strings.HasPrefix(t, "{%") && strings.HasSuffix(t, "%}") && len(t) >= 4
+}
+
+func compileJSONata(s string) (*jexpr, error) {
+	t := strings.TrimSpace(s)
+	src := strings.TrimSpace(t[2 : len(t)-2])
+	if src == "" {
+		return nil, fmt.Errorf("the JSONata expression %q is empty", s)
+	}
+	if _, err := jsonata.Compile(src); err != nil {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "'@'"):
+			return nil, fmt.Errorf("not supported: the JSONata context-binding operator '@' in %q", src)
+		case strings.Contains(msg, "'#'"):
+			return nil, fmt.Errorf("not supported: the JSONata positional-binding operator '#' in %q", src)
+		}
+		return nil, fmt.Errorf("the JSONata expression %q is invalid: %v", src, err)
+	}
+	return &jexpr{src: src}, nil
+}
+
+type errUndefined struct{}
+
+func (errUndefined) Error() string { return "undefined" }
+
+type errUnsupportedResult struct{}
+
+func (errUnsupportedResult) Error() string { return "unsupported result type" }
+
+// eval runs the expression with $states and the workflow variables bound.
+func (j *jexpr) eval(states map[string]any, env *evalEnv) (any, error) {
+	e, err := jsonata.Compile(j.src)
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]any{"states": toJSONata(states)}
+	if env != nil {
+		env.eachVar(func(k string, v any) {
+			if _, ok := vars[k]; !ok {
+				vars[k] = toJSONata(v)
+			}
+		})
+	}
+	if err := e.RegisterVars(vars); err != nil {
+		return nil, err
+	}
+	if err := e.RegisterExts(sfnJSONataFuncs); err != nil {
+		return nil, err
+	}
+	v, err := e.Eval(toJSONata(states["input"]))
+	if err != nil {
+		if errors.Is(err, jsonata.ErrUndefined) {
+			return nil, errUndefined{}
+		}
+		return nil, err
+	}
+	if !isJSONValue(v) {
+		return nil, errUnsupportedResult{}
+	}
+	return canon(v), nil
+}
+
+// jsonataNull is how the library represents JSON null; a plain nil inside a map reads as
+// "undefined" there, which would turn {"items": null} into a missing field.
+var jsonataNull *interface{}
+
+func toJSONata(v any) any {
+	switch t := v.(type) {
+	case nil:
+		return jsonataNull
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = toJSONata(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = toJSONata(x)
+		}
+		return out
+	}
+	return v
+}
+
+func isJSONValue(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch v.(type) {
+	case string, bool, float64, int, int64, map[string]any, []any:
+		return true
+	}
+	k := reflect.TypeOf(v).Kind()
+	return k == reflect.Map || k == reflect.Slice
+}
+
+// Step Functions' own JSONata functions.
+var sfnJSONataFuncs = map[string]jsonata.Extension{
+	"partition": {Func: func(arr []any, size float64) ([]any, error) {
+		if size <= 0 || size != math.Trunc(size) {
+			return nil, fmt.Errorf("$partition: the chunk size must be a positive integer")
+		}
+		n := int(size)
+		out := []any{}
+		for i := 0; i < len(arr); i += n {
+			end := min(i+n, len(arr))
+			chunk := make([]any, end-i)
+			copy(chunk, arr[i:end])
+			out = append(out, chunk)
+		}
+		return out, nil
+	}},
+	"range": {Func: func(start, end, step float64) ([]any, error) {
+		if step == 0 || start != math.Trunc(start) || end != math.Trunc(end) || step != math.Trunc(step) {
+			return nil, fmt.Errorf("$range: start, end and step must be integers and step not 0")
+		}
+		out := []any{}
+		for x := start; (step > 0 && x <= end) || (step < 0 && x >= end); x += step {
+			out = append(out, x)
+			if len(out) > 1000 {
+				return nil, fmt.Errorf("$range: the result has more than 1000 items")
+			}
+		}
+		return out, nil
+	}},
+	"hash": {Func: func(data string, algo string) (string, error) {
+		var h hash.Hash
+		switch algo {
+		case "MD5":
+			h = md5.New()
+		case "SHA-1":
+			h = sha1.New()
+		case "SHA-256":
+			h = sha256.New()
+		case "SHA-384":
+			h = sha512.New384()
+		case "SHA-512":
+			h = sha512.New()
+		default:
+			return "", fmt.Errorf("$hash: unsupported algorithm %q", algo)
+		}
+		h.Write([]byte(data))
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}},
+	"random": {Func: func(seed ...float64) float64 {
+		if len(seed) > 0 {
+			return mrand.New(mrand.NewPCG(uint64(seed[0]), 0)).Float64()
+		}
+		return mrand.Float64()
+	}},
+	"uuid": {Func: func() string { return newUUID() }},
+	"parse": {Func: func(s string) (any, error) {
+		v, err := decodeJSON([]byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("$parse: not valid JSON: %v", err)
+		}
+		return v, nil
+	}},
+}

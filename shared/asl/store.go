@@ -1,0 +1,277 @@
+package asl
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The database holds state machines, executions (metadata, status, the last top-level
+// checkpoint and the variables) and each execution's history. Writes go through
+// bbolt's Batch so concurrent executions share fsyncs.
+
+var (
+	bMachines = []byte("machines")
+	bExecs    = []byte("executions")
+	bEvents   = []byte("events")
+)
+
+type store struct {
+	db *bolt.DB
+}
+
+// DBFile is the database file name under Options.Path.
+const DBFile = "states.db"
+
+func openStore(dir string, timeout time.Duration) (*store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("asl: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, DBFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("asl: %s is in use by another process (another shipgate running on the same data directory?)", path)
+		}
+		return nil, fmt.Errorf("asl: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bMachines, bExecs, bEvents} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("asl: initialise %s: %w", path, err)
+	}
+	return &store{db: db}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+type machineRec struct {
+	ARN        string          `json:"arn"`
+	Name       string          `json:"name"`
+	Definition json.RawMessage `json:"definition"`
+	Created    time.Time       `json:"created"`
+}
+
+func (s *store) putMachine(sm *stateMachine) error {
+	b, err := json.Marshal(machineRec{ARN: sm.arn, Name: sm.name, Definition: sm.def.raw, Created: sm.created})
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMachines).Put([]byte(sm.arn), b)
+	})
+}
+
+type execRec struct {
+	ARN       string         `json:"arn"`
+	Name      string         `json:"name"`
+	SM        string         `json:"sm"`
+	Input     string         `json:"input"`
+	Start     time.Time      `json:"start"`
+	Stop      time.Time      `json:"stop,omitempty"`
+	Status    string         `json:"status"`
+	Output    any            `json:"output,omitempty"`
+	Fail      *failure       `json:"fail,omitempty"`
+	TimeoutAt time.Time      `json:"timeoutAt,omitempty"`
+	Cursor    *cursor        `json:"cursor,omitempty"`
+	Vars      map[string]any `json:"vars,omitempty"`
+	NextID    int64          `json:"nextId"`
+}
+
+func eventKey(id int64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], uint64(id))
+	return k[:]
+}
+
+// checkpoint persists the execution record with cursor c (nil keeps the previous one)
+// and the events not yet written. It returns once the data is on disk.
+func (e *Engine) checkpoint(x *execution, c *cursor) error {
+	if e.st == nil {
+		return nil
+	}
+	x.persistMu.Lock()
+	defer x.persistMu.Unlock()
+	x.mu.Lock()
+	if c != nil {
+		x.cur = c
+	}
+	rec := execRec{ARN: x.arn, Name: x.name, SM: x.sm.arn, Input: x.input, Start: x.info.Start, Stop: x.stop,
+		Status: x.status, Output: normalize(x.output), Fail: x.ferr, TimeoutAt: x.timeoutAt, NextID: x.nextID}
+	if x.status == StatusRunning && x.cur != nil {
+		cc := *x.cur
+		cc.Input = normalize(cc.Input)
+		cc.Effective = normalize(cc.Effective)
+		rec.Cursor = &cc
+		rec.Vars = x.root.vars
+	}
+	evs := x.events[x.flushed:]
+	flushed := len(x.events)
+	x.mu.Unlock()
+	recB, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("asl: encode execution: %w", err)
+	}
+	evB := make([][]byte, len(evs))
+	for i := range evs {
+		ev := evs[i]
+		ev.Input, ev.Output, ev.Parameters = normalize(ev.Input), normalize(ev.Output), normalize(ev.Parameters)
+		if evB[i], err = json.Marshal(ev); err != nil {
+			return fmt.Errorf("asl: encode event: %w", err)
+		}
+	}
+	err = e.st.db.Batch(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bExecs).Put([]byte(x.arn), recB); err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		eb, err := tx.Bucket(bEvents).CreateBucketIfNotExists([]byte(x.arn))
+		if err != nil {
+			return err
+		}
+		for i := range evs {
+			if err := eb.Put(eventKey(evs[i].ID), evB[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("asl: persist execution %s: %w", x.arn, err)
+	}
+	x.mu.Lock()
+	if flushed > x.flushed {
+		x.flushed = flushed
+	}
+	x.mu.Unlock()
+	return nil
+}
+
+// recover loads state machines and executions and resumes the running ones.
+func (e *Engine) recover() error {
+	var recs []execRec
+	var evs = map[string][]Event{}
+	err := e.st.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bMachines).ForEach(func(k, v []byte) error {
+			var r machineRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("state machine %s: %w", k, err)
+			}
+			def, err := Parse(r.Definition)
+			if err != nil {
+				return fmt.Errorf("state machine %s: %w", k, err)
+			}
+			e.machines[r.ARN] = &stateMachine{arn: r.ARN, name: r.Name, def: def, created: r.Created}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bExecs).ForEach(func(k, v []byte) error {
+			var r execRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("execution %s: %w", k, err)
+			}
+			recs = append(recs, r)
+			if eb := tx.Bucket(bEvents).Bucket(k); eb != nil {
+				var list []Event
+				err := eb.ForEach(func(_, ev []byte) error {
+					var x Event
+					if err := json.Unmarshal(ev, &x); err != nil {
+						return err
+					}
+					list = append(list, x)
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("history of %s: %w", k, err)
+				}
+				evs[r.ARN] = list
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("asl: reading the database: %w", err)
+	}
+	for _, r := range recs {
+		sm, ok := e.machines[r.SM]
+		if !ok {
+			e.log.Warn("asl: execution of an unknown state machine skipped", "execution", r.ARN)
+			continue
+		}
+		in, _ := decodeJSON([]byte(r.Input))
+		x := &execution{arn: r.ARN, name: r.Name, sm: sm, input: r.Input, status: r.Status, output: r.Output,
+			ferr: r.Fail, stop: r.Stop, done: make(chan struct{}), root: &scope{vars: r.Vars}, timeoutAt: r.TimeoutAt}
+		x.info = execInfo{ID: r.ARN, Name: r.Name, SMID: sm.arn, SMName: sm.name, Input: in, Start: r.Start,
+			RoleArn: fmt.Sprintf("arn:aws:iam::%s:role/shipgate-local", e.opts.Account)}
+		x.events = evs[r.ARN]
+		x.flushed = len(x.events)
+		x.nextID = int64(len(x.events))
+		if n := len(x.events); n > 0 {
+			x.nextID = x.events[n-1].ID
+		}
+		x.ctx, x.cancel = contextPair()
+		e.execs[r.ARN] = x
+		if r.Status != StatusRunning {
+			x.cancel()
+			close(x.done)
+			continue
+		}
+		e.resume(x, r.Cursor)
+	}
+	return nil
+}
+
+// resume restarts a running execution from its last checkpoint.
+func (e *Engine) resume(x *execution, c *cursor) {
+	e.armExecTimeout(x)
+	if c == nil {
+		// Started but never checkpointed past the start: run from the beginning.
+		c = &cursor{State: x.sm.def.root.startAt, Input: x.info.Input, Prev: 1}
+		e.drivers.Add(1)
+		go func() {
+			defer e.drivers.Done()
+			e.runFrom(x, c, true)
+		}()
+		return
+	}
+	x.cur = c
+	switch c.Phase {
+	case phInvoke:
+		// The handler may or may not have run: the attempt counts as failed and the
+		// state's Retry policy decides (at-least-once).
+		c.Pending = fail("Lambda.ServiceException", "shipgate stopped while this task was running; the outcome of the invocation is unknown, so the attempt is treated as failed")
+		c.Phase = phFailed
+		c.Token = ""
+	case phToken:
+		// Register the token synchronously, so a callback arriving right after Open
+		// finds it.
+		f := e.rootFrame(x)
+		o := f.rearmToken(x.sm.def.root.states[c.State], c)
+		x.mu.Lock()
+		x.parked = &parkRec{w: o.wait.w, c: c}
+		x.mu.Unlock()
+		return
+	}
+	e.drivers.Add(1)
+	go func() {
+		defer e.drivers.Done()
+		e.runFrom(x, c, false)
+	}()
+}

@@ -1,0 +1,77 @@
+package asl
+
+import (
+	"sync"
+)
+
+// waiter is one pending wake-up: a timer (Wait, retry backoff) or a task token. Exactly
+// one resumeMsg is delivered, by whichever comes first (answer, timeout, heartbeat
+// timeout); the others are cancelled.
+type waiter struct {
+	mu     sync.Mutex
+	done   bool
+	ch     chan resumeMsg
+	stops  []func() bool
+	token  string
+	x      *execution // set for the top-level frame: delivery wakes the parked execution
+	hbStop func() bool
+	hbDur  int64 // heartbeat seconds
+}
+
+func newWaiter() *waiter { return &waiter{ch: make(chan resumeMsg, 1)} }
+
+func (f *frame) newWaiter() *waiter {
+	w := newWaiter()
+	if f.top {
+		w.x = f.x
+	}
+	return w
+}
+
+func (w *waiter) deliver(e *Engine, m resumeMsg) bool {
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return false
+	}
+	w.done = true
+	stops := w.stops
+	hb := w.hbStop
+	w.mu.Unlock()
+	for _, s := range stops {
+		s()
+	}
+	if hb != nil {
+		hb()
+	}
+	if w.token != "" {
+		e.dropToken(w.token)
+	}
+	w.ch <- m
+	if w.x != nil {
+		e.wake(w.x, w)
+	}
+	return true
+}
+
+// cancel drops the waiter without delivering (execution stopped or branch cancelled).
+func (w *waiter) cancel(e *Engine) {
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return
+	}
+	w.done = true
+	stops := w.stops
+	hb := w.hbStop
+	w.mu.Unlock()
+	for _, s := range stops {
+		s()
+	}
+	if hb != nil {
+		hb()
+	}
+	if w.token != "" {
+		e.dropToken(w.token)
+	}
+}

@@ -1,0 +1,29 @@
+// Command notify is the run-result notification Lambda: configuration is read once,
+// then every invocation runs notify.Handler.Handle.
+package main
+
+import (
+	"context"
+	"log"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/shipgate/shipgate/lambdas/notify"
+	"github.com/shipgate/shipgate/shared/app"
+)
+
+func main() {
+	cfg, err := app.FromEnv(app.Getenv)
+	if err != nil {
+		log.Fatalf("notify: %v", err)
+	}
+	deps, err := app.NewDeps(context.Background(), cfg)
+	if err != nil {
+		log.Fatalf("notify: %v", err)
+	}
+	h, err := notify.New(cfg, deps)
+	if err != nil {
+		log.Fatalf("notify: %v", err)
+	}
+	lambda.Start(h.Handle)
+}

@@ -164,8 +164,8 @@ func (t *tmpl) eval(data any, env *evalEnv) (any, error) {
 	case tCall:
 		v, err := t.call.eval(data, env)
 		if err != nil {
-			if _, ok := err.(*errPathNotFound); ok {
-				return nil, &evalError{"States.Runtime", fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", t.src, t.field, "<json-input:1>")}
+			if pe, ok := err.(*errPathNotFound); ok {
+				return nil, &evalError{"States.Runtime", fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", pe.path.src, t.field, "<json-input:1>")}
 			}
 			return nil, &evalError{"States.IntrinsicFailure", fmt.Sprintf("The function '%s' specified for the field '%s' failed: %v", t.src, t.field, err)}
 		}

@@ -66,6 +66,9 @@ func (s *SFN) Client() *sfn.Client {
 	})
 }
 
+// Close stops the stand-in, as if the service were unreachable.
+func (s *SFN) Close() { s.srv.Close() }
+
 // End closes an execution, as if the run finished.
 func (s *SFN) End(name string) {
 	s.mu.Lock()

@@ -140,7 +140,7 @@ func (d *Dynamo) AppendEntry(ctx context.Context, r domain.Record) (Entry, error
 			return Entry{}, ctx.Err()
 		case <-time.After(time.Duration(rand.Int64N(int64(backoff)) + 1)):
 		}
-		if backoff < 100*time.Millisecond {
+		if backoff < 32*time.Millisecond {
 			backoff *= 2
 		}
 	}

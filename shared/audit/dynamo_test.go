@@ -98,33 +98,45 @@ func TestConditionalWriteRefusesOverwrite(t *testing.T) {
 // Several writers (separate stores, as separate Lambdas would be) append to one pipeline
 // at once: every record lands, sequence numbers are 1..n without gaps or forks.
 func TestConcurrentAppendsSerialize(t *testing.T) {
-	tbl := newTable(t)
-	const writers, each = 8, 5
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*each)
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := NewDynamo(testDB, tbl)
-			for i := 0; i < each; i++ {
-				if err := d.Append(context.Background(), rec(domain.RecStageStarted, "web", "r1", i)); err != nil {
-					errs <- err
-				}
+	tests := []struct {
+		name          string
+		writers, each int
+	}{
+		{"8 writers, 5 records each", 8, 5},
+		{"50 writers at once, as 50 Lambdas", 50, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tbl := newTable(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, tc.writers*tc.each)
+			start := make(chan struct{})
+			for w := 0; w < tc.writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d := NewDynamo(testDB, tbl)
+					<-start
+					for i := 0; i < tc.each; i++ {
+						if err := d.Append(context.Background(), rec(domain.RecStageStarted, "web", "r1", i)); err != nil {
+							errs <- err
+						}
+					}
+				}()
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("append: %v", err)
-	}
-	d := NewDynamo(testDB, tbl)
-	rep, err := d.Verify(context.Background(), "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Records != writers*each || len(rep.Problems) != 0 {
-		t.Errorf("got %d records, problems %v; want %d records and none", rep.Records, rep.Problems, writers*each)
+			close(start)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Errorf("append: %v", err)
+			}
+			rep, err := NewDynamo(testDB, tbl).Verify(context.Background(), "web")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tc.writers * tc.each; rep.Records != want || rep.Head.Seq != int64(want) || !rep.OK() {
+				t.Errorf("got %d records, head %d, problems %v; want %d records and none", rep.Records, rep.Head.Seq, rep.Problems, want)
+			}
+		})
 	}
 }

@@ -51,6 +51,17 @@ func hmacSHA256(key []byte, data string) []byte {
 	return h.Sum(nil)
 }
 
+// AWSOptions are the Options a Lambda uses: CodeCommit signed with the function's own
+// credentials in its region, and the GitHub token read from the secret
+// githubTokenSecret (none when ""). Callers set limits and overrides on the result.
+func AWSOptions(ac aws.Config, githubTokenSecret string) Options {
+	o := Options{CodeCommitCredentials: ac.Credentials, CodeCommitRegion: ac.Region}
+	if githubTokenSecret != "" {
+		o.GitHubToken = SecretsManagerToken(secretsmanager.NewFromConfig(ac), githubTokenSecret)
+	}
+	return o
+}
+
 // SecretsManagerAPI is the one Secrets Manager call the token function makes.
 type SecretsManagerAPI interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -92,6 +93,18 @@ func (g *gitRun) run(ctx context.Context, args ...string) (string, error) {
 func (g *gitRun) has(ctx context.Context, sha string) bool {
 	_, err := g.run(ctx, "cat-file", "-e", sha+"^{commit}")
 	return err == nil
+}
+
+// head reads the checked-out commit from .git/HEAD, which a detached checkout writes as
+// the bare SHA; anything else is asked of git.
+func (g *gitRun) head(ctx context.Context) (string, error) {
+	if b, err := os.ReadFile(filepath.Join(g.dir, ".git", "HEAD")); err == nil {
+		if s := strings.TrimSpace(string(b)); shaRE.MatchString(s) {
+			return s, nil
+		}
+	}
+	out, err := g.run(ctx, "rev-parse", "--verify", "HEAD^{commit}")
+	return strings.TrimSpace(out), err
 }
 
 // scrub removes credentials from git's messages; git does not print extra headers, but

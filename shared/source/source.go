@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -34,6 +35,11 @@ const (
 	DefaultTimeout  = 5 * time.Minute
 	DefaultMaxBytes = 1 << 30
 )
+
+// LayerGit is where a Lambda layer puts git: provided.al2023 has no git of its own, so
+// the Build function needs a layer with git, git-remote-https and their libraries
+// (GIT_EXEC_PATH and LD_LIBRARY_PATH set in the function's environment are passed on).
+const LayerGit = "/opt/bin/git"
 
 // TokenFunc returns a GitHub token (installation or personal access token). On AWS it
 // reads Secrets Manager (see SecretsManagerToken).
@@ -59,7 +65,7 @@ type Options struct {
 	// MaxBytes bounds what a fetch may write to disk (.git plus checkout). 0 means
 	// DefaultMaxBytes.
 	MaxBytes int64
-	// Git is the git binary; "" means "git" on PATH.
+	// Git is the git binary; "" means "git" on PATH, else LayerGit.
 	Git string
 	// Now is the clock for signatures; nil means time.Now.
 	Now func() time.Time
@@ -80,6 +86,11 @@ func New(opts Options) *Fetcher {
 	}
 	if opts.Git == "" {
 		opts.Git = "git"
+		if _, err := exec.LookPath("git"); err != nil {
+			if _, err := os.Stat(LayerGit); err == nil {
+				opts.Git = LayerGit
+			}
+		}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -143,20 +154,21 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if _, err := g.run(ctx, "init", "-q", "--template=", "."); err != nil {
 		return fail(err)
 	}
-	if err := f.fetchCommit(ctx, g, rem.url, push); err != nil {
+	haveBefore, err := f.fetchCommit(ctx, g, rem.url, push)
+	if err != nil {
 		return fail(err)
 	}
 	if _, err := g.run(ctx, "checkout", "-q", "--detach", push.Commit); err != nil {
 		return fail(err)
 	}
-	head, err := g.run(ctx, "rev-parse", "HEAD")
+	head, err := g.head(ctx)
 	if err != nil {
 		return fail(err)
 	}
-	if head = strings.TrimSpace(head); head != push.Commit {
+	if head != push.Commit {
 		return Result{}, domain.Errorf(domain.SourceUnavailable, "%s: checked out %s, not the pushed commit %s", repo, head, push.Commit)
 	}
-	res := Result{Commit: head, ChangedFiles: f.changedFiles(ctx, g, rem.url, push)}
+	res := Result{Commit: head, ChangedFiles: f.changedFiles(ctx, g, rem.url, push, haveBefore)}
 	res.Bytes, err = dirSize(dir)
 	if err != nil {
 		return Result{}, fmt.Errorf("source: %w", err)
@@ -168,56 +180,70 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 }
 
 // fetchCommit fetches just the commit (depth 1), which protocol v2 servers (GitHub,
-// git http-backend) allow for any reachable commit. Servers that refuse unadvertised
-// objects get the pushed branch instead, shallow first, then its whole history, and the
-// commit must be in what came.
-func (f *Fetcher) fetchCommit(ctx context.Context, g *gitRun, u string, push domain.Push) error {
-	_, err := g.run(ctx, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--depth=1", u, push.Commit)
+// git http-backend) allow for any reachable commit, together with Before's tip when
+// there is one, in the same round trip. Servers that refuse unadvertised objects get the
+// pushed branch instead, shallow first, then its whole history, and the commit must be
+// in what came. haveBefore says whether Before's commit is now present.
+func (f *Fetcher) fetchCommit(ctx context.Context, g *gitRun, u string, push domain.Push) (haveBefore bool, err error) {
+	fetch := []string{"fetch", "-q", "--no-tags", "--no-write-fetch-head", "--depth=1", u, push.Commit}
+	if usefulBefore(push) {
+		if _, err := g.run(ctx, append(fetch, push.Before)...); err == nil {
+			return true, nil
+		} else if kindOf(err) != failMissing {
+			return false, err
+		}
+		// Before may be gone (force push); try the commit alone.
+	}
+	_, err = g.run(ctx, fetch...)
 	if err == nil {
-		return nil
+		return false, nil
 	}
 	if kindOf(err) != failMissing || push.Ref == "" || !strings.HasPrefix(push.Ref, "refs/") {
-		return err
+		return false, err
 	}
 	refspec := "+" + push.Ref + ":refs/shipgate/pushed"
 	if _, err := g.run(ctx, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--depth=50", u, refspec); err != nil {
 		if kindOf(err) == failMissing {
-			return errMissing
+			return false, errMissing
 		}
-		return err
+		return false, err
 	}
 	if g.has(ctx, push.Commit) {
-		return nil
+		return false, nil
 	}
 	if _, err := os.Stat(filepath.Join(g.dir, ".git", "shallow")); err != nil {
-		return errMissing // the branch's whole history came, without the commit
+		return false, errMissing // the branch's whole history came, without the commit
 	}
 	if _, err := g.run(ctx, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--unshallow", u, refspec); err != nil {
-		return err
+		return false, err
 	}
 	if g.has(ctx, push.Commit) {
-		return nil
+		return false, nil
 	}
-	return errMissing
+	return false, errMissing
+}
+
+// usefulBefore reports whether push.Before names a commit worth diffing against: a full
+// SHA, not the all-zeros of a new branch, not the commit itself.
+func usefulBefore(push domain.Push) bool {
+	return shaRE.MatchString(push.Before) && strings.Trim(push.Before, "0") != "" && push.Before != push.Commit
 }
 
 // changedFiles diffs the trees of Before and Commit. Only Before's tree is fetched
 // (depth 1): a tree diff needs no history. Any failure means "unknown" (nil), which
 // makes the path filter run the pipeline rather than skip a change.
-func (f *Fetcher) changedFiles(ctx context.Context, g *gitRun, u string, push domain.Push) []string {
-	before := push.Before
-	if !shaRE.MatchString(before) || strings.Trim(before, "0") == "" {
-		return nil
-	}
-	if before == push.Commit {
+func (f *Fetcher) changedFiles(ctx context.Context, g *gitRun, u string, push domain.Push, haveBefore bool) []string {
+	if push.Before == push.Commit && shaRE.MatchString(push.Before) {
 		return []string{}
 	}
-	if !g.has(ctx, before) {
-		if _, err := g.run(ctx, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--depth=1", u, before); err != nil {
-			return nil
-		}
+	if !usefulBefore(push) {
+		return nil
 	}
-	out, err := g.run(ctx, "diff", "--name-only", "--no-renames", "-z", before, push.Commit)
+	if !haveBefore && !g.has(ctx, push.Before) {
+		// The branch fallback may have brought it; otherwise it is unreachable.
+		return nil
+	}
+	out, err := g.run(ctx, "diff", "--name-only", "--no-renames", "-z", push.Before, push.Commit)
 	if err != nil {
 		return nil
 	}
@@ -359,7 +385,7 @@ func repoName(push domain.Push) string {
 	return push.CloneURL
 }
 
-// env is git's whole environment: nothing inherited but PATH, so neither the user's git
+// env is git's whole environment: nothing inherited but locations, so neither the user's git
 // config nor the orchestrator's AWS credentials reach git or anything it runs.
 func (f *Fetcher) env(home string, r remote) []string {
 	env := []string{
@@ -373,8 +399,12 @@ func (f *Fetcher) env(home string, r remote) []string {
 		"LANG=C",
 		"LC_ALL=C",
 	}
-	if p := os.Getenv("PATH"); p != "" {
-		env = append(env, "PATH="+p)
+	// Where git and its libraries live (a Lambda layer sets these), and which CAs curl
+	// trusts: locations, not secrets.
+	for _, k := range []string{"PATH", "GIT_EXEC_PATH", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR"} {
+		if v := os.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
 	}
 	cfg := [][2]string{
 		{"protocol.version", "2"},

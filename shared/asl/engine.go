@@ -37,6 +37,9 @@ type Options struct {
 	CloseTimeout time.Duration
 	// OpenTimeout bounds how long Open waits for another process's lock on Path (default 1s).
 	OpenTimeout time.Duration
+	// Functions are registered (as by RegisterFunction) before Open resumes the executions
+	// that were running, so a resumed Task finds its handler.
+	Functions map[string]lambda.Handler
 }
 
 // Execution statuses, as AWS names them.
@@ -117,6 +120,9 @@ func Open(opts Options) (*Engine, error) {
 	e := &Engine{opts: opts, clock: opts.Clock, log: opts.Logger,
 		machines: map[string]*stateMachine{}, execs: map[string]*execution{},
 		tokens: map[string]*waiter{}, funcs: map[string]*function{}}
+	for arn, h := range opts.Functions {
+		e.RegisterFunction(arn, h)
+	}
 	if opts.Path != "" {
 		st, err := openStore(opts.Path, opts.OpenTimeout)
 		if err != nil {

@@ -534,11 +534,15 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*DecideResult,
 		}
 		return nil, err
 	}
-	s.appendAudit(ctx, domain.Record{
+	// The audit appends run beside the decision writes and the resume (each append is two
+	// round trips on the hash chain); Decide waits for them before it returns.
+	voteAudit := s.goAudit(ctx, nil, domain.Record{
 		Type: domain.RecApprovalDecision, Pipeline: a.Pipeline, RunID: a.RunID, Commit: a.Commit,
 		Actor: who, Time: now, Outcome: string(v.Outcome), Channel: v.Channel, ApprovalID: a.ID,
 		Detail: map[string]any{"comment": v.Comment, "manifestDigest": a.ManifestDigest, "login": req.Actor.Login},
 	})
+	defer func() { <-voteAudit }()
+	a.Votes = append(a.Votes, v)
 	s.log.Info("approval vote", "approval", a.ID, "approver", who, "outcome", string(v.Outcome), "channel", string(v.Channel))
 	res := &DecideResult{Approval: a, Vote: v}
 
@@ -547,12 +551,14 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*DecideResult,
 	case domain.Rejected:
 		final = &domain.Decision{Outcome: domain.Rejected, Approvers: []string{who}, Comment: v.Comment, Channel: v.Channel}
 	case domain.Approved:
-		// Re-read the votes: concurrent approvals by others count toward the quorum.
-		fresh, err := s.get(ctx, a.ID)
-		if err != nil {
-			return nil, err
+		if a.Approvals() < a.Required {
+			// Re-read the votes: concurrent approvals by others count toward the quorum.
+			fresh, err := s.get(ctx, a.ID)
+			if err != nil {
+				return nil, err
+			}
+			a.Votes = fresh.a.Votes
 		}
-		a.Votes = fresh.a.Votes
 		var yes []string
 		for _, x := range a.Votes {
 			if x.Outcome == domain.Approved {
@@ -569,7 +575,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*DecideResult,
 	}
 	final.ApprovalID, final.Pipeline, final.RunID, final.Commit = a.ID, a.Pipeline, a.RunID, a.Commit
 	final.ManifestDigest, final.DecidedAt = a.ManifestDigest, now
-	d, resumed, err := s.finalize(ctx, rec, *final, domain.RecApprovalFinal, who)
+	d, resumed, err := s.finalize(ctx, rec, *final, domain.RecApprovalFinal, who, voteAudit)
 	res.Final, res.Resumed = d, resumed
 	if d != nil && d.Outcome != final.Outcome {
 		// Someone else's outcome won the race; this vote is recorded but did not decide.
@@ -615,8 +621,9 @@ func (s *Service) alreadyDecided(ctx context.Context, rec *record, who string, r
 }
 
 // finalize records d as the run's final decision if no other outcome got there first,
-// then resumes the run. It returns the decision that won.
-func (s *Service) finalize(ctx context.Context, rec *record, d domain.Decision, rt domain.RecordType, actor string) (*domain.Decision, bool, error) {
+// then resumes the run. It returns the decision that won. The final audit record is
+// appended after the record in after (the vote), concurrently with the resume.
+func (s *Service) finalize(ctx context.Context, rec *record, d domain.Decision, rt domain.RecordType, actor string, after <-chan struct{}) (*domain.Decision, bool, error) {
 	now := s.now()
 	won, err := s.putDecision(ctx, d, now.Add(s.lease))
 	if err != nil {
@@ -629,23 +636,44 @@ func (s *Service) finalize(ctx context.Context, rec *record, d domain.Decision, 
 		}
 		return &cur, st.resumed, nil
 	}
-	if err := s.setStatus(ctx, rec.a.ID, StatusDecided); err != nil {
-		s.log.Error("approval status", "approval", rec.a.ID, "err", s.redact(rec, err))
-	}
 	rec.a.Status = StatusDecided
-	s.appendAudit(ctx, domain.Record{
+	finalAudit := s.goAudit(ctx, after, domain.Record{
 		Type: rt, Pipeline: d.Pipeline, RunID: d.RunID, Commit: d.Commit, Actor: actor,
 		Time: d.DecidedAt, Outcome: string(d.Outcome), Channel: d.Channel, ApprovalID: d.ApprovalID,
 		Detail: map[string]any{"approvers": d.Approvers, "comment": d.Comment, "manifestDigest": d.ManifestDigest},
 	})
+	defer func() { <-finalAudit }()
 	s.log.Info("approval final", "approval", d.ApprovalID, "run", d.RunID, "outcome", string(d.Outcome))
 	if err := s.sendTask(ctx, rec, d); err != nil {
-		if rerr := s.releaseClaim(ctx, d.RunID); rerr != nil {
-			s.log.Error("release resume claim", "run", d.RunID, "err", s.redact(rec, rerr))
-		}
+		s.resumeFailed(ctx, rec, d)
 		return &d, false, err
 	}
 	return &d, true, nil
+}
+
+// resumeFailed leaves the approval for a retry or a sweep: marked decided (so the console
+// stops offering it) and with the resume claim given back.
+func (s *Service) resumeFailed(ctx context.Context, rec *record, d domain.Decision) {
+	if err := s.setStatus(ctx, rec.a.ID, StatusDecided); err != nil {
+		s.log.Error("approval status", "approval", rec.a.ID, "err", s.redact(rec, err))
+	}
+	if err := s.releaseClaim(ctx, d.RunID); err != nil {
+		s.log.Error("release resume claim", "run", d.RunID, "err", s.redact(rec, err))
+	}
+}
+
+// goAudit appends r in the background once after (if any) is done, and reports when it
+// is appended, so records keep their order without holding up the caller.
+func (s *Service) goAudit(ctx context.Context, after <-chan struct{}, r domain.Record) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if after != nil {
+			<-after
+		}
+		s.appendAudit(ctx, r)
+	}()
+	return done
 }
 
 // resume sends the recorded decision to the waiting run if nobody else holds the claim.
@@ -656,9 +684,7 @@ func (s *Service) resume(ctx context.Context, rec *record, d domain.Decision) (b
 		return false, err
 	}
 	if err := s.sendTask(ctx, rec, d); err != nil {
-		if rerr := s.releaseClaim(ctx, d.RunID); rerr != nil {
-			s.log.Error("release resume claim", "run", d.RunID, "err", s.redact(rec, rerr))
-		}
+		s.resumeFailed(ctx, rec, d)
 		return false, err
 	}
 	return true, nil
@@ -819,7 +845,7 @@ func (s *Service) Supersede(ctx context.Context, id, byCommit string) (*domain.D
 	d := domain.Decision{ApprovalID: a.ID, Pipeline: a.Pipeline, RunID: a.RunID, Commit: a.Commit,
 		Outcome: domain.Superseded, Channel: domain.ChannelSystem, Comment: "superseded by " + byCommit,
 		ManifestDigest: a.ManifestDigest, DecidedAt: s.now().UTC()}
-	won, _, err := s.finalize(ctx, rec, d, domain.RecApprovalSuperseded, "system")
+	won, _, err := s.finalize(ctx, rec, d, domain.RecApprovalSuperseded, "system", nil)
 	if err == nil && won != nil && won.Outcome != domain.Superseded {
 		return won, domain.Errorf(domain.Conflict, "approval %s was already %s", id, won.Outcome)
 	}
@@ -894,7 +920,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, a := range open {
-		if a.Status != StatusDecided {
+		// Any open approval may hold a recorded decision: the decider may have crashed
+		// between writing it and marking the approval.
+		if _, _, err := s.decision(ctx, a.RunID); err != nil {
 			continue
 		}
 		rec, err := s.get(ctx, a.ID)

@@ -212,10 +212,17 @@ func (s *Store) Get(ctx context.Context, id string) (*Approval, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec.a.Status != StatusPending {
-		if d, _, err := s.decision(ctx, rec.a.RunID); err == nil {
-			rec.a.Final = &d
+	// Read the decision whatever the status says: a decider that crashed between writing
+	// the decision and updating the approval leaves it "pending" with an outcome.
+	d, _, err := s.decision(ctx, rec.a.RunID)
+	switch {
+	case err == nil:
+		rec.a.Final = &d
+		if rec.a.Status == StatusPending {
+			rec.a.Status = StatusDecided
 		}
+	case !domain.IsKind(err, domain.NotFound):
+		return nil, err
 	}
 	return rec.a, nil
 }
@@ -340,6 +347,9 @@ func (s *Store) releaseClaim(ctx context.Context, runID string) error {
 // markResumed records that the run was resumed (note says how) and drops the approval
 // from the pending index.
 func (s *Store) markResumed(ctx context.Context, runID, id string, at time.Time, note string) error {
+	// The two items are independent; updating them side by side halves the wait.
+	statusErr := make(chan error, 1)
+	go func() { statusErr <- s.setStatus(ctx, id, StatusClosed) }()
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       decisionKey(runID),
@@ -347,10 +357,11 @@ func (s *Store) markResumed(ctx context.Context, runID, id string, at time.Time,
 		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(timeString(at)), ":note": str(note)},
 	})
+	serr := <-statusErr
 	if err != nil {
 		return classify("mark resumed", err)
 	}
-	return s.setStatus(ctx, id, StatusClosed)
+	return serr
 }
 
 // setStatus moves an approval on; closing it removes it from the pending index.

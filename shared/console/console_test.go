@@ -54,7 +54,7 @@ type site struct {
 	out bytes.Buffer // every response body, grepped for the task token
 }
 
-func newSite(t testing.TB, localUser string) *site {
+func newSite(t testing.TB, localUser string, realAudit ...bool) *site {
 	var h http.Handler
 	s := &site{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +71,7 @@ func newSite(t testing.TB, localUser string) *site {
 	}))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
-	s.Env = approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{BaseURL: srv.URL})
+	s.Env = approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{BaseURL: srv.URL, RealAudit: len(realAudit) > 0 && realAudit[0]})
 	s.Env.Watch(func() string { s.mu.Lock(); defer s.mu.Unlock(); return s.out.String() })
 	c, err := console.New(s.Svc, console.Options{BaseURL: srv.URL, LocalUser: localUser, FormKey: s.Deps.SigningKey, Audit: s.Audit})
 	if err != nil {

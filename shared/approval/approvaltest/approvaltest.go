@@ -37,6 +37,7 @@ import (
 
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/approval"
+	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/awsclient"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/notify"
@@ -133,17 +134,21 @@ func (s *SFN) Accepted() []SFNCall {
 	return append([]SFNCall(nil), s.accepted...)
 }
 
-// Audit records appended records in memory.
+// Audit records appended records in memory and, when Next is set, passes them on.
 type Audit struct {
+	Next approval.Appender
 	mu   sync.Mutex
 	recs []domain.Record
 }
 
 // Append implements approval.Appender.
-func (a *Audit) Append(_ context.Context, r domain.Record) error {
+func (a *Audit) Append(ctx context.Context, r domain.Record) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.recs = append(a.recs, r)
+	a.mu.Unlock()
+	if a.Next != nil {
+		return a.Next.Append(ctx, r)
+	}
 	return nil
 }
 
@@ -216,6 +221,9 @@ type Options struct {
 	BaseURL string
 	// ServiceOptions are passed to approval.New after the Env's own.
 	ServiceOptions []approval.Option
+	// RealAudit also appends every record to the real audit store (shared/audit) on the
+	// Env's table, as local mode does.
+	RealAudit bool
 	// SFNRetries sets the SDK's max attempts for Step Functions calls (default 1, so a
 	// stand-in failure reaches the gate at once).
 	SFNRetries int
@@ -251,6 +259,9 @@ func NewEnv(t testing.TB, dynamoURL string, o Options) *Env {
 	})
 	name := fmt.Sprintf("approval-%d-%d", os.Getpid(), seq.Add(1))
 	CreateTable(t, e.DB, name)
+	if o.RealAudit {
+		e.Audit.Next = audit.NewDynamo(e.DB, name, audit.WithClock(e.Clock.Now))
+	}
 	out, err := notify.NewOutbox(e.OutboxDir, e.Logs)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,56 @@
+package console_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/shared/approval/approvaltest"
+	"github.com/shipgate/shipgate/shared/spec"
+)
+
+// BenchmarkApprovePostToResume measures, through the real routes, a link's approve POST
+// until Step Functions (the protocol stand-in) has accepted SendTaskSuccess: token check,
+// vote and final decision written to DynamoDB (dynalite), audit records, the resume call.
+// The budget is 20 ms p50 from POST to the deploy handler starting locally; the
+// engine's own hop from SendTaskSuccess to Deploy is the local engine's to measure.
+//
+// The audit records go to the real hash-chained store (shared/audit) on the same table,
+// as they do in local mode.
+func BenchmarkApprovePostToResume(b *testing.B) {
+	s := newSite(b, "", true)
+	ap := spec.Approval{Approvers: []string{"bo@example.com"}, Supersede: new(bool)}
+	client := &http.Client{}
+	var samples []time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		run := fmt.Sprintf("bench-%d", i)
+		a, _ := s.Request(approvaltest.Push{RunID: run, Pusher: eve}, ap)
+		tok := approvaltest.LinkToken(s.Links(run)["bo@example.com"])
+		want := len(s.SFN.Accepted()) + 1
+		form := url.Values{"t": {tok}, "decision": {"approve"}}
+		b.StartTimer()
+		start := time.Now()
+		resp, err := client.PostForm(s.URL+"/approvals/"+a.ID, form)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		d := time.Since(start)
+		if resp.StatusCode != http.StatusOK || len(s.SFN.Accepted()) != want {
+			b.Fatalf("POST %d: status %d, resumes %d, want 200 and %d", i, resp.StatusCode, len(s.SFN.Accepted()), want)
+		}
+		samples = append(samples, d)
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	pct := func(p float64) float64 {
+		return float64(samples[int(p*float64(len(samples)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.95), "p95-ms")
+}

@@ -1,0 +1,222 @@
+package stage_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"testing"
+
+	"github.com/shipgate/shipgate/lambdas/build"
+	"github.com/shipgate/shipgate/lambdas/stage"
+	"github.com/shipgate/shipgate/lambdas/test"
+	"github.com/shipgate/shipgate/shared/app"
+	"github.com/shipgate/shipgate/shared/audit"
+	"github.com/shipgate/shipgate/shared/awsclient"
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/runner/stagekit"
+	"github.com/shipgate/shipgate/shared/runner/stagekit/kittest"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(stageChild())
+	}
+	os.Exit(m.Run())
+}
+
+// BenchmarkStageOverhead measures what each stage adds beyond the user's commands: the
+// build, test and stage handlers on a small repository whose commands are `true`, against
+// the local S3 stand-in, with the audit trail either faked or on dynalite.
+func BenchmarkStageOverhead(b *testing.B) {
+	for _, auditKind := range []string{"fake", "dynalite"} {
+		st := kittest.Start(b, auditKind == "dynalite")
+		var aud stagekit.Appender = &kittest.Audit{}
+		if auditKind == "dynalite" {
+			aud = audit.NewDynamo(st.DynamoDB, kittest.Table)
+		}
+		repo := kittest.NewRepo(b, map[string]string{
+			"shipgate.yml": `build:
+  commands: ["true"]
+test:
+  commands: ["true"]
+artifacts:
+  - name: app
+    paths: [main.go]
+approval:
+  approvers: [alice@example.com]
+deploy:
+  commands: ["true"]
+`, "main.go": "package main\n\nfunc main() {}\n", "README.md": strings.Repeat("docs\n", 200)})
+		bh, _ := build.NewWith(st.Config(), st.Deps(), build.Options{Audit: aud, WorkDir: b.TempDir()})
+		th, _ := test.NewWith(st.Config(), st.Deps(), test.Options{Audit: aud, WorkDir: b.TempDir()})
+		sh, _ := stage.NewWith(st.Config(), st.Deps(), stage.Options{Audit: aud, WorkDir: b.TempDir()})
+		ctx := context.Background()
+		base := domain.State{Run: repo.Run("bench-base")}
+		bres, err := bh.Handle(ctx, base)
+		if err != nil {
+			b.Fatal(err)
+		}
+		base.Build = &bres
+		// The cost of the user's commands themselves, to subtract: one `true` via sh.
+		b.Run("audit="+auditKind+"/build", func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				s := domain.State{Run: repo.Run(fmt.Sprintf("b-%s-%d", auditKind, i))}
+				if _, err := bh.Handle(ctx, s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("audit="+auditKind+"/test", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := th.Handle(ctx, base); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("audit="+auditKind+"/stage", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := sh.Handle(ctx, base); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+const (
+	childEnv   = "SHIPGATE_STAGE_BENCH_CHILD"
+	childS3Env = "SHIPGATE_STAGE_BENCH_S3"
+)
+
+// childResult is what the child process reports.
+type childResult struct {
+	MaxRSSKiB   int64  `json:"maxRssKiB"`
+	HeapSysMiB  uint64 `json:"heapSysMiB"`
+	ManifestKey string `json:"manifestKey"`
+	Size        int64  `json:"size"`
+}
+
+// stageChild runs the Stage handler in this (fresh) process on the state given on stdin
+// and prints its peak resident memory: measured in a process of its own so that the
+// in-process S3 stand-in, which holds every object in memory, is not counted.
+func stageChild() int {
+	var state domain.State
+	if err := json.NewDecoder(os.Stdin).Decode(&state); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx := context.Background()
+	ep := awsclient.Endpoints{S3: os.Getenv(childS3Env)}
+	cfg, err := awsclient.Load(ctx, ep)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	h, err := stage.NewWith(app.Config{Bucket: kittest.Bucket, Pipeline: kittest.Pipeline, Table: kittest.Table},
+		&app.Deps{S3: awsclient.S3(cfg, ep)}, stage.Options{Audit: &kittest.Audit{}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	out, err := h.Handle(ctx, state)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if p := os.Getenv("SHIPGATE_STAGE_BENCH_PROF"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	// VmHWM, not getrusage's maxrss: the latter keeps the high-water mark of the parent's
+	// address space that the child shared until exec (Go forks with CLONE_VM), which here
+	// is the S3 stand-in's objects.
+	hwm, err := vmHWM()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	var size int64
+	for _, a := range out.Artifacts {
+		size += a.Size
+	}
+	json.NewEncoder(os.Stdout).Encode(childResult{MaxRSSKiB: hwm, HeapSysMiB: ms.HeapSys >> 20, ManifestKey: out.ManifestKey, Size: size})
+	return 0
+}
+
+// BenchmarkStage100MBPeakMemory stages one 100 MB artifact through the real Stage
+// handler (workspace restore + streaming SHA-256 upload) in a child process and reports
+// the child's peak RSS. The upload holds at most (concurrency+1) part buffers, so the
+// peak does not grow with the artifact's size.
+func BenchmarkStage100MBPeakMemory(b *testing.B) {
+	size := 100 << 20
+	if s := os.Getenv("SHIPGATE_BENCH_ARTIFACT_MB"); s != "" {
+		fmt.Sscan(s, &size)
+		size <<= 20
+	}
+	st := kittest.Start(b, false)
+	repo := kittest.NewRepo(b, map[string]string{"shipgate.yml": fmt.Sprintf(`build:
+  commands: ["head -c %d /dev/urandom > big.bin"]
+artifacts:
+  - name: big
+    paths: [big.bin]
+approval:
+  approvers: [alice@example.com]
+deploy:
+  commands: ["true"]
+`, size)})
+	bh, _ := build.NewWith(st.Config(), st.Deps(), build.Options{Audit: &kittest.Audit{}, WorkDir: b.TempDir()})
+	state := domain.State{Run: repo.Run("big")}
+	bres, err := bh.Handle(context.Background(), state)
+	if err != nil {
+		b.Fatal(err)
+	}
+	state.Build = &bres
+	in, _ := json.Marshal(state)
+	var peak int64
+	for b.Loop() {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=1", childS3Env+"="+st.Endpoints.S3, "TMPDIR="+b.TempDir())
+		cmd.Stdin = strings.NewReader(string(in))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("child: %v", err)
+		}
+		var r childResult
+		if err := json.Unmarshal(out, &r); err != nil {
+			b.Fatalf("child said %q: %v", out, err)
+		}
+		if r.Size != int64(size) {
+			b.Fatalf("staged %d bytes, want %d", r.Size, size)
+		}
+		peak = max(peak, r.MaxRSSKiB)
+	}
+	b.SetBytes(int64(size))
+	b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
+	b.ReportMetric(float64(size>>20), "artifact-MiB")
+}
+
+// vmHWM is this process's peak resident set size in KiB, from /proc/self/status.
+func vmHWM() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			var n int64
+			_, err := fmt.Sscan(f[1], &n)
+			return n, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
+}

@@ -24,16 +24,22 @@ func (RealClock) AfterFunc(d time.Duration, f func()) func() bool {
 	return t.Stop
 }
 
+// Sleeper is implemented by clocks that treat the engine's deliberate pauses (Wait
+// states, retry backoff) differently from its deadlines (timeouts).
+type Sleeper interface {
+	SleepFunc(d time.Duration, f func()) (stop func() bool)
+}
+
 // VirtualClock is a manual clock for tests. Timers fire only when Advance moves time past
-// their deadline, or, with AutoAdvance set, as soon as they are scheduled: time jumps to
-// the deadline, so a Wait of a day or a retry backoff completes at once.
+// their deadline. With AutoAdvance set, a pause (Wait state, retry backoff) moves time
+// straight to its end, firing every timer due by then, so a Wait of a day completes at
+// once while a task token's timeout still waits for Advance.
 type VirtualClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers timerHeap
 	seq    int64
-	// AutoAdvance makes every timer fire immediately, advancing the clock to its deadline
-	// (and firing any earlier timers first).
+	// AutoAdvance makes pauses (SleepFunc) complete at once, advancing the clock.
 	AutoAdvance bool
 }
 
@@ -79,11 +85,20 @@ func (h *timerHeap) Pop() any {
 }
 
 func (c *VirtualClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return c.schedule(d, f, false)
+}
+
+// SleepFunc is AfterFunc for a pause: with AutoAdvance it fires at once, moving time.
+func (c *VirtualClock) SleepFunc(d time.Duration, f func()) func() bool {
+	return c.schedule(d, f, true)
+}
+
+func (c *VirtualClock) schedule(d time.Duration, f func(), sleep bool) func() bool {
 	c.mu.Lock()
 	c.seq++
 	t := &vtimer{at: c.now.Add(d), seq: c.seq, f: f}
 	heap.Push(&c.timers, t)
-	auto := c.AutoAdvance
+	auto := c.AutoAdvance && sleep
 	c.mu.Unlock()
 	stop := func() bool {
 		c.mu.Lock()

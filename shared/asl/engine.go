@@ -137,6 +137,13 @@ func Open(opts Options) (*Engine, error) {
 	return e, nil
 }
 
+func (e *Engine) sleepFunc(d time.Duration, f func()) func() bool {
+	if s, ok := e.clock.(Sleeper); ok {
+		return s.SleepFunc(d, f)
+	}
+	return e.clock.AfterFunc(d, f)
+}
+
 func (e *Engine) isClosing() bool { return e.closing.Load() }
 
 // Close stops accepting work, waits (bounded by CloseTimeout) for handler invocations in

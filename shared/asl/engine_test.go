@@ -377,3 +377,10 @@ func TestProjectPipeline(t *testing.T) {
 		})
 	}
 }
+
+func newServer(t *testing.T, e *Engine) string {
+	t.Helper()
+	srv := httptest.NewServer(e.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

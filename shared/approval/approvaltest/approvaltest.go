@@ -336,14 +336,26 @@ func (e *Env) TryRequest(p Push, ap spec.Approval) (*approval.Approval, string, 
 	if _, err := e.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("artifacts"), Key: aws.String(SpecKey(p.RunID)), Body: bytes.NewReader(b)}); err != nil {
 		return nil, "", err
 	}
+	tok := e.NewTaskToken()
+	a, err := e.Svc.Request(ctx, tok, State(p, 0))
+	return a, tok, err
+}
+
+// NewTaskToken returns a random task token that the end-of-test leak check looks for.
+func (e *Env) NewTaskToken() string {
 	var r [24]byte
 	rand.Read(r[:])
 	tok := "TASKTOKEN" + hex.EncodeToString(r[:])
 	e.mu.Lock()
 	e.tokens = append(e.tokens, tok)
 	e.mu.Unlock()
-	a, err := e.Svc.Request(ctx, tok, State(p, 0))
-	return a, tok, err
+	return tok
+}
+
+// PutObject stores b in the Env's bucket (a run's spec, say).
+func (e *Env) PutObject(key string, b []byte) error {
+	_, err := e.S3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(e.Cfg.Bucket), Key: aws.String(key), Body: bytes.NewReader(b)})
+	return err
 }
 
 // State is the state document at the gate for push p.

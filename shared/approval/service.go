@@ -305,6 +305,9 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 		Status:            StatusPending,
 	}
 	if err := s.putApproval(ctx, a, taskToken); err != nil {
+		if domain.IsKind(err, domain.Conflict) {
+			return s.answerRetriedRequest(ctx, a.ID, taskToken)
+		}
 		return nil, err
 	}
 	s.appendAudit(ctx, domain.Record{
@@ -328,6 +331,28 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 		}
 	}
 	return a, nil
+}
+
+// answerRetriedRequest handles a RequestApproval that arrives after its run was already
+// decided (the task was retried after someone decided on the first attempt's approval):
+// the new task token is the one the execution now waits on, so it gets the recorded
+// outcome at once instead of the run hanging until the timeout.
+func (s *Service) answerRetriedRequest(ctx context.Context, id, taskToken string) (*Approval, error) {
+	rec, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d, _, err := s.decision(ctx, rec.a.RunID)
+	if err != nil {
+		return nil, err
+	}
+	rec.taskToken = taskToken
+	s.log.Info("approval request retried after the decision; resuming with it", "approval", id, "run", rec.a.RunID, "outcome", string(d.Outcome))
+	if err := s.sendTask(ctx, rec, d); err != nil {
+		return nil, err
+	}
+	rec.a.Final = &d
+	return rec.a, nil
 }
 
 func (s *Service) loadSpec(ctx context.Context, key string) (*spec.Spec, error) {

@@ -528,3 +528,27 @@ func TestTokenLeakCheckIsNotVacuous(t *testing.T) {
 	}
 	os.Remove(e.OutboxDir + "/planted.eml")
 }
+
+// A RequestApproval retried after the run was decided gets the recorded outcome on its
+// new task token at once (the execution waits on that token now), and mails nobody again.
+func TestRetriedRequestAfterDecisionResumesWithTheRecord(t *testing.T) {
+	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+	p := approvaltest.Push{RunID: "retry-1", Pusher: eve}
+	ap := spec.Approval{Approvers: three}
+	a, first := e.Request(p, ap)
+	if _, err := decide(e, a.ID, bo, domain.Approved, ""); err != nil {
+		t.Fatal(err)
+	}
+	mails := len(e.Mails())
+	again, second := e.Request(p, ap)
+	if again.Final == nil || again.Final.Outcome != domain.Approved {
+		t.Fatalf("retried request: got %+v, want the recorded approval", again.Final)
+	}
+	calls := e.SFN.Accepted()
+	if len(calls) != 2 || calls[0].TaskToken != first || calls[1].TaskToken != second || calls[1].Op != "SendTaskSuccess" {
+		t.Errorf("resumes: got %+v, want SendTaskSuccess on each token", calls)
+	}
+	if got := len(e.Mails()); got != mails {
+		t.Errorf("a retried request after the decision mailed %d more messages", got-mails)
+	}
+}

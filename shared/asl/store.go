@@ -258,7 +258,18 @@ func (e *Engine) resume(x *execution, c *cursor) {
 		// state's Retry policy decides (at-least-once).
 		c.Pending = fail("Lambda.ServiceException", "shipgate stopped while this task was running; the outcome of the invocation is unknown, so the attempt is treated as failed")
 		c.Phase = phFailed
-		c.Token = ""
+		if c.Token != "" {
+			e.dropToken(c.Token)
+			c.Token = ""
+		}
+		if s := x.sm.def.root.states[c.State]; s != nil {
+			ev := Event{Type: "TaskFailed", Resource: taskResourceName(s.resource), ResourceType: taskResourceType(s.resource),
+				Error: c.Pending.Error, Cause: c.Pending.Cause, HasCause: true}
+			if isLambdaARN(s.resource) {
+				ev = Event{Type: "LambdaFunctionFailed", Error: c.Pending.Error, Cause: c.Pending.Cause, HasCause: true}
+			}
+			e.rootFrame(x).emit(c, ev)
+		}
 	case phToken:
 		// Register the token synchronously, so a callback arriving right after Open
 		// finds it.

@@ -177,16 +177,16 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 		f.armTokenTimers(w, timeout, heartbeat)
 	}
 	c.Phase = phInvoke
+	if bare {
+		f.emit(c, Event{Type: "LambdaFunctionStarted"})
+	} else {
+		f.emit(c, Event{Type: "TaskStarted", Resource: rname, ResourceType: rtype})
+	}
 	if f.top && f.e.st != nil {
 		// At-least-once: the attempt is on disk before the handler runs.
 		if err := f.e.checkpoint(f.x, c); err != nil {
 			f.e.log.Error("asl: checkpoint", "execution", f.x.arn, "err", err)
 		}
-	}
-	if bare {
-		f.emit(c, Event{Type: "LambdaFunctionStarted"})
-	} else {
-		f.emit(c, Event{Type: "TaskStarted", Resource: rname, ResourceType: rtype})
 	}
 	fn, ok := f.e.lookupFunction(fnRef)
 	var out []byte

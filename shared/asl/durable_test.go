@@ -1,0 +1,269 @@
+package asl
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+)
+
+const durableDef = `{"StartAt":"Prepare","States":{
+	"Prepare":{"Type":"Pass","Result":"prepared","ResultPath":"$.prep","Next":"Work"},
+	"Work":{"Type":"Task","Resource":"` + fnARN + `work","ResultPath":"$.work",
+		"Retry":[{"ErrorEquals":["Lambda.ServiceException"],"IntervalSeconds":1,"MaxAttempts":2}],"Next":"Ask"},
+	"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+		"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},
+		"TimeoutSeconds":3600,"ResultPath":"$.answer","End":true}}}`
+
+// TestDurableChild is the process that gets killed: it only runs when re-executed by
+// TestDurability.
+func TestDurableChild(t *testing.T) {
+	mode, dir := os.Getenv("ASL_CHILD_MODE"), os.Getenv("ASL_CHILD_DIR")
+	if mode == "" {
+		t.Skip("helper process for TestDurability")
+	}
+	e, err := Open(Options{Path: dir})
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	e.RegisterFunction(fnARN+"work", lambda.NewHandler(func(ctx context.Context) (string, error) {
+		if mode == "inflight" {
+			fmt.Println("INFLIGHT")
+			select {} // killed while the handler runs
+		}
+		return "worked", nil
+	}))
+	e.RegisterFunction(fnARN+"ask", lambda.NewHandler(func(ctx context.Context, in struct {
+		Token string `json:"token"`
+	}) (string, error) {
+		fmt.Println("TOKEN", in.Token)
+		return "", nil
+	}))
+	arn, err := e.CreateStateMachine(context.Background(), "durable", []byte(durableDef))
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	res, err := e.StartExecution(context.Background(), arn, "d1", []byte(`{"n":1}`))
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	// Report once the execution is parked on its token (its checkpoint is on disk).
+	x, _ := e.getExec(res.ExecutionARN)
+	for {
+		x.mu.Lock()
+		parked := x.parked != nil
+		x.mu.Unlock()
+		if parked {
+			fmt.Println("PARKED")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startChild runs TestDurableChild and returns it with its stdout lines.
+func startChild(t *testing.T, mode, dir string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDurableChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "ASL_CHILD_MODE="+mode, "ASL_CHILD_DIR="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, lines
+}
+
+func expectLine(t *testing.T, lines <-chan string, prefix string) string {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("child exited before printing %s", prefix)
+			}
+			if strings.HasPrefix(l, "ERROR") {
+				t.Fatalf("child: %s", l)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return strings.TrimSpace(strings.TrimPrefix(l, prefix))
+			}
+		case <-timeout:
+			t.Fatalf("child never printed %s", prefix)
+		}
+	}
+}
+
+func kill9(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
+// TestDurability kills a real engine process with SIGKILL and reopens its database.
+func TestDurability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	execARN := "arn:aws:states:us-east-1:000000000000:execution:durable:d1"
+	reopen := func(t *testing.T, dir string, work func() (string, error)) (*Engine, chan string) {
+		e, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		e.RegisterFunction(fnARN+"work", lambda.NewHandler(work))
+		return e, tokenCatcher(e)
+	}
+	t.Run("a task token issued before the crash resumes the execution", func(t *testing.T) {
+		dir := t.TempDir()
+		cmd, lines := startChild(t, "token", dir)
+		token := expectLine(t, lines, "TOKEN")
+		expectLine(t, lines, "PARKED")
+		kill9(t, cmd)
+
+		var calls atomic.Int32
+		e, _ := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil })
+		d, err := e.DescribeExecution(context.Background(), execARN)
+		if err != nil || d.Status != StatusRunning {
+			t.Fatalf("after restart: got %+v %v, want RUNNING", d, err)
+		}
+		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
+			t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d, err = e.WaitExecution(ctx, execARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `{"answer":{"approved":true},"n":1,"prep":"prepared","work":"worked"}`
+		if d.Status != StatusSucceeded || str(d.Output) != want {
+			t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), want)
+		}
+		if calls.Load() != 0 {
+			t.Errorf("the finished Work task ran again %d times; want 0", calls.Load())
+		}
+		h, _ := e.GetExecutionHistory(context.Background(), execARN)
+		if got := eventTypes(h); !strings.HasPrefix(got, "ExecutionStarted PassStateEntered PassStateExited TaskStateEntered LambdaFunctionScheduled") || !strings.HasSuffix(got, "TaskSucceeded TaskStateExited ExecutionSucceeded") {
+			t.Errorf("history: got %s", got)
+		}
+		for i, ev := range h {
+			if ev.ID != int64(i+1) {
+				t.Fatalf("event %d has id %d", i, ev.ID)
+			}
+		}
+		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{}`)); ErrorCode(err) != "TaskTimedOut" {
+			t.Errorf("reusing the token: got %v, want TaskTimedOut", err)
+		}
+	})
+	t.Run("a task interrupted mid-flight is re-run per its Retry policy", func(t *testing.T) {
+		dir := t.TempDir()
+		cmd, lines := startChild(t, "inflight", dir)
+		expectLine(t, lines, "INFLIGHT")
+		kill9(t, cmd)
+
+		var calls atomic.Int32
+		e, tokens := reopen(t, dir, func() (string, error) { calls.Add(1); return "rerun", nil })
+		token := waitToken(t, tokens)
+		if err := e.SendTaskSuccess(context.Background(), token, []byte(`"yes"`)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d, err := e.WaitExecution(ctx, execARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != StatusSucceeded || !strings.Contains(str(d.Output), `"work":"rerun"`) {
+			t.Errorf("got %s %s, want SUCCEEDED with the re-run's result", d.Status, str(d.Output))
+		}
+		if calls.Load() != 1 {
+			t.Errorf("re-runs: got %d, want 1", calls.Load())
+		}
+		h, _ := e.GetExecutionHistory(context.Background(), execARN)
+		if got := eventTypes(h); !strings.Contains(got, "LambdaFunctionStarted LambdaFunctionFailed LambdaFunctionScheduled LambdaFunctionStarted LambdaFunctionSucceeded") {
+			t.Errorf("history: got %s, want the interrupted attempt failed then retried", got)
+		}
+	})
+	t.Run("opening a data directory in use fails clearly", func(t *testing.T) {
+		dir := t.TempDir()
+		e, err := Open(Options{Path: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		start := time.Now()
+		_, err = Open(Options{Path: dir, OpenTimeout: 200 * time.Millisecond})
+		if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+			t.Errorf("second open: got %v, want an 'in use' error", err)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Errorf("second open took %v; it must not hang", time.Since(start))
+		}
+	})
+	t.Run("finished executions and their history survive a clean restart", func(t *testing.T) {
+		dir := t.TempDir()
+		e, err := Open(Options{Path: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arn := mustCreate(t, e, "p", `{"StartAt":"A","States":{"A":{"Type":"Pass","Result":{"x":1},"Next":"B"},"B":{"Type":"Succeed"}}}`)
+		d := runToEnd(t, e, arn, "p1", `{}`)
+		if d.Status != StatusSucceeded {
+			t.Fatalf("got %s", d.Status)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		e2, err := Open(Options{Path: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e2.Close()
+		d2, err := e2.DescribeExecution(context.Background(), d.ExecutionARN)
+		if err != nil || d2.Status != StatusSucceeded || str(d2.Output) != `{"x":1}` {
+			t.Fatalf("after reopen: got %+v %v", d2, err)
+		}
+		h, _ := e2.GetExecutionHistory(context.Background(), d.ExecutionARN)
+		if got := eventTypes(h); got != "ExecutionStarted PassStateEntered PassStateExited SucceedStateEntered SucceedStateExited ExecutionSucceeded" {
+			t.Errorf("history: got %s", got)
+		}
+		if _, err := e2.StartExecution(context.Background(), arn, "p1", []byte(`{}`)); ErrorCode(err) != "ExecutionAlreadyExists" {
+			t.Errorf("reusing the name after restart: got %v, want ExecutionAlreadyExists", err)
+		}
+	})
+}
+
+func eventTypes(h []Event) string {
+	s := make([]string, len(h))
+	for i, ev := range h {
+		s[i] = ev.Type
+	}
+	return strings.Join(s, " ")
+}

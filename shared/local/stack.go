@@ -1,0 +1,562 @@
+// Package local runs the whole shipgate pipeline on one machine: the ASL engine serving
+// the Step Functions API and running the state machine definition the CDK app
+// synthesizes, the Lambda handlers invoked in process through aws-lambda-go's handler, a
+// DynamoDB-protocol server (dynalite), an S3-protocol server, an email outbox, the HTTP
+// routes (webhook, approval pages, console, API) and a git watcher that turns pushes into
+// the CodeCommit events the trigger handles on AWS. Every AWS call goes through the real
+// SDK to those local endpoints, so what runs here is what runs there.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/shipgate/shipgate/lambdas/approval"
+	"github.com/shipgate/shipgate/lambdas/build"
+	"github.com/shipgate/shipgate/lambdas/deploy"
+	"github.com/shipgate/shipgate/lambdas/expire"
+	"github.com/shipgate/shipgate/lambdas/notify"
+	"github.com/shipgate/shipgate/lambdas/stage"
+	testlambda "github.com/shipgate/shipgate/lambdas/test"
+	triggerlambda "github.com/shipgate/shipgate/lambdas/trigger"
+	"github.com/shipgate/shipgate/shared/app"
+	gate "github.com/shipgate/shipgate/shared/approval"
+	"github.com/shipgate/shipgate/shared/asl"
+	"github.com/shipgate/shipgate/shared/audit"
+	"github.com/shipgate/shipgate/shared/awsclient"
+	"github.com/shipgate/shipgate/shared/console"
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/dynalite"
+	"github.com/shipgate/shipgate/shared/gitwatch"
+	sgnotify "github.com/shipgate/shipgate/shared/notify"
+	"github.com/shipgate/shipgate/shared/s3local"
+	"github.com/shipgate/shipgate/shared/table"
+	"github.com/shipgate/shipgate/shared/trigger"
+	"github.com/shipgate/shipgate/shared/web"
+	"github.com/shipgate/shipgate/shared/webhook"
+	"github.com/shipgate/shipgate/shared/workflow"
+)
+
+// Names of the local resources (one stack per data directory).
+const (
+	TableName        = "shipgate-local"
+	BucketName       = "shipgate-local-artifacts"
+	StateMachineName = "shipgate"
+)
+
+// Options configure Start.
+type Options struct {
+	// Repo is the watched repository (bare, or a working tree). Required.
+	Repo string
+	// Data is the data directory; empty means <Repo>/.shipgate.
+	Data string
+	// Addr is where the console and HTTP routes listen; empty means 127.0.0.1 on a free port.
+	Addr string
+	// User is the signed-in console user and the CLI's approver identity; empty means
+	// git's user.email, else "you@localhost".
+	User string
+	// Pipeline names the pipeline; empty means the repository directory's name.
+	Pipeline string
+	// Out receives the terminal summary lines (outbox mails, stage progress); nil: discard.
+	Out io.Writer
+	// Logger receives operational logs; nil: <data>/shipgate.log.
+	Logger *slog.Logger
+	// Clock is the engine's clock; tests pass an asl.VirtualClock. Nil: real time.
+	Clock asl.Clock
+	// OnEvent observes every history event (after the stack's own progress printing).
+	OnEvent func(executionARN, executionName string, ev asl.Event)
+	// Quiet turns off the stage progress lines on Out.
+	Quiet bool
+	// NoWatch turns off the git watcher (tests that drive pushes themselves).
+	NoWatch bool
+}
+
+// Stack is a running local pipeline.
+type Stack struct {
+	Data         DataDir
+	Endpoints    Endpoints
+	Engine       *asl.Engine
+	Config       app.Config
+	Deps         *app.Deps
+	Gate         *gate.Service
+	Audit        *audit.Dynamo
+	Trigger      *triggerlambda.Handler
+	StateMachine string
+	Watcher      *gitwatch.Watcher
+
+	opts    Options
+	log     *slog.Logger
+	out     io.Writer
+	closers []func() error
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// Start brings the stack up. On error everything started so far is stopped again.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	if o.Repo == "" {
+		return nil, errors.New("no repository: pass --repo DIR")
+	}
+	repo, err := filepath.Abs(o.Repo)
+	if err != nil {
+		return nil, err
+	}
+	o.Repo = repo
+	if _, err := gitwatch.GitDir(repo); err != nil {
+		return nil, err
+	}
+	if o.Data == "" {
+		o.Data = filepath.Join(repo, ".shipgate")
+	}
+	if o.Data, err = filepath.Abs(o.Data); err != nil {
+		return nil, err
+	}
+	if o.Pipeline == "" {
+		o.Pipeline = pipelineName(repo)
+	}
+	if o.User == "" {
+		o.User = gitUserEmail(repo)
+	}
+	s = &Stack{Data: DataDir{Root: o.Data}, opts: o, out: o.Out}
+	if s.out == nil {
+		s.out = io.Discard
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+			s = nil
+		}
+	}()
+	release, err := s.Data.TakeLock()
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { release(); return nil })
+	ignoreDataDir(repo, o.Data)
+
+	s.log = o.Logger
+	if s.log == nil {
+		f, err := os.OpenFile(s.Data.Log(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, f.Close)
+		s.log = slog.New(slog.NewTextHandler(f, nil))
+	}
+
+	// Stand-ins first: the handlers' clients point at them.
+	dyn, err := dynalite.Start(ctx, dynalite.Options{Path: s.Data.DynamoDB()})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, dyn.Stop)
+	s3srv, err := s3local.Start(s3local.Options{DBPath: s.Data.S3(), Buckets: []string{BucketName}})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s3srv.Close)
+
+	// The listeners are taken before anything else is built, because the handlers need
+	// the Step Functions URL and the console's base URL (links in mails).
+	sfnL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the Step Functions API: %w", err)
+	}
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	webL, err := net.Listen("tcp", addr)
+	if err != nil {
+		sfnL.Close()
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	sfnURL := "http://" + sfnL.Addr().String()
+	baseURL := "http://" + webL.Addr().String()
+
+	eps := awsclient.Endpoints{StepFunctions: sfnURL, DynamoDB: dyn.URL, S3: s3srv.URL}
+	cfg := app.Config{
+		Table: TableName, Bucket: BucketName, Pipeline: o.Pipeline, BaseURL: baseURL,
+		StateMachineARN: "arn:aws:states:" + awsclient.LocalRegion + ":000000000000:stateMachine:" + StateMachineName,
+		Endpoints:       eps,
+	}
+	deps, err := app.NewDeps(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.Clock != nil {
+		deps.Now = o.Clock.Now
+	}
+	if err := table.Ensure(ctx, deps.DynamoDB, TableName); err != nil {
+		return nil, err
+	}
+	outbox, err := sgnotify.NewOutbox(s.Data.Outbox(), s.out)
+	if err != nil {
+		return nil, err
+	}
+	deps.Notify = outbox
+	if deps.SigningKey, err = gate.LoadOrCreateKeyFile(s.Data.SigningKey()); err != nil {
+		return nil, err
+	}
+	s.Config, s.Deps = cfg, deps
+	s.Audit = audit.NewDynamo(deps.DynamoDB, TableName, audit.WithClock(deps.Clock()))
+
+	funcs, err := s.handlers(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := asl.Open(asl.Options{Path: s.Data.Engine(), Clock: o.Clock, Logger: s.log,
+		OnEvent: s.onEvent, Functions: funcs})
+	if err != nil {
+		return nil, err
+	}
+	s.Engine = eng
+	s.closers = append(s.closers, eng.Close)
+	def, err := Definition()
+	if err != nil {
+		return nil, err
+	}
+	if s.StateMachine, err = eng.CreateStateMachine(ctx, StateMachineName, def); err != nil {
+		return nil, fmt.Errorf("the embedded state machine definition does not load: %w", err)
+	}
+	if s.StateMachine != cfg.StateMachineARN {
+		return nil, fmt.Errorf("state machine ARN %s, expected %s", s.StateMachine, cfg.StateMachineARN)
+	}
+
+	// HTTP: the engine's API on its own port, the product's routes on the console port.
+	sfnSrv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go sfnSrv.Serve(sfnL)
+	s.closers = append(s.closers, shutdown(sfnSrv))
+	router, err := s.routes(cfg, deps, baseURL)
+	if err != nil {
+		return nil, err
+	}
+	webSrv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	go webSrv.Serve(webL)
+	s.closers = append(s.closers, shutdown(webSrv))
+
+	th, err := triggerlambda.NewWithOptions(cfg, deps, trigger.LocalOptions(s.Audit))
+	if err != nil {
+		return nil, err
+	}
+	s.Trigger = th
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if !o.NoWatch {
+		w, err := gitwatch.New(gitwatch.Options{Repo: repo, StateFile: s.Data.WatchState(),
+			OnChange: func(c gitwatch.Change) { s.push(runCtx, c) },
+			OnError:  func(err error) { s.log.Warn("git watch", "err", err) }})
+		if err != nil {
+			return nil, err
+		}
+		s.Watcher = w
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); w.Run(runCtx) }()
+	}
+	// A decision recorded but not yet delivered to the engine (a crash between the two)
+	// is completed by the sweep; run it now and then.
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.sweep(runCtx) }()
+
+	s.Endpoints = Endpoints{Console: baseURL, StepFunctions: sfnURL, DynamoDB: dyn.URL, S3: s3srv.URL,
+		Table: TableName, Bucket: BucketName, StateMachine: s.StateMachine, Pipeline: o.Pipeline, User: o.User, PID: os.Getpid()}
+	if err := s.Data.WriteEndpoints(s.Endpoints); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { return os.Remove(s.Data.Endpoints()) })
+	return s, nil
+}
+
+// Definition is the embedded golden definition with local function ARNs. It refuses to
+// run a definition whose functions differ from the ones local mode registers: that means
+// the CDK app and local mode drifted apart.
+func Definition() ([]byte, error) {
+	want := make([]string, 0, len(workflow.StateFunctions()))
+	for _, f := range workflow.StateFunctions() {
+		want = append(want, workflow.Placeholder(f))
+	}
+	got := workflow.Placeholders(workflow.Definition)
+	if strings.Join(slices.Sorted(slices.Values(want)), ",") != strings.Join(got, ",") {
+		return nil, fmt.Errorf("the embedded definition references functions %v but local mode registers %v: regenerate it with `go test ./infra/... -update`", got, slices.Sorted(slices.Values(want)))
+	}
+	return workflow.Resolve(workflow.Definition, workflow.LocalARN), nil
+}
+
+// handlers builds every state machine function, keyed by its local ARN. One approval
+// gate serves the RequestApproval and Expire functions, the console and the sweep.
+func (s *Stack) handlers(cfg app.Config, deps *app.Deps) (map[string]lambda.Handler, error) {
+	g, err := gate.New(cfg, deps, gate.WithAudit(s.Audit), gate.WithLogger(s.log))
+	if err != nil {
+		return nil, err
+	}
+	s.Gate = g
+	var errs []error
+	check := func(f workflow.Function, err error) bool {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s handler: %w", f, err))
+		}
+		return err == nil
+	}
+	fns := map[string]lambda.Handler{}
+	reg := func(f workflow.Function, handle any) { fns[workflow.LocalARN(f)] = lambda.NewHandler(handle) }
+	if h, err := build.New(cfg, deps); check(workflow.FnBuild, err) {
+		reg(workflow.FnBuild, h.Handle)
+	}
+	if h, err := testlambda.New(cfg, deps); check(workflow.FnTest, err) {
+		reg(workflow.FnTest, h.Handle)
+	}
+	if h, err := stage.New(cfg, deps); check(workflow.FnStage, err) {
+		reg(workflow.FnStage, h.Handle)
+	}
+	if h, err := deploy.New(cfg, deps); check(workflow.FnDeploy, err) {
+		reg(workflow.FnDeploy, h.Handle)
+	}
+	if h, err := notify.New(cfg, deps); check(workflow.FnNotify, err) {
+		reg(workflow.FnNotify, h.Handle)
+	}
+	reg(workflow.FnApproval, approval.NewWithService(g).Handle)
+	reg(workflow.FnExpire, expire.NewWithService(g).Handle)
+	return fns, errors.Join(errs...)
+}
+
+// routes builds the HTTP surface: the same router the Api Lambda serves on AWS.
+func (s *Stack) routes(cfg app.Config, deps *app.Deps, baseURL string) (http.Handler, error) {
+	con, err := console.New(s.Gate, console.Options{BaseURL: baseURL, LocalUser: s.opts.User,
+		FormKey: deps.SigningKey, Audit: s.Audit, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	secret, err := Secret(s.Data.WebhookSecret(), 32)
+	if err != nil {
+		return nil, err
+	}
+	// GitHub deliveries name a github.com repository; locally its commits live in the
+	// watched directory, so the run clones from there.
+	ghOpts := trigger.LocalOptions(s.Audit)
+	ghOpts.Commits = nil
+	gh, err := trigger.New(cfg, deps, ghOpts)
+	if err != nil {
+		return nil, err
+	}
+	wh, err := webhook.New(webhook.Options{Secret: secret, Trigger: localGitHub{svc: gh, repo: s.opts.Repo}, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
+	return web.New(web.Routes{
+		Webhook: wh,
+		Console: con,
+		Audit:   audit.NewHTTP(s.Audit, audit.WithDefaultPipeline(cfg.Pipeline)),
+		Logger:  s.log,
+	}), nil
+}
+
+// localGitHub points GitHub pushes at the local repository.
+type localGitHub struct {
+	svc  *trigger.Service
+	repo string
+}
+
+func (l localGitHub) Handle(ctx context.Context, ev trigger.Event) (trigger.Result, error) {
+	ev.Push.Provider = domain.ProviderLocal
+	ev.Push.CloneURL = l.repo
+	return l.svc.Handle(ctx, ev)
+}
+
+// push turns a ref change into the CodeCommit event EventBridge would deliver and hands
+// it to the trigger handler, as on AWS. The pusher is the new commit's committer.
+func (s *Stack) push(ctx context.Context, c gitwatch.Change) {
+	caller := s.opts.User
+	if c.New != gitwatch.ZeroSHA {
+		if email := gitOut(s.opts.Repo, "log", "-1", "--format=%ce", c.New); email != "" {
+			caller = email
+		}
+	}
+	ev := trigger.CodeCommitEvent(s.opts.Repo, c.Ref, c.Old, c.New, caller, time.Now())
+	res, err := s.Trigger.Handle(ctx, ev)
+	if err != nil {
+		fmt.Fprintf(s.out, "push %s %s: not started: %v\n", c.Ref, short(c.New), err)
+		s.log.Error("trigger", "ref", c.Ref, "commit", c.New, "err", err)
+		return
+	}
+	switch res.Outcome {
+	case trigger.Started:
+		fmt.Fprintf(s.out, "push %s %s: run %s started\n", c.Ref, short(c.New), res.RunID)
+	default:
+		fmt.Fprintf(s.out, "push %s %s: %s (%s)\n", c.Ref, short(c.New), res.Outcome, res.Reason)
+	}
+}
+
+func (s *Stack) sweep(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if n, err := s.Gate.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("approval sweep", "err", err)
+		} else if n > 0 {
+			s.log.Info("approval sweep resumed runs", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// onEvent prints stage progress: each Task state as it starts and ends, and the run's end.
+func (s *Stack) onEvent(arn, name string, ev asl.Event) {
+	if !s.opts.Quiet {
+		if line := progressLine(name, ev); line != "" {
+			fmt.Fprintln(s.out, line)
+		}
+	}
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(arn, name, ev)
+	}
+}
+
+func progressLine(run string, ev asl.Event) string {
+	switch ev.Type {
+	case "TaskStateEntered":
+		if ev.StateName == workflow.StateRequestApproval {
+			return fmt.Sprintf("[%s] %s: waiting for a decision", run, ev.StateName)
+		}
+		if strings.HasPrefix(ev.StateName, "Notify") {
+			return ""
+		}
+		return fmt.Sprintf("[%s] %s: started", run, ev.StateName)
+	case "TaskStateExited":
+		if strings.HasPrefix(ev.StateName, "Notify") {
+			return ""
+		}
+		return fmt.Sprintf("[%s] %s: done", run, ev.StateName)
+	case "TaskFailed", "TaskTimedOut":
+		return fmt.Sprintf("[%s] %s %s: %s", run, strings.TrimPrefix(ev.Type, "Task"), ev.Error, firstLine(ev.Cause))
+	case "ExecutionSucceeded":
+		return fmt.Sprintf("[%s] run SUCCEEDED", run)
+	case "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted":
+		return fmt.Sprintf("[%s] run %s: %s %s", run, strings.TrimPrefix(ev.Type, "Execution"), ev.Error, firstLine(ev.Cause))
+	}
+	return ""
+}
+
+// Close stops the stack in order: no new pushes, the HTTP servers, the engine (it lets
+// handler invocations in flight finish and flushes its database), then the stores.
+func (s *Stack) Close() error {
+	var errs []error
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			if err := s.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func shutdown(srv *http.Server) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	}
+}
+
+// ignoreDataDir keeps a data directory inside a working tree out of git status.
+func ignoreDataDir(repo, data string) {
+	rel, err := filepath.Rel(repo, data)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return
+	}
+	gitDir, err := gitwatch.GitDir(repo)
+	if err != nil || gitDir == repo { // bare: nothing is tracked there
+		return
+	}
+	exclude := filepath.Join(gitDir, "info", "exclude")
+	b, _ := os.ReadFile(exclude)
+	line := "/" + filepath.ToSlash(rel) + "/"
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) == line {
+			return
+		}
+	}
+	_ = os.MkdirAll(filepath.Dir(exclude), 0o755)
+	f, err := os.OpenFile(exclude, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if len(b) > 0 && !strings.HasSuffix(string(b), "\n") {
+		line = "\n" + line
+	}
+	fmt.Fprintln(f, line)
+}
+
+func pipelineName(repo string) string {
+	n := strings.TrimSuffix(filepath.Base(repo), ".git")
+	var b strings.Builder
+	for _, r := range n {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "pipeline"
+	}
+	return b.String()
+}
+
+func gitUserEmail(repo string) string {
+	if e := gitOut(repo, "config", "user.email"); e != "" {
+		return e
+	}
+	return "you@localhost"
+}
+
+func gitOut(dir string, args ...string) string {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

@@ -52,7 +52,10 @@ Artifacts:
 Commits in this push:
 {{range .Commits}}  {{short .ID}} {{.Message}}{{if .Author}} ({{.Author}}){{end}}
 {{end}}{{if .CommitsTruncated}}  (more commits not shown)
-{{end}}{{end}}{{end}}
+{{end}}{{end}}{{if .LastDeployed}}
+Last deployed: {{short .LastDeployed.Commit}} (run {{.LastDeployed.RunID}}){{if .SinceURL}}
+Changes since: {{.SinceURL}}{{end}}
+{{end}}{{end}}
 Approvals needed: {{.Required}} ({{.Others}})
 Decide by:        {{.Expires}}
 
@@ -74,6 +77,7 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("h").Funcs(htmltemplate.FuncMa
 </table>
 {{if .Artifacts}}<h3>Artifacts</h3><ul>{{range .Artifacts}}<li>{{.Name}} <code>{{.Path}}</code> {{human .Size}}<br><code>sha256:{{.SHA256}}</code></li>{{end}}</ul>{{end}}
 {{if .Commits}}<h3>Commits in this push</h3><ul>{{range .Commits}}<li><code>{{short .ID}}</code> {{.Message}}{{if .Author}} ({{.Author}}){{end}}</li>{{end}}</ul>{{end}}
+{{if .LastDeployed}}<p>Last deployed: <code>{{short .LastDeployed.Commit}}</code> (run {{.LastDeployed.RunID}}){{if .SinceURL}}, <a href="{{.SinceURL}}">changes since</a>{{end}}</p>{{end}}
 {{end}}<p>Approvals needed: {{.Required}} ({{.Others}}). Decide by {{.Expires}}.</p>
 <p><a href="{{.Link}}">Review and decide</a> (this link is yours alone; opening it changes nothing).</p>
 <p><a href="{{.Console}}">Console</a></p>

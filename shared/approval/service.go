@@ -59,6 +59,23 @@ type Summary struct {
 	Commits          []CommitLine    `json:"commits,omitempty"`
 	CommitsTruncated bool            `json:"commitsTruncated,omitempty"`
 	CompareURL       string          `json:"compareUrl,omitempty"`
+	// LastDeployed is the pipeline's last successful deploy, when the audit trail has one;
+	// SinceURL compares it with this commit (GitHub only: other hosts have no such page).
+	LastDeployed *DeployedRef `json:"lastDeployed,omitempty"`
+	SinceURL     string       `json:"sinceUrl,omitempty"`
+}
+
+// DeployedRef is a deploy that went live.
+type DeployedRef struct {
+	Commit string    `json:"commit"`
+	RunID  string    `json:"runId"`
+	At     time.Time `json:"at"`
+}
+
+// History is the audit trail's query side (shared/audit's Dynamo implements it); the
+// gate reads the last successful deploy from it for the approval summary.
+type History interface {
+	Query(ctx context.Context, f audit.Filter) (audit.Page, error)
 }
 
 // TestCounts are the Test stage's totals.
@@ -133,11 +150,14 @@ type Service struct {
 	sfn     SFNAPI
 	send    notify.Sender
 	audit   Appender
-	signer  *Signer
-	now     func() time.Time
-	log     *slog.Logger
-	lease   time.Duration
-	baseURL string
+	history History
+	// historySet records an explicit WithHistory, even WithHistory(nil).
+	historySet bool
+	signer     *Signer
+	now        func() time.Time
+	log        *slog.Logger
+	lease      time.Duration
+	baseURL    string
 }
 
 // Option adjusts New.
@@ -146,6 +166,10 @@ type Option func(*Service)
 // WithAudit sets the audit trail the service appends approval records to (default: the
 // audit store on the same table).
 func WithAudit(a Appender) Option { return func(s *Service) { s.audit = a } }
+
+// WithHistory sets where the last deployed commit is looked up (default: the audit
+// appender when it can query, i.e. the default audit store; nil turns the lookup off).
+func WithHistory(h History) Option { return func(s *Service) { s.history = h; s.historySet = true } }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
@@ -210,6 +234,9 @@ func New(cfg app.Config, deps *app.Deps, opts ...Option) (*Service, error) {
 	if s.audit == nil && s.Store.db != nil {
 		// The real trail by default; WithAudit replaces it (tests, or a shared instance).
 		s.audit = audit.NewDynamo(s.Store.db, cfg.Table, audit.WithClock(s.now))
+	}
+	if h, ok := s.audit.(History); ok && !s.historySet {
+		s.history = h
 	}
 	if s.send == nil && cfg.TopicARN != "" {
 		snsSender, err := notify.NewSNS(sns.NewFromConfig(deps.AWS), cfg.TopicARN)
@@ -296,7 +323,7 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 		RunID:             st.Run.ID,
 		Commit:            st.Run.Push.Commit,
 		ManifestDigest:    st.Stage.ManifestDigest,
-		Summary:           summarize(st),
+		Summary:           s.summarize(ctx, st, pipeline),
 		Approvers:         approvers,
 		Required:          required,
 		AllowSelfApproval: sp.Approval.AllowSelfApproval,
@@ -391,6 +418,45 @@ func normalizeApprovers(in []string) ([]string, error) {
 		return nil, domain.Errorf(domain.SpecInvalid, "approval.approvers: %d listed, at most 255", len(out))
 	}
 	return out, nil
+}
+
+// summarize builds what approvers are shown from the state, plus the last deploy.
+func (s *Service) summarize(ctx context.Context, st domain.State, pipeline string) Summary {
+	sm := summarize(st)
+	if last := s.lastDeployed(ctx, pipeline); last != nil {
+		sm.LastDeployed = last
+		p := st.Run.Push
+		if p.Provider == domain.ProviderGitHub && strings.Count(p.Repository, "/") == 1 && last.Commit != "" && last.Commit != p.Commit {
+			sm.SinceURL = "https://github.com/" + p.Repository + "/compare/" + last.Commit + "..." + p.Commit
+		}
+	}
+	return sm
+}
+
+// lastDeployed finds the newest successful deploy.finished record of the pipeline. It is
+// a nicety for the summary: any failure is logged and the summary goes without it.
+func (s *Service) lastDeployed(ctx context.Context, pipeline string) *DeployedRef {
+	if s.history == nil {
+		return nil
+	}
+	f := audit.Filter{Pipeline: pipeline, Type: domain.RecDeployFinished, Order: audit.OrderNewest, Limit: 50}
+	for range 5 { // bounded: a pipeline whose last 250 deploys all failed shows none
+		page, err := s.history.Query(ctx, f)
+		if err != nil {
+			s.log.Warn("last deployed commit: audit query failed", "err", err)
+			return nil
+		}
+		for _, r := range page.Records {
+			if r.Outcome == "succeeded" && r.Commit != "" {
+				return &DeployedRef{Commit: r.Commit, RunID: r.RunID, At: r.Time}
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		f.PageToken = page.Next
+	}
+	return nil
 }
 
 func summarize(st domain.State) Summary {

@@ -552,3 +552,59 @@ func TestRetriedRequestAfterDecisionResumesWithTheRecord(t *testing.T) {
 		t.Errorf("a retried request after the decision mailed %d more messages", got-mails)
 	}
 }
+
+// The summary names the last successful deploy from the audit trail, and links the
+// changes since then on GitHub.
+func TestSummaryShowsLastDeployed(t *testing.T) {
+	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+	trail := audit.NewDynamo(e.DB, e.Cfg.Table, audit.WithClock(e.Clock.Now))
+	svc, err := approval.New(e.Cfg, e.Deps, approval.WithAudit(e.Audit), approval.WithHistory(trail))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Svc = svc
+	old := strings.Repeat("0", 40)
+	for i, r := range []domain.Record{
+		{Type: domain.RecDeployFinished, Outcome: "succeeded", Commit: old, RunID: "r-old"},
+		{Type: domain.RecDeployFinished, Outcome: "failed", Commit: strings.Repeat("9", 40), RunID: "r-failed"},
+	} {
+		r.Pipeline, r.Actor, r.Time = "demo", "system", e.Clock.Now().Add(time.Duration(i)*time.Minute)
+		if err := trail.Append(ctx(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name     string
+		provider domain.Provider
+		wantURL  string
+	}{
+		{"github gets a compare link", domain.ProviderGitHub, "https://github.com/acme/web/compare/" + old + "..." + strings.Repeat("3", 40)},
+		{"codecommit has none", domain.ProviderCodeCommit, ""},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			run := fmt.Sprintf("last-%d", i)
+			b, _ := json.Marshal(spec.Spec{Approval: spec.Approval{Approvers: three, Supersede: new(bool)}})
+			if err := e.PutObject(approvaltest.SpecKey(run), b); err != nil {
+				t.Fatal(err)
+			}
+			st := approvaltest.State(approvaltest.Push{RunID: run, Commit: strings.Repeat("3", 40), Pusher: eve}, 0)
+			st.Run.Push.Provider = tc.provider
+			a, err := e.Svc.Request(ctx(), e.NewTaskToken(), st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Summary.LastDeployed == nil || a.Summary.LastDeployed.Commit != old || a.Summary.LastDeployed.RunID != "r-old" {
+				t.Fatalf("last deployed: got %+v, want %s of r-old", a.Summary.LastDeployed, old)
+			}
+			if a.Summary.SinceURL != tc.wantURL {
+				t.Errorf("since URL: got %q, want %q", a.Summary.SinceURL, tc.wantURL)
+			}
+		})
+	}
+	for _, m := range e.Mails() {
+		if !strings.Contains(m.Text, "Last deployed: 00000000 (run r-old)") {
+			t.Errorf("mail to %s does not name the last deploy", m.To)
+		}
+	}
+}

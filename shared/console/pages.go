@@ -77,6 +77,7 @@ button{font-size:1rem;padding:.4rem 1rem;margin-right:.5rem}
 {{range .Artifacts}}<tr><td>{{.Name}}</td><td><code>{{.Path}}</code></td><td>{{human .Size}}</td><td><code>{{.SHA256}}</code></td></tr>{{end}}</table>{{end}}
 {{if .Commits}}<h3>Commits in this push</h3><ul id="commits">{{range .Commits}}<li><code>{{short .ID}}</code> {{.Message}}{{if .Author}} ({{.Author}}){{end}}</li>{{end}}
 {{if .CommitsTruncated}}<li>more commits not shown{{if .CompareURL}}: <a href="{{.CompareURL}}">compare</a>{{end}}</li>{{end}}</ul>{{end}}
+{{if .LastDeployed}}<p id="last-deployed">Last deployed: <code>{{short .LastDeployed.Commit}}</code> (run {{.LastDeployed.RunID}}, {{when .LastDeployed.At}}){{if .SinceURL}}: <a href="{{.SinceURL}}">changes since then</a>{{end}}</p>{{end}}
 {{end}}
 <p>Run <code>{{.RunID}}</code> of pipeline <b>{{.Pipeline}}</b>. Needs {{.Required}} approval{{if gt .Required 1}}s{{end}} from: {{range $i, $a := .Approvers}}{{if $i}}, {{end}}{{$a}}{{end}}. Decide by {{when .ExpiresAt}}.</p>
 {{if .Votes}}<h3>Decisions so far</h3><ul id="votes">{{range .Votes}}<li class="{{.Outcome}}">{{.Approver}}: {{.Outcome}} via {{.Channel}} at {{when .At}}{{if .Comment}}: “{{.Comment}}”{{end}}</li>{{end}}</ul>{{end}}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/shipgate/shipgate/shared/approval"
 	"github.com/shipgate/shipgate/shared/approval/approvaltest"
+	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/console"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/dynalite"
@@ -203,7 +204,7 @@ func TestLinkPostApprovesAndTokenMustBeInTheBody(t *testing.T) {
 }
 
 func TestBadTokensAre403AndAudited(t *testing.T) {
-	s := newSite(t, "")
+	s := newSite(t, "", true) // records also go to the real audit store, checked at the end
 	a, links := s.request(t, "bad-1", spec.Approval{Approvers: three, Timeout: spec.Duration(time.Hour)})
 	s.Clock.Advance(time.Second)
 	b, blinks := s.request(t, "bad-2", spec.Approval{Approvers: three, Supersede: new(bool)})
@@ -257,6 +258,13 @@ func TestBadTokensAre403AndAudited(t *testing.T) {
 		}
 	}
 	s.unchanged(t, a.ID)
+	page, err := audit.NewDynamo(s.DB, s.Cfg.Table).Query(context.Background(), audit.Filter{Pipeline: "demo", Type: domain.RecApprovalRefused, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(page.Records), 2*len(tests); got != want {
+		t.Errorf("refusals in the real audit trail: got %d, want %d", got, want)
+	}
 }
 
 func TestSelfApprovalThroughTheLinkIsRefused(t *testing.T) {

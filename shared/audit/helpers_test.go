@@ -52,14 +52,19 @@ func newTable(t testing.TB) string {
 	name := fmt.Sprintf("audit-%d", tableSeq.Add(1))
 	// table.Ensure's SDK waiter sleeps 20 s whenever its first look finds the table still
 	// CREATING; polling briefly keeps a test run short.
-	ctx := context.Background()
-	if _, err := testDB.CreateTable(ctx, table.Input(name)); err != nil {
+	if _, err := testDB.CreateTable(context.Background(), table.Input(name)); err != nil {
 		t.Fatal(err)
 	}
+	waitActive(t, testDB, name)
+	return name
+}
+
+func waitActive(t testing.TB, db *dynamodb.Client, name string) {
+	t.Helper()
 	for i := 0; ; i++ {
-		out, err := testDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		out, err := db.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(name)})
 		if err == nil && out.Table.TableStatus == types.TableStatusActive {
-			return name
+			return
 		}
 		if i == 500 {
 			t.Fatalf("table %s not active: %v", name, err)

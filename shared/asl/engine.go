@@ -296,6 +296,7 @@ type execution struct {
 	root   *scope
 
 	parked      *parkRec
+	historyFull bool
 	timeoutAt   time.Time
 	timeoutStop func() bool
 
@@ -315,14 +316,21 @@ func (x *execution) closed() bool {
 	return x.status != StatusRunning
 }
 
-func (x *execution) eventCount() int {
+func (x *execution) isHistoryFull() bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return len(x.events)
+	return x.historyFull
 }
 
 func (x *execution) appendEvent(e *Engine, ev Event) int64 {
 	x.mu.Lock()
+	if x.nextID >= HistoryLimit-1 && !strings.HasPrefix(ev.Type, "Execution") {
+		// Event 25,000 can only be the execution's end: the driver fails it (AWS's rule).
+		x.historyFull = true
+		id := x.nextID
+		x.mu.Unlock()
+		return id
+	}
 	x.nextID++
 	ev.ID = x.nextID
 	if ev.Timestamp.IsZero() {

@@ -141,10 +141,13 @@ func (f *frame) loop(c *cursor) (any, *failure, int64) {
 		if f.x.closed() || f.ctx.Err() != nil || f.e.isClosing() {
 			return nil, nil, -1
 		}
-		if f.x.eventCount() >= HistoryLimit-1 {
+		if f.x.isHistoryFull() {
 			return nil, &failure{Error: "States.Runtime", Cause: "The execution reached the maximum number of history events (25000).", HasCause: true}, c.Prev
 		}
 		o := f.step(c)
+		if f.x.isHistoryFull() {
+			continue
+		}
 		switch o.kind {
 		case outNext:
 			f.exit(c, o.output)

@@ -43,12 +43,61 @@ func compileJSONata(s string) (*jexpr, error) {
 		switch {
 		case strings.Contains(msg, "'@'"):
 			return nil, fmt.Errorf("not supported: the JSONata context-binding operator '@' in %q", src)
-		case strings.Contains(msg, "'#'"):
-			return nil, fmt.Errorf("not supported: the JSONata positional-binding operator '#' in %q", src)
+		case strings.Contains(msg, "'%' cannot be used as a prefix"):
+			return nil, fmt.Errorf("not supported: the JSONata parent operator '%%' in %q", src)
 		}
 		return nil, fmt.Errorf("the JSONata expression %q is invalid: %v", src, err)
 	}
+	if err := unsupportedJSONata(src); err != nil {
+		return nil, err
+	}
 	return &jexpr{src: src}, nil
+}
+
+// missingFuncs are JSONata built-ins the library does not implement; calling them would
+// fail at run time, so they are refused at validation.
+var missingFuncs = []string{"$assert", "$formatInteger", "$parseInteger"}
+
+// unsupportedJSONata finds constructs the library parses but evaluates wrongly or not at
+// all. It looks only outside string literals and comments.
+func unsupportedJSONata(src string) error {
+	var code strings.Builder
+	for i := 0; i < len(src); i++ {
+		ch := src[i]
+		switch {
+		case ch == '"' || ch == '\'':
+			q := ch
+			code.WriteByte(' ')
+			for i++; i < len(src) && src[i] != q; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+		case ch == '/' && i+1 < len(src) && src[i+1] == '*':
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				i = len(src)
+			} else {
+				i += end + 3
+			}
+			code.WriteByte(' ')
+		default:
+			code.WriteByte(ch)
+		}
+	}
+	c := code.String()
+	if strings.Contains(c, "#") {
+		return fmt.Errorf("not supported: the JSONata positional-binding operator '#' in %q", src)
+	}
+	for _, f := range missingFuncs {
+		if i := strings.Index(c, f); i >= 0 {
+			rest := strings.TrimLeft(c[i+len(f):], " \t\n")
+			if strings.HasPrefix(rest, "(") {
+				return fmt.Errorf("not supported: the JSONata function %s in %q", f, src)
+			}
+		}
+	}
+	return nil
 }
 
 type errUndefined struct{}

@@ -194,7 +194,10 @@ func (d *Dynamo) head(ctx context.Context, pipeline string) (*stored, error) {
 		}
 		for _, it := range out.Items {
 			s := fromItem(it)
-			if n, ok := parseSeqKey(s.SK); ok && n == s.Seq {
+			// The key, not the seq attribute, decides the slot: an edited attribute must
+			// not send every later append into an occupied slot.
+			if n, ok := parseSeqKey(s.SK); ok {
+				s.Seq = n
 				return s, nil
 			}
 		}

@@ -140,3 +140,42 @@ func TestConcurrentAppendsSerialize(t *testing.T) {
 		})
 	}
 }
+
+// Tampering with the head must not stop the trail from being written: appends continue
+// after it (and verify reports it).
+func TestAppendContinuesAfterTamperedHead(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, tbl string)
+	}{
+		{"seq attribute of the head edited", func(t *testing.T, tbl string) {
+			_, err := testDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+				TableName: aws.String(tbl), Key: chainKey("web", 2),
+				UpdateExpression:          aws.String("SET seq = :s"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberN{Value: "7"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"item with a malformed key planted after the head", func(t *testing.T, tbl string) {
+			tamperPut(t, tbl, forged(t, 3, "", func(s *stored) { s.SK = seqKey(2) + "9" }))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tbl := newTable(t)
+			d := NewDynamo(testDB, tbl, WithMaxAttempts(3))
+			mustAppend(t, d, rec(domain.RecRunStarted, "web", "r1", 0), rec(domain.RecStageStarted, "web", "r1", 1))
+			tc.tamper(t, tbl)
+			got := mustAppend(t, d, rec(domain.RecStageFinished, "web", "r1", 2))[0]
+			if got.Seq != 3 {
+				t.Errorf("got seq %d, want 3", got.Seq)
+			}
+			rep, err := d.Verify(context.Background(), "web")
+			if err != nil || rep.OK() {
+				t.Errorf("got %+v, %v; want the tampering reported", rep, err)
+			}
+		})
+	}
+}

@@ -3,7 +3,7 @@ package asl
 import (
 	"context"
 	"errors"
-		"strings"
+	"strings"
 	"testing"
 	"time"
 

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/shipgate/shipgate/lambdas/build"
@@ -62,8 +63,8 @@ deploy:
 			b.Fatal(err)
 		}
 		base.Build = &bres
-		// The cost of the user's commands themselves, to subtract: one `true` via sh.
 		b.Run("audit="+auditKind+"/build", func(b *testing.B) {
+			defer cpuPerOp(b)()
 			for i := 0; b.Loop(); i++ {
 				s := domain.State{Run: repo.Run(fmt.Sprintf("b-%s-%d", auditKind, i))}
 				if _, err := bh.Handle(ctx, s); err != nil {
@@ -72,6 +73,7 @@ deploy:
 			}
 		})
 		b.Run("audit="+auditKind+"/test", func(b *testing.B) {
+			defer cpuPerOp(b)()
 			for b.Loop() {
 				if _, err := th.Handle(ctx, base); err != nil {
 					b.Fatal(err)
@@ -79,12 +81,31 @@ deploy:
 			}
 		})
 		b.Run("audit="+auditKind+"/stage", func(b *testing.B) {
+			defer cpuPerOp(b)()
 			for b.Loop() {
 				if _, err := sh.Handle(ctx, base); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// cpuPerOp reports CPU time per operation, of this process and of the processes it
+// waited for (git, sh): wall time on a shared machine includes waiting for a core.
+func cpuPerOp(b *testing.B) func() {
+	var s0, c0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &s0)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c0)
+	return func() {
+		var s1, c1 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &s1)
+		syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c1)
+		ms := func(a, b syscall.Rusage) float64 {
+			return float64((b.Utime.Nano()+b.Stime.Nano())-(a.Utime.Nano()+a.Stime.Nano())) / 1e6
+		}
+		b.ReportMetric(ms(s0, s1)/float64(b.N), "self-cpu-ms/op")
+		b.ReportMetric(ms(c0, c1)/float64(b.N), "child-cpu-ms/op")
 	}
 }
 

@@ -48,11 +48,22 @@ type Store struct {
 	bucket      string
 	partSize    int
 	concurrency int
+	// parts recycles part buffers between uploads: a warm Lambda staging many files
+	// would otherwise allocate and zero 8 MiB per file.
+	parts *sync.Pool
 }
+
+// smallRead is how much Put reads before deciding between one PutObject and a multipart
+// upload, so small objects (logs, manifests, specs) never touch a part buffer.
+const smallRead = 256 << 10
 
 // New returns a store for bucket.
 func New(c S3API, bucket string) *Store {
-	return &Store{c: c, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency}
+	return &Store{c: c, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency, parts: newPool(DefaultPartSize)}
+}
+
+func newPool(size int) *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, size); return &b }}
 }
 
 // Bucket is the bucket the store writes.
@@ -72,6 +83,9 @@ func (s *Store) WithParts(partSize, concurrency int) *Store {
 	c := *s
 	c.partSize = max(partSize, minPartSize)
 	c.concurrency = max(concurrency, 1)
+	if c.partSize != s.partSize {
+		c.parts = newPool(c.partSize)
+	}
 	return &c
 }
 
@@ -96,34 +110,67 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType st
 		contentType = "application/octet-stream"
 	}
 	whole := sha256.New()
-	first := make([]byte, s.partSize)
-	n, err := io.ReadFull(r, first)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		body := first[:n]
-		whole.Write(body)
-		sum := sha256.Sum256(body)
-		_, err := s.c.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:            aws.String(s.bucket),
-			Key:               aws.String(key),
-			Body:              bytes.NewReader(body),
-			ContentLength:     aws.Int64(int64(n)),
-			ContentType:       aws.String(contentType),
-			ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-			ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-			Metadata:          map[string]string{"sha256": hex.EncodeToString(sum[:])},
-		})
-		if err != nil {
-			return Object{}, Wrap(err, domain.Internal, "put s3://%s/%s", s.bucket, key)
-		}
-		return Object{Key: key, Size: int64(n), SHA256: hex.EncodeToString(whole.Sum(nil))}, nil
-	case err != nil:
+	small := make([]byte, smallRead)
+	n, err := io.ReadFull(r, small)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return s.putOne(ctx, key, small[:n], whole, contentType)
+	}
+	if err != nil {
 		return Object{}, fmt.Errorf("read body for %s: %w", key, err)
 	}
-	return s.putMultipart(ctx, key, first, r, whole, contentType)
+	bp := s.parts.Get().(*[]byte)
+	first := *bp
+	copy(first, small)
+	m, err := io.ReadFull(r, first[n:])
+	n += m
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		defer s.parts.Put(bp)
+		return s.putOne(ctx, key, first[:n], whole, contentType)
+	}
+	if err != nil {
+		s.parts.Put(bp)
+		return Object{}, fmt.Errorf("read body for %s: %w", key, err)
+	}
+	return s.putMultipart(ctx, key, bp, r, whole, contentType)
 }
 
-func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io.Reader, whole hash.Hash, contentType string) (Object, error) {
+// putOne stores body with one PutObject.
+func (s *Store) putOne(ctx context.Context, key string, body []byte, whole hash.Hash, contentType string) (Object, error) {
+	whole.Write(body)
+	sum := whole.Sum(nil)
+	_, err := s.c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:            aws.String(s.bucket),
+		Key:               aws.String(key),
+		Body:              bytes.NewReader(body),
+		ContentLength:     aws.Int64(int64(len(body))),
+		ContentType:       aws.String(contentType),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum)),
+		Metadata:          map[string]string{"sha256": hex.EncodeToString(sum)},
+	})
+	if err != nil {
+		return Object{}, Wrap(err, domain.Internal, "put s3://%s/%s", s.bucket, key)
+	}
+	return Object{Key: key, Size: int64(len(body)), SHA256: hex.EncodeToString(sum)}, nil
+}
+
+
+func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *[]byte, r io.Reader, whole hash.Hash, contentType string) (Object, error) {
+	// Buffers come from the pool and go back to it however the upload ends; at most
+	// concurrency+1 are out at once (one filling, the others uploading).
+	free := make(chan *[]byte, s.concurrency+1)
+	free <- firstBuf
+	for i := 0; i < s.concurrency; i++ {
+		free <- nil // taken from the pool only when needed: a 9 MiB file uses two
+	}
+	defer func() {
+		for i := 0; i < s.concurrency+1; i++ {
+			if b := <-free; b != nil {
+				s.parts.Put(b)
+			}
+		}
+	}()
+
 	created, err := s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(s.bucket),
 		Key:               aws.String(key),
@@ -143,11 +190,6 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	free := make(chan []byte, s.concurrency+1)
-	free <- first
-	for i := 0; i < s.concurrency; i++ {
-		free <- nil // allocated lazily: a 9 MiB file needs two buffers, not five
-	}
 	var (
 		mu       sync.Mutex
 		parts    []types.CompletedPart
@@ -163,58 +205,67 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 		}
 		mu.Unlock()
 	}
+	upload := func(num int32, part []byte, buf *[]byte) {
+		defer wg.Done()
+		defer func() { free <- buf }()
+		sum := sha256.Sum256(part)
+		b64 := base64.StdEncoding.EncodeToString(sum[:])
+		out, err := s.c.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket:            aws.String(s.bucket),
+			Key:               aws.String(key),
+			UploadId:          uploadID,
+			PartNumber:        aws.Int32(num),
+			Body:              bytes.NewReader(part),
+			ContentLength:     aws.Int64(int64(len(part))),
+			ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+			ChecksumSHA256:    aws.String(b64),
+		})
+		if err != nil {
+			fail(Wrap(err, domain.Internal, "upload part %d of s3://%s/%s", num, s.bucket, key))
+			return
+		}
+		mu.Lock()
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag, ChecksumSHA256: aws.String(b64)})
+		mu.Unlock()
+	}
+
 	buf := <-free
-	n := len(first)
+	n := len(*buf)
 	for num := int32(1); ; num++ {
 		if num > maxParts {
+			free <- buf
 			fail(fmt.Errorf("s3://%s/%s: more than %d parts of %d bytes", s.bucket, key, maxParts, s.partSize))
 			break
 		}
-		part := buf[:n]
+		part := (*buf)[:n]
 		whole.Write(part)
 		size += int64(n)
 		wg.Add(1)
-		go func(num int32, part, buf []byte) {
-			defer wg.Done()
-			defer func() { free <- buf }()
-			sum := sha256.Sum256(part)
-			b64 := base64.StdEncoding.EncodeToString(sum[:])
-			out, err := s.c.UploadPart(ctx, &s3.UploadPartInput{
-				Bucket:            aws.String(s.bucket),
-				Key:               aws.String(key),
-				UploadId:          uploadID,
-				PartNumber:        aws.Int32(num),
-				Body:              bytes.NewReader(part),
-				ContentLength:     aws.Int64(int64(len(part))),
-				ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-				ChecksumSHA256:    aws.String(b64),
-			})
-			if err != nil {
-				fail(Wrap(err, domain.Internal, "upload part %d of s3://%s/%s", num, s.bucket, key))
-				return
-			}
-			mu.Lock()
-			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag, ChecksumSHA256: aws.String(b64)})
-			mu.Unlock()
-		}(num, part, buf)
+		go upload(num, part, buf)
 
+		got := false
 		select {
 		case buf = <-free:
+			got = true
 		case <-ctx.Done():
-			buf = nil
 		}
-		if buf == nil && ctx.Err() != nil {
+		if ctx.Err() != nil {
+			if got {
+				free <- buf // a token, even if nil: the drain counts them
+			}
 			break
 		}
 		if buf == nil {
-			buf = make([]byte, s.partSize)
+			buf = s.parts.Get().(*[]byte)
 		}
 		var rerr error
-		n, rerr = io.ReadFull(r, buf)
+		n, rerr = io.ReadFull(r, *buf)
 		if rerr == io.EOF {
+			free <- buf
 			break
 		}
 		if rerr != nil && rerr != io.ErrUnexpectedEOF {
+			free <- buf
 			fail(fmt.Errorf("read body for %s: %w", key, rerr))
 			break
 		}

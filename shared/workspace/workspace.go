@@ -132,6 +132,17 @@ func Extract(r io.Reader, dir string) error {
 	defer zr.Close()
 	tr := tar.NewReader(zr)
 	links := map[string]bool{}
+	made := map[string]bool{dir: true}
+	mkdirAll := func(p string) error {
+		if made[p] {
+			return nil
+		}
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+		made[p] = true
+		return nil
+	}
 	type dirTime struct {
 		path string
 		hdr  *tar.Header
@@ -158,12 +169,12 @@ func Extract(r io.Reader, dir string) error {
 		mode := fs.FileMode(hdr.Mode).Perm()
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
+			if err := mkdirAll(target); err != nil {
 				return err
 			}
 			dirs = append(dirs, dirTime{target, hdr})
 		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			if err := mkdirAll(filepath.Dir(target)); err != nil {
 				return err
 			}
 			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o200)
@@ -180,7 +191,7 @@ func Extract(r io.Reader, dir string) error {
 			_ = os.Chmod(target, mode)
 			_ = os.Chtimes(target, hdr.ModTime, hdr.ModTime)
 		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			if err := mkdirAll(filepath.Dir(target)); err != nil {
 				return err
 			}
 			if err := os.Symlink(hdr.Linkname, target); err != nil {

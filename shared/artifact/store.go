@@ -154,7 +154,6 @@ func (s *Store) putOne(ctx context.Context, key string, body []byte, whole hash.
 	return Object{Key: key, Size: int64(len(body)), SHA256: hex.EncodeToString(sum)}, nil
 }
 
-
 func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *[]byte, r io.Reader, whole hash.Hash, contentType string) (Object, error) {
 	// Buffers come from the pool and go back to it however the upload ends; at most
 	// concurrency+1 are out at once (one filling, the others uploading).

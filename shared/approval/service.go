@@ -681,9 +681,18 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*DecideResult,
 func (s *Service) alreadyDecided(ctx context.Context, rec *record, who string, req DecideRequest) (*DecideResult, error) {
 	a := rec.a
 	res := &DecideResult{Approval: a}
-	for _, v := range a.Votes {
-		if v.Approver == who {
-			res.Vote = v
+	find := func() {
+		for _, v := range a.Votes {
+			if v.Approver == who {
+				res.Vote = v
+			}
+		}
+	}
+	if find(); res.Vote.Approver == "" {
+		// The vote that refused ours was written after our first read (a double click).
+		if fresh, err := s.get(ctx, a.ID); err == nil {
+			a.Votes = fresh.a.Votes
+			find()
 		}
 	}
 	d, st, err := s.decision(ctx, a.RunID)

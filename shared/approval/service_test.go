@@ -608,3 +608,25 @@ func TestSummaryShowsLastDeployed(t *testing.T) {
 		}
 	}
 }
+
+// A double click (the same approver's approval twice at once) counts once and errs never.
+func TestDoubleClickCountsOnce(t *testing.T) {
+	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+	a, _ := e.Request(approvaltest.Push{RunID: "dbl-1", Pusher: eve}, spec.Approval{Approvers: three, Required: 2})
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); _, errs[i] = decide(e, a.ID, bo, domain.Approved, "") }(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("click %d: %v", i, err)
+		}
+	}
+	got, err := e.Svc.Get(ctx(), a.ID)
+	if err != nil || len(got.Votes) != 1 || got.Final != nil {
+		t.Errorf("got %d votes, final %v (%v); want one vote and no outcome yet", len(got.Votes), got.Final, err)
+	}
+}

@@ -1045,6 +1045,28 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	return n, errors.Join(errs...)
 }
 
+// Sweeper runs Sweep now and then every interval until ctx ends. Local mode runs it so
+// a decision taken while the engine was down resumes its run once the engine is back.
+func (s *Service) Sweeper(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("sweep", "resumed", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("sweep resumed runs", "resumed", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Pending lists the pipeline's approvals that still wait for decisions, oldest first.
 func (s *Service) Pending(ctx context.Context) ([]*Approval, error) {
 	open, err := s.Open(ctx, s.cfg.Pipeline)

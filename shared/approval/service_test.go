@@ -630,3 +630,36 @@ func TestDoubleClickCountsOnce(t *testing.T) {
 		t.Errorf("got %d votes, final %v (%v); want one vote and no outcome yet", len(got.Votes), got.Final, err)
 	}
 }
+
+func TestSweeperResumesInTheBackground(t *testing.T) {
+	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+	var mu sync.Mutex
+	down := true
+	e.SFN.Fail = func(approvaltest.SFNCall) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return 503, "ServiceUnavailable"
+		}
+		return 0, ""
+	}
+	a, _ := e.Request(approvaltest.Push{RunID: "sw-1", Pusher: eve}, spec.Approval{Approvers: three})
+	if _, err := decide(e, a.ID, bo, domain.Approved, ""); !domain.IsKind(err, domain.Transient) {
+		t.Fatalf("with the engine down: got %v, want Transient", err)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	c, cancel := context.WithCancel(ctx())
+	done := make(chan struct{})
+	go func() { e.Svc.Sweeper(c, 10*time.Millisecond); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.SFN.Accepted()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if got := len(e.SFN.Accepted()); got != 1 {
+		t.Errorf("resumes by the sweeper: got %d, want 1", got)
+	}
+}

@@ -5,6 +5,7 @@ package approval
 
 import (
 	"context"
+	"time"
 
 	"github.com/shipgate/shipgate/shared/app"
 	gate "github.com/shipgate/shipgate/shared/approval"
@@ -48,5 +49,5 @@ func (h *Handler) Handle(ctx context.Context, in In) (Out, error) {
 	if err != nil {
 		return Out{}, lambdaerr.Boundary(err)
 	}
-	return Out{ApprovalID: a.ID, Approvers: a.Approvers, Required: a.Required, ExpiresAt: a.ExpiresAt.Format("2006-01-02T15:04:05Z07:00")}, nil
+	return Out{ApprovalID: a.ID, Approvers: a.Approvers, Required: a.Required, ExpiresAt: a.ExpiresAt.Format(time.RFC3339)}, nil
 }

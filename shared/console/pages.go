@@ -58,7 +58,7 @@ body{font-family:system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding
 table{border-collapse:collapse}th,td{text-align:left;padding:.2rem .6rem;vertical-align:top}
 code{font-size:.9em}.card{border:1px solid #ccc;border-radius:6px;padding:.8rem 1rem;margin:1rem 0}
 .approved{color:#0a6b2d}.rejected,.expired,.superseded{color:#a11}textarea{width:100%;min-height:4rem}
-button{font-size:1rem;padding:.4rem 1rem;margin-right:.5rem}
+button{font-size:1rem;padding:.4rem 1rem;margin-right:.5rem}#message{white-space:pre-wrap}
 </style></head><body>
 <header><a href="{{.Base}}/">shipgate</a></header>
 {{end}}

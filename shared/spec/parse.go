@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,11 +20,16 @@ import (
 	"github.com/shipgate/shipgate/shared/domain"
 )
 
-// Limits on a spec. They keep a hostile or broken file from costing memory or time, and
+// Limits on a spec. They keep a hostile or broken file from costing memory or time (the
+// YAML parser's time grows with the square of the keys or of the bracket nesting, so
+// those are capped before it runs; a real spec is far below every limit), and
 // the step timeouts keep every stage inside one Lambda invocation (15 minutes at most,
 // minus the time to fetch the source and snapshot the workspace).
 const (
 	MaxSize            = 256 << 10
+	MaxLines           = 5000
+	MaxColons          = 2000 // bounds the mapping keys a file can hold
+	MaxFlowDepth       = 64
 	MaxProblems        = 50
 	MinStepTimeout     = time.Second
 	MaxStepTimeout     = 14 * time.Minute
@@ -129,9 +135,16 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if file == "" {
 		file = FileName
 	}
-	p := &specParser{file: file, anchors: map[string]ast.Node{}}
+	p := &specParser{file: file, anchors: map[string]ast.Node{}, merging: map[ast.Node]bool{}}
 	if len(data) > MaxSize {
 		p.problems = append(p.problems, Problem{File: file, Line: 1, Message: fmt.Sprintf("file is %d bytes; at most %d are allowed", len(data), MaxSize)})
+		return nil, p.err()
+	}
+	// Editors on Windows may save a byte-order mark; it is not part of the first key.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if pr := precheck(data); pr != nil {
+		pr.File = file
+		p.problems = append(p.problems, *pr)
 		return nil, p.err()
 	}
 	f, err := parser.ParseBytes(data, 0)
@@ -162,9 +175,39 @@ func Parse(file string, data []byte) (*Spec, error) {
 	return s, nil
 }
 
+// precheck refuses input whose shape alone would make parsing slow. The counts are
+// over raw bytes (quotes and comments included), which only errs on the side of files
+// no one writes by hand.
+func precheck(data []byte) *Problem {
+	lines := bytes.Count(data, []byte("\n")) + 1
+	if lines > MaxLines {
+		return &Problem{Line: MaxLines + 1, Message: fmt.Sprintf("the file has %d lines; at most %d are allowed", lines, MaxLines)}
+	}
+	if n := bytes.Count(data, []byte(":")); n > MaxColons {
+		return &Problem{Line: 1, Message: fmt.Sprintf("the file has %d ':' characters; at most %d are allowed", n, MaxColons)}
+	}
+	depth, line := 0, 1
+	for _, c := range data {
+		switch c {
+		case '\n':
+			line++
+		case '[', '{':
+			if depth++; depth > MaxFlowDepth {
+				return &Problem{Line: line, Message: fmt.Sprintf("brackets nest deeper than %d levels", MaxFlowDepth)}
+			}
+		case ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return nil
+}
+
 type specParser struct {
 	file     string
 	anchors  map[string]ast.Node
+	merging  map[ast.Node]bool // mappings whose << merges are being read
 	problems []Problem
 }
 
@@ -321,12 +364,20 @@ func (p *specParser) mapping(n ast.Node, at ast.Node, key string) ([]entry, bool
 	seen := map[string]bool{}
 	for _, mv := range values {
 		if mv.Key != nil && mv.Key.IsMergeKey() {
+			// A merge of a mapping into itself (an alias to an enclosing anchor) would
+			// recurse forever.
+			if p.merging[r] {
+				p.addAt(mv.Key, key+".<<", "merges a mapping into itself")
+				continue
+			}
+			p.merging[r] = true
 			for _, src := range p.mergeSources(mv.Value) {
 				sub, ok := p.mapping(src, mv.Key, key+".<<")
 				if ok {
 					merged = append(merged, sub...)
 				}
 			}
+			delete(p.merging, r)
 			continue
 		}
 		k := p.resolve(mv.Key)
@@ -469,6 +520,8 @@ func (p *specParser) str(n ast.Node, at ast.Node, key string) (string, bool) {
 		return "", true
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
 		p.addAt(pos(n, at), key, "expected a string, got %s (quote it: \"%s\")", describe(v), v.GetToken().Value)
+	case *ast.MappingNode, *ast.MappingValueNode:
+		p.addAt(pos(n, at), key, "expected a string, got a mapping (a \": \" in an unquoted value starts a mapping; quote the value)")
 	default:
 		p.addAt(pos(n, at), key, "expected a string, got %s", describe(v))
 	}

@@ -106,6 +106,7 @@ func TestParseValid(t *testing.T) {
 			}
 		}},
 		{"comments and document marker", "# shipgate\n---\n" + minimal + "# end\n", nil},
+		{"byte-order mark and CRLF line ends", "\xef\xbb\xbf" + strings.ReplaceAll(minimal, "\n", "\r\n"), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,6 +276,31 @@ func TestParseInvalid(t *testing.T) {
 			want: []string{"shipgate.yml:1: build: expected a mapping, got an undefined alias"},
 		},
 		{
+			name: "colon in an unquoted command",
+			yaml: "build:\n  commands:\n    - echo status: ok\n" + minimal,
+			want: []string{`shipgate.yml:3: build.commands[0]: expected a string, got a mapping (a ": " in an unquoted value starts a mapping; quote the value)`},
+		},
+		{
+			name: "mapping merged into itself",
+			yaml: "approval: &a\n  approvers: [a@example.com]\n  <<: *a\ndeploy: {commands: [x]}\n",
+			want: []string{"shipgate.yml:3: approval.<<.<<: merges a mapping into itself"},
+		},
+		{
+			name: "too many lines",
+			yaml: minimal + strings.Repeat("#\n", MaxLines),
+			want: []string{"shipgate.yml:5001: the file has 5005 lines; at most 5000 are allowed"},
+		},
+		{
+			name: "too many keys",
+			yaml: minimal + "env: {" + strings.Repeat("A: 1, ", MaxColons) + "}\n",
+			want: []string{"shipgate.yml:1: the file has 2005 ':' characters; at most 2000 are allowed"},
+		},
+		{
+			name: "brackets nested too deep",
+			yaml: minimal + "branches:\n  " + strings.Repeat("[", MaxFlowDepth+1),
+			want: []string{"shipgate.yml:6: brackets nest deeper than 64 levels"},
+		},
+		{
 			name: "too large",
 			yaml: minimal + "# " + strings.Repeat("x", MaxSize) + "\n",
 			want: []string{fmt.Sprintf("shipgate.yml:1: file is %d bytes; at most 262144 are allowed", len(minimal)+MaxSize+3)},
@@ -395,5 +421,76 @@ func BenchmarkParse(b *testing.B) {
 		if _, err := Parse(FileName, data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// FuzzParse: whatever the bytes, Parse returns a spec or a SpecInvalid error listing at
+// least one problem with a line, and never panics or hangs.
+func FuzzParse(f *testing.F) {
+	full, err := os.ReadFile("testdata/full.yml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{string(full), minimal, "", "a: &a\n  <<: *a\n", "- [", "build: {commands: [\"x\"]}", "x-a: &a [*a]\n" + minimal} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s *Spec
+		var err error
+		done := make(chan struct{})
+		go func() { s, err = Parse(FileName, data); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Parse hangs on %q", data)
+		}
+		if err == nil {
+			if s == nil {
+				t.Fatal("nil spec and nil error")
+			}
+			return
+		}
+		var ie *InvalidError
+		if !errors.As(err, &ie) || domain.KindOf(err) != domain.SpecInvalid || len(ie.Problems) == 0 {
+			t.Fatalf("error is not a SpecInvalid list of problems: %T %v", err, err)
+		}
+		for _, p := range ie.Problems {
+			if p.Line < 1 || p.Message == "" {
+				t.Fatalf("problem without a line or message: %+v", p)
+			}
+		}
+	})
+}
+
+// BenchmarkParseWorstCase measures the slowest inputs the limits still admit, so the
+// cost of a hostile spec is a known figure rather than the YAML parser's worst case.
+func BenchmarkParseWorstCase(b *testing.B) {
+	keys := func() string {
+		var s strings.Builder
+		s.WriteString("env:\n")
+		for i := 0; i < MaxColons-10; i++ {
+			fmt.Fprintf(&s, "  K%d: v\n", i)
+		}
+		return s.String()
+	}
+	cases := map[string]string{
+		"keys":     keys() + minimal,
+		"lines":    "branches:\n" + strings.Repeat("  - x\n", MaxLines-10) + minimal,
+		"brackets": minimal + strings.Repeat("x-a: "+strings.Repeat("[", MaxFlowDepth)+strings.Repeat("]", MaxFlowDepth)+"\n", 1),
+		"nesting":  minimal + "x-a: " + strings.Repeat("[", MaxFlowDepth) + "\n",
+		"size":     minimal + "x-a: " + strings.Repeat("x", MaxSize-len(minimal)-10) + "\n",
+	}
+	for name, in := range cases {
+		b.Run(name, func(b *testing.B) {
+			data := []byte(in)
+			if len(data) > MaxSize {
+				b.Fatalf("case is %d bytes, over MaxSize", len(data))
+			}
+			start := time.Now()
+			for b.Loop() {
+				Parse(FileName, data)
+			}
+			b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/parse")
+		})
 	}
 }

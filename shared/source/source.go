@@ -145,7 +145,10 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 		secrets:  rem.secrets,
 		maxBytes: f.o.MaxBytes,
 	}
+	// A failed fetch leaves dir empty: on Lambda /tmp outlives the invocation, and a
+	// half-written checkout must not be mistaken for a source.
 	fail := func(err error) (Result, error) {
+		clearDir(dir)
 		return Result{}, f.classify(ctx, repo, push, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -166,11 +169,13 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 		return fail(err)
 	}
 	if head != push.Commit {
+		clearDir(dir)
 		return Result{}, domain.Errorf(domain.SourceUnavailable, "%s: checked out %s, not the pushed commit %s", repo, head, push.Commit)
 	}
 	res := Result{Commit: head, ChangedFiles: f.changedFiles(ctx, g, rem.url, push, haveBefore)}
 	res.Bytes, err = dirSize(dir)
 	if err != nil {
+		clearDir(dir)
 		return Result{}, fmt.Errorf("source: %w", err)
 	}
 	if res.Bytes > f.o.MaxBytes {
@@ -474,4 +479,15 @@ func emptyDir(dir string) error {
 		return fmt.Errorf("source: %s is not empty", dir)
 	}
 	return nil
+}
+
+// clearDir removes dir's contents, keeping dir itself (the caller's).
+func clearDir(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }

@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,6 +187,9 @@ func TestFetchLocalErrors(t *testing.T) {
 			_, err := fe.Fetch(context.Background(), tt.push, dir)
 			if err == nil {
 				t.Fatalf("Fetch succeeded; want %q", tt.want)
+			}
+			if entries, _ := os.ReadDir(dir); tt.dir == "" && len(entries) > 0 {
+				t.Errorf("a failed fetch left %d entries in the directory", len(entries))
 			}
 			if k := domain.KindOf(err); k != tt.kind {
 				t.Errorf("kind: got %s want %s (%v)", k, tt.kind, err)
@@ -482,4 +488,70 @@ func BenchmarkFetchLocal(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/fetch")
+}
+
+// TestSizeWatchKillsTheProcessGroup runs Fetch with a stand-in git that, asked to fetch,
+// writes past the limit and then waits in a child process: the watcher must stop it
+// while it runs (not when it exits), and kill the child too.
+func TestSizeWatchKillsTheProcessGroup(t *testing.T) {
+	f := newFixture(t)
+	real, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	fake := filepath.Join(t.TempDir(), "git")
+	script := `#!/bin/sh
+if [ "$1" = fetch ]; then
+  head -c 3000000 /dev/zero > .git/objects/pack-in-progress
+  sleep 60 &
+  echo $! > ` + pidFile + `
+  wait
+  exit 0
+fi
+exec ` + real + ` "$@"
+`
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fe := New(Options{Git: fake, MaxBytes: 1 << 20})
+	dir := filepath.Join(t.TempDir(), "ws")
+	start := time.Now()
+	_, err = fe.Fetch(context.Background(), push(domain.ProviderLocal, f.bare, f.c3, ""), dir)
+	wantSource(t, err, "too large: fetching "+f.c3[:12]+" needs more than 1 MiB of disk")
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("Fetch returned after %v: the fetch was not stopped while running", d)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if !gone(pid, 5*time.Second) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("git's child %d survived the kill", pid)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("the failed fetch left %d entries in the directory", len(entries))
+	}
+}
+
+// gone waits for a process to exit: absent, or a zombie waiting for its new parent to
+// reap it (it no longer runs).
+func gone(pid int, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		// The state follows the parenthesized command name.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

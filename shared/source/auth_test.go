@@ -124,7 +124,7 @@ func TestSecretsManagerToken(t *testing.T) {
 // environment git sees: none of the orchestrator's AWS credentials, no user config,
 // credentials only in the env-only config, never on the command line.
 func TestGitEnvironmentIsIsolated(t *testing.T) {
-	f := newFixture(t)
+	f := sharedFixture(t)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "orchestrator-secret")
 	t.Setenv("AWS_SESSION_TOKEN", "orchestrator-session")
 	t.Setenv("GIT_DIR", "/somewhere/else")

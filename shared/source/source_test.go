@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,16 +34,52 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{root: t.TempDir()}
-	var err error
-	f.work, err = gitserver.InitRepo(filepath.Join(t.TempDir(), "work"), "main")
+	f, err := makeFixture(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	must := func(sha string, err error) string {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
+	return f
+}
+
+// shared is one fixture for the tests that only read it (making one costs a dozen git
+// processes).
+var shared struct {
+	once sync.Once
+	dir  string
+	f    *fixture
+	err  error
+}
+
+func sharedFixture(t *testing.T) *fixture {
+	t.Helper()
+	shared.once.Do(func() {
+		if shared.dir, shared.err = os.MkdirTemp("", "source-fixture-"); shared.err == nil {
+			shared.f, shared.err = makeFixture(shared.dir)
+		}
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.f
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+func makeFixture(base string) (f *fixture, err error) {
+	f = &fixture{root: filepath.Join(base, "root")}
+	f.work, err = gitserver.InitRepo(filepath.Join(base, "work"), "main")
+	if err != nil {
+		return nil, err
+	}
+	must := func(sha string, e error) string {
+		if e != nil && err == nil {
+			err = e
 		}
 		return sha
 	}
@@ -54,12 +91,15 @@ func newFixture(t *testing.T) *fixture {
 	f.side = must(f.work.Commit("side", map[string]string{"side.txt": "s\n"}))
 	must(f.work.Git("checkout", "-q", "main"))
 	f.bare = filepath.Join(f.root, "acme", "app.git")
+	if err != nil {
+		return nil, err
+	}
 	for _, dst := range []string{f.bare, filepath.Join(f.root, "v1", "repos", "app")} {
 		if err := f.work.PushBare(dst); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	return f
+	return f, nil
 }
 
 func push(provider domain.Provider, cloneURL, commit, before string) domain.Push {
@@ -112,7 +152,7 @@ func checkout(t *testing.T, dir, commit string, files map[string]string) {
 }
 
 func TestFetchLocal(t *testing.T) {
-	f := newFixture(t)
+	f := sharedFixture(t)
 	tests := []struct {
 		name        string
 		push        domain.Push
@@ -158,7 +198,7 @@ func TestFetchLocal(t *testing.T) {
 }
 
 func TestFetchLocalErrors(t *testing.T) {
-	f := newFixture(t)
+	f := sharedFixture(t)
 	used := t.TempDir()
 	if err := os.WriteFile(filepath.Join(used, "x"), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -202,7 +242,7 @@ func TestFetchLocalErrors(t *testing.T) {
 }
 
 func TestFetchGitHub(t *testing.T) {
-	f := newFixture(t)
+	f := sharedFixture(t)
 	const token = "ghs_RightToken0123456789"
 	srv, err := gitserver.Start(gitserver.Options{Root: f.root, Auth: gitserver.GitHubToken(token)})
 	if err != nil {
@@ -272,7 +312,7 @@ func noSecretOnDisk(t *testing.T, dir string, secrets ...string) {
 }
 
 func TestFetchCodeCommit(t *testing.T) {
-	f := newFixture(t)
+	f := sharedFixture(t)
 	keys := gitserver.CodeCommitKeys{AccessKeyID: "ASIAEXAMPLE", SecretAccessKey: "secret/EXAMPLE+key", SessionToken: "session-token-EXAMPLE", Region: "eu-west-1"}
 	srv, err := gitserver.Start(gitserver.Options{Root: f.root, Auth: gitserver.CodeCommitSigV4(keys), DeniedStatus: 403})
 	if err != nil {
@@ -329,7 +369,7 @@ func TestFetchCodeCommit(t *testing.T) {
 // A host that refuses to send commits by SHA (protocol v0, no allowAnySHA1InWant) still
 // serves the commit through its branch.
 func TestFetchFallsBackToTheBranch(t *testing.T) {
-	f := newFixture(t)
+	f := sharedFixture(t)
 	srv, err := gitserver.Start(gitserver.Options{Root: f.root, ProtocolV0: true})
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +400,7 @@ func TestFetchFallsBackToTheBranch(t *testing.T) {
 }
 
 func TestFetchTimeout(t *testing.T) {
-	f := newFixture(t)
+	f := sharedFixture(t)
 	srv, err := gitserver.Start(gitserver.Options{Root: f.root, Delay: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -494,7 +534,7 @@ func BenchmarkFetchLocal(b *testing.B) {
 // writes past the limit and then waits in a child process: the watcher must stop it
 // while it runs (not when it exits), and kill the child too.
 func TestSizeWatchKillsTheProcessGroup(t *testing.T) {
-	f := newFixture(t)
+	f := sharedFixture(t)
 	real, err := exec.LookPath("git")
 	if err != nil {
 		t.Fatal(err)

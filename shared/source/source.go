@@ -154,7 +154,11 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("source: %w", err)
 	}
-	if _, err := g.run(ctx, "init", "-q", "--template=", "."); err != nil {
+	initArgs := []string{"init", "-q", "--template="}
+	if len(push.Commit) == 64 {
+		initArgs = append(initArgs, "--object-format=sha256")
+	}
+	if _, err := g.run(ctx, append(initArgs, ".")...); err != nil {
 		return fail(err)
 	}
 	haveBefore, err := f.fetchCommit(ctx, g, rem.url, push)

@@ -595,3 +595,35 @@ func gone(pid int, wait time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Repositories in SHA-256 object format have 64-hex commit IDs; the checkout is made in
+// the same format.
+func TestFetchSHA256Repository(t *testing.T) {
+	work := &gitserver.Repo{Dir: filepath.Join(t.TempDir(), "work")}
+	if err := os.MkdirAll(work.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := work.Git("init", "-q", "-b", "main", "--object-format=sha256"); err != nil {
+		t.Skipf("git cannot make SHA-256 repositories here: %v", err)
+	}
+	c1, err := work.Commit("one", map[string]string{"a": "1\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := work.Commit("two", map[string]string{"b": "2\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c2) != 64 {
+		t.Fatalf("commit id %q is not SHA-256", c2)
+	}
+	dir := filepath.Join(t.TempDir(), "ws")
+	res, err := New(Options{}).Fetch(context.Background(), push(domain.ProviderLocal, work.Dir, c2, c1), dir)
+	if err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if res.Commit != c2 || !reflect.DeepEqual(res.ChangedFiles, []string{"b"}) {
+		t.Errorf("got %s %q, want %s [b]", res.Commit, res.ChangedFiles, c2)
+	}
+	checkout(t, dir, c2, map[string]string{"a": "1\n", "b": "2\n"})
+}

@@ -90,6 +90,9 @@ func Matches(s *Spec, branch string, changed []string) (ok bool, reason string) 
 	if s == nil {
 		return true, ""
 	}
+	if len(s.Branches) > 0 && branch == "" {
+		return false, fmt.Sprintf("the push is not to a branch, and branches [%s] are required", strings.Join(s.Branches, " "))
+	}
 	if len(s.Branches) > 0 && !matchAny(s.Branches, branch) {
 		return false, fmt.Sprintf("branch %s matches none of [%s]", branch, strings.Join(s.Branches, " "))
 	}

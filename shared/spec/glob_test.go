@@ -91,6 +91,8 @@ func TestMatches(t *testing.T) {
 		{"paths skipped", filtered, "main", []string{"README.md", "docs/a.md"}, false, "none of the 2 changed files (README.md, docs/a.md) matches paths [src/** go.mod]"},
 		{"many changed files are summarized", filtered, "main", []string{"a", "b", "c", "d", "e"}, false, "none of the 5 changed files (a, b, c and 2 more) matches paths [src/** go.mod]"},
 		{"unknown changes run", filtered, "main", nil, true, ""},
+		{"no branch (a tag push)", filtered, "", []string{"src/a.go"}, false, "the push is not to a branch, and branches [main release/*] are required"},
+		{"no branch, no branch filter", &Spec{}, "", nil, true, ""},
 		{"no changes skip", filtered, "main", []string{}, false, "the push changes no files, and paths [src/** go.mod] are required"},
 	}
 	for _, tt := range tests {

@@ -95,8 +95,7 @@ func NewRepo(t testing.TB, files map[string]string) *Repo {
 	return r
 }
 
-// Commit writes files (a nil-valued... empty string deletes nothing; every value is
-// written) and commits them, returning the SHA.
+// Commit writes files (name -> content) and commits everything, returning the SHA.
 func (r *Repo) Commit(files map[string]string, msg string) string {
 	r.t.Helper()
 	for name, body := range files {

@@ -364,3 +364,8 @@ func addrOf(h string) string {
 	}
 	return h
 }
+
+// runIDFor is the run id of a push of commit to main of the watched repository.
+func runIDFor(w *world, commit string) string {
+	return trigger.ExecutionName(w.bare, "refs/heads/main", commit)
+}

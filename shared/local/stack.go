@@ -108,7 +108,7 @@ type Stack struct {
 }
 
 // Start brings the stack up. On error everything started so far is stopped again.
-func Start(ctx context.Context, o Options) (s *Stack, err error) {
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.Repo == "" {
 		return nil, errors.New("no repository: pass --repo DIR")
 	}
@@ -132,14 +132,13 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.User == "" {
 		o.User = gitUserEmail(repo)
 	}
-	s = &Stack{Data: DataDir{Root: o.Data}, opts: o, out: o.Out}
+	s := &Stack{Data: DataDir{Root: o.Data}, opts: o, out: o.Out}
 	if s.out == nil {
 		s.out = io.Discard
 	}
 	defer func() {
 		if err != nil {
 			s.Close()
-			s = nil
 		}
 	}()
 	release, err := s.Data.TakeLock()
@@ -194,6 +193,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		Table: TableName, Bucket: BucketName, Pipeline: o.Pipeline, BaseURL: baseURL,
 		StateMachineARN: "arn:aws:states:" + awsclient.LocalRegion + ":000000000000:stateMachine:" + StateMachineName,
 		Endpoints:       eps,
+		// Run results go to the local user (approval requests go to the spec's approvers).
+		NotifyEmails: []string{o.User},
 	}
 	deps, err := app.NewDeps(ctx, cfg)
 	if err != nil {

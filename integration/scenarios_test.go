@@ -1,0 +1,290 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/shipgate/shipgate/shared/approval"
+	"github.com/shipgate/shipgate/shared/asl"
+	"github.com/shipgate/shipgate/shared/local"
+)
+
+// cli runs the shipgate binary and returns stdout, stderr and the exit code.
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(shipgateBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run shipgate %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (w *world) status(runID string) string {
+	d, err := w.stack.Engine.DescribeExecution(context.Background(), w.execARN(runID))
+	if err != nil {
+		return ""
+	}
+	return d.Status
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func TestApproveWithTheCLI(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	_, run := w.push()
+	w.waitState(run, "RequestApproval")
+	w.approvalLinks(w.git(w.work, "rev-parse", "HEAD"))
+	out, errOut, code := cli(t, "approve", run, "--data", w.data, "--comment", "from the terminal")
+	if code != 0 {
+		t.Fatalf("shipgate approve: exit %d\n%s%s", code, out, errOut)
+	}
+	if d := w.waitEnd(run); d.Status != asl.StatusSucceeded {
+		t.Fatalf("run %s: %s %s", d.Status, deref(d.Error), deref(d.Cause))
+	}
+	recs := w.auditAPI(url.Values{"run": {run}, "type": {"approval.final"}})
+	if len(recs) != 1 || recs[0]["channel"] != "cli" || recs[0]["actor"] != "lead@example.com" {
+		t.Fatalf("final decision records = %v, want one by lead@example.com through cli", recs)
+	}
+}
+
+func TestRejectionEndsTheRunWithoutDeploying(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	commit, run := w.push()
+	w.waitState(run, "RequestApproval")
+	link := w.approvalLinks(commit)["ops@example.com"]
+	if code, body := postDecision(t, link, "reject", "not on a Friday"); code != http.StatusOK {
+		t.Fatalf("POST reject: %d %s", code, body)
+	}
+	d := w.waitEnd(run)
+	if d.Status != asl.StatusFailed || deref(d.Error) != "ApprovalRejected" || !strings.Contains(deref(d.Cause), "not on a Friday") {
+		t.Fatalf("run = %s %s %q, want FAILED ApprovalRejected with the comment", d.Status, deref(d.Error), deref(d.Cause))
+	}
+	for _, typ := range recordTypes(w.auditAPI(url.Values{"run": {run}})) {
+		if strings.HasPrefix(typ, "deploy.") || typ == "stage.started:deploy" {
+			t.Fatalf("a rejected run has a deploy record: %s", typ)
+		}
+	}
+}
+
+func TestExpiryOnAVirtualClock(t *testing.T) {
+	w := newWorld(t, worldOpts{virtual: true})
+	commit, run := w.push()
+	w.waitState(run, "RequestApproval")
+	w.approvalLinks(commit)
+	w.clock.Advance(2 * time.Hour) // the spec's approval timeout is 1h
+	d := w.waitEnd(run)
+	if d.Status != asl.StatusFailed || deref(d.Error) != "ApprovalExpired" {
+		t.Fatalf("run = %s %s, want FAILED ApprovalExpired", d.Status, deref(d.Error))
+	}
+	recs := w.auditAPI(url.Values{"run": {run}, "type": {"approval.expired"}})
+	if len(recs) != 1 {
+		t.Fatalf("approval.expired records = %d, want 1", len(recs))
+	}
+}
+
+func TestFailingBuildReportsExitCodeAndLogTail(t *testing.T) {
+	spec := strings.Replace(trivialSpec, `["mkdir -p dist && echo built > dist/app.txt"]`, `["echo compiling; echo 'undefined: frobnicate' >&2; exit 3"]`, 1)
+	w := newWorld(t, worldOpts{spec: spec})
+	_, run := w.push()
+	d := w.waitEnd(run)
+	if d.Status != asl.StatusFailed || deref(d.Error) != "BuildFailed" {
+		t.Fatalf("run = %s %s, want FAILED BuildFailed", d.Status, deref(d.Error))
+	}
+	if c := deref(d.Cause); !strings.Contains(c, "3") || !strings.Contains(c, "frobnicate") {
+		t.Errorf("cause %q should carry the exit code and the log tail", c)
+	}
+	w.eventually(10*time.Second, "a failure mail", func() bool {
+		for _, m := range w.mails() {
+			if strings.Contains(m.body, "frobnicate") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestFailingTestsNameTheFailures(t *testing.T) {
+	spec := strings.Replace(trivialSpec, `test:
+  commands: ["test -f dist/app.txt"]`, `test:
+  commands: ["sh run-tests.sh"]
+  reports: ["reports/*.xml"]`, 1)
+	report := `mkdir -p reports
+cat > reports/junit.xml <<XML
+<testsuite name="unit" tests="2"><testcase classname="calc" name="adds"/><testcase classname="calc" name="divides"><failure message="division by zero"/></testcase></testsuite>
+XML
+exit 1
+`
+	w := newWorld(t, worldOpts{spec: spec, files: map[string]string{"run-tests.sh": report}})
+	_, run := w.push()
+	d := w.waitEnd(run)
+	if d.Status != asl.StatusFailed || deref(d.Error) != "TestsFailed" {
+		t.Fatalf("run = %s %s, want FAILED TestsFailed", d.Status, deref(d.Error))
+	}
+	if !strings.Contains(deref(d.Cause), "divides") {
+		t.Errorf("cause %q should name the failing test", deref(d.Cause))
+	}
+}
+
+func TestRestartWhileAnApprovalWaits(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	commit, run := w.push()
+	w.waitState(run, "RequestApproval")
+	link := w.approvalLinks(commit)["lead@example.com"]
+	oldBase := w.stack.Endpoints.Console
+	w.stop()
+	w.start()
+	// The console moved to a new port; the link's path and token still work there.
+	link = strings.Replace(link, oldBase, w.stack.Endpoints.Console, 1)
+	if code, body := get(t, link); code != http.StatusOK {
+		t.Fatalf("GET link after restart: %d\n%s", code, body)
+	}
+	if code, body := postDecision(t, link, "approve", "after a restart"); code != http.StatusOK {
+		t.Fatalf("POST after restart: %d %s", code, body)
+	}
+	if d := w.waitEnd(run); d.Status != asl.StatusSucceeded {
+		t.Fatalf("run after restart: %s %s %s", d.Status, deref(d.Error), deref(d.Cause))
+	}
+}
+
+func TestASecondStackOnTheSameDataRefuses(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	_, err := local.Start(context.Background(), local.Options{Repo: w.bare, Data: w.data})
+	if err == nil || !strings.Contains(err.Error(), "already using") {
+		t.Fatalf("second stack: err = %v, want a refusal naming the data directory", err)
+	}
+	_, errOut, code := cli(t, "local", "--repo", w.bare, "--data", w.data)
+	if code == 0 || !strings.Contains(errOut, "already using") {
+		t.Fatalf("shipgate local on used data: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestAuditThroughTheCLIAndTheAWSCLI(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	commit, run := w.push()
+	w.waitState(run, "RequestApproval")
+	postDecision(t, w.approvalLinks(commit)["lead@example.com"], "approve", "audited")
+	w.waitEnd(run)
+
+	out, errOut, code := cli(t, "audit", "--run", run, "--data", w.data, "--format", "json")
+	if code != 0 {
+		t.Fatalf("shipgate audit: exit %d %s", code, errOut)
+	}
+	if !strings.Contains(out, `"approval.final"`) || !strings.Contains(out, commit) {
+		t.Errorf("shipgate audit --run output lacks the final decision or the commit:\n%s", out)
+	}
+	if _, errOut, code := cli(t, "audit", "verify", "--pipeline", w.stack.Endpoints.Pipeline, "--data", w.data); code != 0 {
+		t.Errorf("shipgate audit verify: exit %d %s", code, errOut)
+	}
+	if _, _, code := cli(t, "audit", "--since", "yesterday", "--data", w.data); code != 2 {
+		t.Errorf("bad --since: exit %d, want 2", code)
+	}
+
+	awsCLI := "/usr/bin/aws"
+	if _, err := os.Stat(awsCLI); err != nil {
+		t.Skip("AWS CLI v2 not installed (apt-get install awscli): skipping the aws dynamodb query part")
+	}
+	ep := w.stack.Endpoints
+	cmd := exec.Command(awsCLI, "dynamodb", "query", "--endpoint-url", ep.DynamoDB, "--region", "us-east-1",
+		"--table-name", ep.Table, "--index-name", "GSI1", "--key-condition-expression", "GSI1PK = :r",
+		"--expression-attribute-values", `{":r":{"S":"RUN#`+run+`"}}`, "--output", "json")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_PAGER=")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("aws dynamodb query: %v\n%s", err, b)
+	}
+	var res struct{ Count int }
+	if err := json.Unmarshal(b, &res); err != nil || res.Count < 10 {
+		t.Fatalf("aws dynamodb query found %d records (%v), want the run's ~15\n%s", res.Count, err, b)
+	}
+}
+
+func TestConsoleApprovalInHeadlessChromium(t *testing.T) {
+	bin := "/usr/bin/chromium"
+	if _, err := os.Stat(bin); err != nil {
+		t.Skip("headless browser test skipped: no Chromium at /usr/bin/chromium (apt-get install chromium)")
+	}
+	w := newWorld(t, worldOpts{})
+	_, run := w.push()
+	w.waitState(run, "RequestApproval")
+	var ap *approval.Approval
+	w.eventually(30*time.Second, "the pending approval of "+run, func() bool {
+		a, err := w.stack.Gate.ByRun(context.Background(), run)
+		ap = a
+		return err == nil && a != nil
+	})
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(bin), chromedp.UserDataDir(t.TempDir()), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true))
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	tctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelT()
+	err := chromedp.Do(tctx,
+		chromedp.Navigate(w.stack.Endpoints.Console+"/"),
+		chromedp.WaitVisible(chromedp.ID("approve-"+ap.ID)),
+		chromedp.SendKeys(chromedp.ID("comment-"+ap.ID), "approved in the console"),
+		chromedp.Click(chromedp.ID("approve-"+ap.ID)),
+		chromedp.WaitVisible(chromedp.ID("outcome")),
+	)
+	if err != nil {
+		t.Fatalf("console approve flow: %v", err)
+	}
+	outcome, err := chromedp.Run(tctx, chromedp.Text(chromedp.ID("outcome")))
+	if err != nil {
+		t.Fatalf("read the outcome: %v", err)
+	}
+	if d := w.waitEnd(run); d.Status != asl.StatusSucceeded {
+		t.Fatalf("run after console approval: %s (page said %q)", d.Status, outcome)
+	}
+	recs := w.auditAPI(url.Values{"run": {run}, "type": {"approval.final"}})
+	if len(recs) != 1 || recs[0]["channel"] != "console" {
+		t.Fatalf("final decision = %v, want one through the console", recs)
+	}
+}
+
+func TestCommitInAWorkingRepositoryStartsARun(t *testing.T) {
+	root := t.TempDir()
+	w := &world{t: t, work: filepath.Join(root, "work"), data: filepath.Join(root, "data"), out: &syncBuffer{}}
+	w.git(root, "init", "-q", "-b", "main", w.work)
+	w.write(map[string]string{"shipgate.yml": trivialSpec})
+	w.git(w.work, "add", ".")
+	w.git(w.work, "commit", "-q", "-m", "initial")
+	w.bare = w.work // the watched repository is the working one
+	w.start()
+	w.write(map[string]string{"main.txt": "change"})
+	w.git(w.work, "add", ".")
+	w.git(w.work, "commit", "-q", "-m", "a change")
+	commit := w.git(w.work, "rev-parse", "HEAD")
+	run := strings.TrimSpace(runIDFor(w, commit))
+	w.waitState(run, "RequestApproval")
+	if out, err := exec.Command("git", "-C", w.work, "status", "--porcelain").Output(); err != nil || strings.Contains(string(out), ".shipgate") {
+		t.Errorf("the data directory shows in git status: %q", out)
+	}
+}

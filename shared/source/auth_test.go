@@ -144,7 +144,7 @@ func TestGitEnvironmentIsIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	fe := New(Options{Git: wrapper, CAFile: srv.CAFile, GitHubToken: func(context.Context) (string, error) { return token, nil }})
+	fe := New(Options{Git: wrapper, CAFile: srv.CAFile, GitHubHosts: []string{host(srv.URL)}, GitHubToken: func(context.Context) (string, error) { return token, nil }})
 	for _, p := range []domain.Push{
 		push(domain.ProviderLocal, f.bare, f.c2, f.c1),
 		push(domain.ProviderGitHub, srv.URL+"/acme/app.git", f.c2, f.c1),

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,9 @@ type TokenFunc func(ctx context.Context) (string, error)
 type Options struct {
 	// GitHubToken authenticates HTTPS fetches from GitHub; nil fetches anonymously.
 	GitHubToken TokenFunc
+	// GitHubHosts are the hosts (host[:port]) GitHub clone URLs may name, so the token
+	// goes nowhere else whatever a push claims. nil means just github.com.
+	GitHubHosts []string
 	// CodeCommitCredentials sign CodeCommit git requests (SigV4); on AWS the function's
 	// role via aws.Config.Credentials.
 	CodeCommitCredentials aws.CredentialsProvider
@@ -321,6 +325,13 @@ func (f *Fetcher) githubRemote(ctx context.Context, push domain.Push) (remote, e
 	if err != nil {
 		return remote{}, err
 	}
+	hosts := f.o.GitHubHosts
+	if hosts == nil {
+		hosts = []string{"github.com"}
+	}
+	if !slices.Contains(hosts, strings.ToLower(u.Host)) {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: clone URL host %s is not a GitHub host shipgate fetches from (%s)", repoName(push), u.Host, strings.Join(hosts, ", "))
+	}
 	r := remote{url: u.String(), protocol: "https"}
 	if f.o.GitHubToken == nil {
 		return r, nil
@@ -354,6 +365,11 @@ func (f *Fetcher) codecommitRemote(ctx context.Context, push domain.Push) (remot
 	u, err := httpsURL(push, raw)
 	if err != nil {
 		return remote{}, err
+	}
+	// Without an endpoint override, only CodeCommit's own hosts get the signed
+	// credentials (the user name carries the session token).
+	if f.o.CodeCommitEndpoint == "" && regionFromHost(u.Hostname()) == "" {
+		return remote{}, domain.Errorf(domain.SourceUnavailable, "%s: clone URL host %s is not a CodeCommit host", repoName(push), u.Host)
 	}
 	region := f.o.CodeCommitRegion
 	if region == "" {

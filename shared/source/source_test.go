@@ -265,10 +265,11 @@ func TestFetchGitHub(t *testing.T) {
 		{"missing commit", tok(token), push(domain.ProviderGitHub, url, strings.Repeat("2", 40), ""), "missing commit"},
 		{"plain http refused", tok(token), push(domain.ProviderGitHub, strings.Replace(url, "https:", "http:", 1), f.c3, ""), "clone URL must be https"},
 		{"credentials in URL refused", tok(token), push(domain.ProviderGitHub, strings.Replace(url, "https://", "https://x:y@", 1), f.c3, ""), "must not carry credentials"},
+		{"token kept from other hosts", tok(token), push(domain.ProviderGitHub, strings.Replace(url, "127.0.0.1", "localhost", 1), f.c3, ""), "is not a GitHub host shipgate fetches from"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fe := New(Options{GitHubToken: tt.token, CAFile: srv.CAFile, Timeout: 30 * time.Second})
+			fe := New(Options{GitHubToken: tt.token, GitHubHosts: []string{host(srv.URL)}, CAFile: srv.CAFile, Timeout: 30 * time.Second})
 			dir := filepath.Join(t.TempDir(), "ws")
 			res, err := fe.Fetch(context.Background(), tt.push, dir)
 			if tt.want != "" {
@@ -342,6 +343,13 @@ func TestFetchCodeCommit(t *testing.T) {
 		{"repository gone", right, nil, func() domain.Push { p := ccPush(f.c3); p.Repository = "deleted"; return p }(), "repository gone"},
 		{"missing commit", right, nil, ccPush(strings.Repeat("3", 40)), "missing commit"},
 	}
+	t.Run("clone URL on another host", func(t *testing.T) {
+		fe := New(Options{CodeCommitCredentials: right, CodeCommitRegion: keys.Region, CAFile: srv.CAFile})
+		p := ccPush(f.c3)
+		p.CloneURL = srv.URL + "/v1/repos/app"
+		_, err := fe.Fetch(context.Background(), p, filepath.Join(t.TempDir(), "ws"))
+		wantSource(t, err, "is not a CodeCommit host", keys.SessionToken)
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fe := New(Options{CodeCommitCredentials: tt.creds, CodeCommitRegion: keys.Region, CodeCommitEndpoint: srv.URL, CAFile: srv.CAFile, Now: tt.now, Timeout: 30 * time.Second})
@@ -375,7 +383,7 @@ func TestFetchFallsBackToTheBranch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	fe := New(Options{CAFile: srv.CAFile, Timeout: 30 * time.Second})
+	fe := New(Options{CAFile: srv.CAFile, GitHubHosts: []string{host(srv.URL)}, Timeout: 30 * time.Second})
 	for _, tt := range []struct {
 		name   string
 		commit string
@@ -406,7 +414,7 @@ func TestFetchTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	fe := New(Options{CAFile: srv.CAFile, Timeout: 700 * time.Millisecond})
+	fe := New(Options{CAFile: srv.CAFile, GitHubHosts: []string{host(srv.URL)}, Timeout: 700 * time.Millisecond})
 	start := time.Now()
 	_, err = fe.Fetch(context.Background(), push(domain.ProviderGitHub, srv.URL+"/acme/app.git", f.c3, ""), filepath.Join(t.TempDir(), "ws"))
 	wantSource(t, err, "timed out fetching "+f.c3[:12]+" (limit 700ms)")
@@ -627,3 +635,6 @@ func TestFetchSHA256Repository(t *testing.T) {
 	}
 	checkout(t, dir, c2, map[string]string{"a": "1\n", "b": "2\n"})
 }
+
+// host is a server URL's host:port, for Options.GitHubHosts.
+func host(rawURL string) string { return strings.TrimPrefix(rawURL, "https://") }

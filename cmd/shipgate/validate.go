@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/shipgate/shipgate/shared/spec"
 )
@@ -31,8 +32,8 @@ func runValidate(ctx context.Context, c *cli, args []string) int {
 	format := fs.String("format", "text", "output format: text or json")
 	schema := fs.Bool("schema", false, "print the JSON Schema of shipgate.yml (for editors) and exit")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: shipgate validate [--format text|json] [FILE]\n       shipgate validate --schema > shipgate.schema.json")
-		fmt.Fprintln(fs.Output(), "\nChecks a pipeline spec (default ./shipgate.yml; - reads standard input).")
+		fmt.Fprintln(fs.Output(), "Usage: shipgate validate [--format text|json] [FILE|DIR]\n       shipgate validate --schema > shipgate.schema.json")
+		fmt.Fprintln(fs.Output(), "\nChecks a pipeline spec (default ./shipgate.yml; DIR means DIR/shipgate.yml; - reads standard input).")
 		fmt.Fprintln(fs.Output(), "Exit codes: 0 valid, 2 invalid or unreadable (problems on stderr; with --format json on stdout).")
 		fs.PrintDefaults()
 	}
@@ -61,6 +62,10 @@ func runValidate(ctx context.Context, c *cli, args []string) int {
 		file = fs.Arg(0)
 	}
 
+	// A repository's directory: check the spec at its root.
+	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+		file = filepath.Join(file, spec.FileName)
+	}
 	data, err := validateRead(c, file)
 	if err != nil {
 		return validateFailed(c, *format, file, []spec.Problem{{File: file, Line: 0, Message: err.Error()}}, 0)

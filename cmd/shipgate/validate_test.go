@@ -36,7 +36,8 @@ func TestValidate(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yml")
 	bad := filepath.Join(dir, "bad.yml")
-	for p, s := range map[string]string{good: validSpec, bad: typoSpec} {
+	repo := t.TempDir()
+	for p, s := range map[string]string{good: validSpec, bad: typoSpec, filepath.Join(repo, "shipgate.yml"): validSpec} {
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +68,8 @@ func TestValidate(t *testing.T) {
 			wantStderr: []string{"nope.yml: no such file (shipgate reads shipgate.yml at the repository root)"}},
 		{name: "default file is ./shipgate.yml", args: nil, wantCode: 2,
 			wantStderr: []string{"shipgate.yml: no such file"}},
-		{name: "directory", args: []string{dir}, wantCode: 2, wantStderr: []string{"is a directory"}},
+		{name: "directory without a spec", args: []string{dir}, wantCode: 2, wantStderr: []string{filepath.Join(dir, "shipgate.yml") + ": no such file"}},
+		{name: "repository directory", args: []string{repo}, wantCode: 0, wantStdout: []string{filepath.Join(repo, "shipgate.yml") + ": ok"}},
 		{name: "bad format", args: []string{"--format", "xml", good}, wantCode: 2, wantStderr: []string{"--format must be text or json"}},
 		{name: "two files", args: []string{good, bad}, wantCode: 2, wantStderr: []string{"one file at a time"}},
 		{name: "unknown flag", args: []string{"--strict"}, wantCode: 2, wantStderr: []string{"flag provided but not defined: -strict"}},

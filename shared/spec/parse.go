@@ -34,7 +34,7 @@ const (
 	MinStepTimeout     = time.Second
 	MaxStepTimeout     = 14 * time.Minute
 	MinApprovalTimeout = time.Minute
-	MaxApprovalTimeout = 365 * 24 * time.Hour
+	MaxApprovalTimeout = 364 * 24 * time.Hour // a Standard execution lives at most a year
 )
 
 // These expressions are shared with shipgate.schema.json (TestSchemaAgreesWithParser

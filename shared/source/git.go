@@ -41,8 +41,8 @@ var (
 	errMissing  = errors.New("commit not found")
 )
 
-// sizePoll is how often a running git's directory is measured; a fetch can overshoot
-// the limit by what git writes in this time.
+// sizePoll is how often, at most, a running git's directory is measured; a fetch can
+// overshoot the limit by what git writes in between.
 const sizePoll = 100 * time.Millisecond
 
 // stderrCap bounds the git output kept for messages.
@@ -63,19 +63,24 @@ func (g *gitRun) run(ctx context.Context, args ...string) (string, error) {
 	var large atomic.Bool
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(sizePoll)
-		defer t.Stop()
+		// Walking a large checkout costs time too: wait ten times as long as the last
+		// walk took, so watching stays under a tenth of a core.
+		wait := sizePoll
 		for {
+			t := time.NewTimer(wait)
 			select {
 			case <-done:
+				t.Stop()
 				return
 			case <-t.C:
-				if n, err := dirSize(g.dir); err == nil && n > g.maxBytes {
-					large.Store(true)
-					cancel()
-					return
-				}
 			}
+			start := time.Now()
+			if n, err := dirSize(g.dir); err == nil && n > g.maxBytes {
+				large.Store(true)
+				cancel()
+				return
+			}
+			wait = max(sizePoll, 10*time.Since(start))
 		}
 	}()
 	err := cmd.Run()

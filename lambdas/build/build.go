@@ -147,7 +147,7 @@ func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.R
 	}
 	out.ApprovalTimeoutSeconds = int(sp.Approval.ApprovalTimeout() / time.Second)
 	if ok, reason := spec.Matches(sp, run.Push.Branch, src.ChangedFiles); !ok {
-		out.Skipped, out.Reason = true, reason
+		out.Skipped, out.Reason = true, stagekit.Clip(reason, 1024)
 		return out, rec.Record(ctx, domain.RecPushSkipped, "skipped", map[string]any{"reason": reason, "branch": run.Push.Branch})
 	}
 

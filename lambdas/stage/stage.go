@@ -30,6 +30,8 @@ const (
 	MaxFiles = 10000
 	// MaxSummary bounds the artifacts listed in the stage result (approval mails).
 	MaxSummary = 20
+	// maxSummaryName bounds a path or key in the summary.
+	maxSummaryName = 512
 )
 
 // Options override what New builds from the config; tests use them for fakes.
@@ -157,8 +159,13 @@ func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResu
 		}
 	}
 	if len(missing) > 0 {
-		return out, 0, domain.Errorf(domain.ArtifactsMissing, "artifacts missing after the build of %s:\n%s",
-			stagekit.Short(run.Push.Commit), strings.Join(missing, "\n"))
+		more := ""
+		if len(missing) > 10 {
+			more = fmt.Sprintf("\n... and %d more", len(missing)-10)
+			missing = missing[:10]
+		}
+		return out, 0, domain.Errorf(domain.ArtifactsMissing, "artifacts missing after the build of %s:\n%s%s",
+			stagekit.Short(run.Push.Commit), stagekit.Clip(strings.Join(missing, "\n"), 2048), more)
 	}
 	if len(files) > MaxFiles {
 		return out, 0, domain.Errorf(domain.ArtifactsMissing, "the artifacts' globs match %d files, more than the %d a run may stage", len(files), MaxFiles)
@@ -177,6 +184,10 @@ func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResu
 	if err != nil {
 		return out, 0, err
 	}
-	out.Artifacts = m.Artifacts[:min(len(m.Artifacts), MaxSummary)]
+	for _, a := range m.Artifacts[:min(len(m.Artifacts), MaxSummary)] {
+		// The summary travels in the state; the manifest keeps the full names.
+		a.Path, a.Key = stagekit.Clip(a.Path, maxSummaryName), stagekit.Clip(a.Key, maxSummaryName)
+		out.Artifacts = append(out.Artifacts, a)
+	}
 	return out, len(m.Artifacts), nil
 }

@@ -30,6 +30,9 @@ const Stage = "test"
 // MaxReports bounds the reports read per run (and the keys carried in state).
 const MaxReports = 20
 
+// maxProblems bounds the report problems quoted in a failure message.
+const maxProblems = 5
+
 // Options override what New builds from the config; tests use them for fakes.
 type Options struct {
 	Audit   stagekit.Appender
@@ -149,8 +152,12 @@ func (h *Handler) test(ctx context.Context, run domain.Run, b *domain.BuildResul
 			fmt.Fprintf(&msg, " and %d more", sum.MoreFailed)
 		}
 	}
-	for _, p := range problems {
-		fmt.Fprintf(&msg, "\nreport problem: %s", p)
+	for i, p := range problems {
+		if i == maxProblems {
+			fmt.Fprintf(&msg, "\n... and %d more report problems", len(problems)-i)
+			break
+		}
+		fmt.Fprintf(&msg, "\nreport problem: %s", stagekit.Clip(p, 300))
 	}
 	if !res.OK() {
 		fmt.Fprintf(&msg, "\n%s", stagekit.Failure(Stage, res, domain.TestsFailed))

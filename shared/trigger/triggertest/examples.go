@@ -2,6 +2,8 @@ package triggertest
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,20 +19,33 @@ const examplesPath = "node_modules/@octokit/webhooks-examples/api.github.com/ind
 // command that installs it.
 func GitHubExamples(t testing.TB, event string) [][]byte {
 	t.Helper()
+	out, err := LoadGitHubExamples(event)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skipf("%v: run `npm install` (package.json lists @octokit/webhooks-examples) to test with real GitHub payloads", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// LoadGitHubExamples is GitHubExamples for callers that are not tests (fuzz seeding): an
+// error wrapping os.ErrNotExist means the package is not installed.
+func LoadGitHubExamples(event string) ([][]byte, error) {
 	path := findUp(examplesPath)
 	if path == "" {
-		t.Skipf("%s not found above the working directory: run `npm install` (package.json lists @octokit/webhooks-examples) to test with real GitHub payloads", examplesPath)
+		return nil, fmt.Errorf("%s not found above the working directory: %w", examplesPath, os.ErrNotExist)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read GitHub examples: %v", err)
+		return nil, fmt.Errorf("read GitHub examples: %w", err)
 	}
 	var all []struct {
 		Name     string            `json:"name"`
 		Examples []json.RawMessage `json:"examples"`
 	}
 	if err := json.Unmarshal(b, &all); err != nil {
-		t.Fatalf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, e := range all {
 		if e.Name == event {
@@ -38,11 +53,10 @@ func GitHubExamples(t testing.TB, event string) [][]byte {
 			for i, x := range e.Examples {
 				out[i] = []byte(x)
 			}
-			return out
+			return out, nil
 		}
 	}
-	t.Fatalf("%s has no examples of event %q", path, event)
-	return nil
+	return nil, fmt.Errorf("%s has no examples of event %q", path, event)
 }
 
 func findUp(rel string) string {

@@ -494,3 +494,19 @@ func BenchmarkParseWorstCase(b *testing.B) {
 		})
 	}
 }
+
+// The example in README.md is a valid spec, and stays one.
+func TestReadmeExample(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no ```yaml block")
+	}
+	if _, err := Parse("README.md", []byte(example)); err != nil {
+		t.Errorf("README example: %v", err)
+	}
+}

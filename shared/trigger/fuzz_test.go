@@ -104,4 +104,3 @@ func checkStartable(t *testing.T, p domain.Push) {
 		t.Fatalf("invalid execution name %q", n)
 	}
 }
-

@@ -47,7 +47,7 @@ deploy:
 
 // world is one test's repositories and stack.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	bare  string // watched repository
 	work  string // clone the test commits in and pushes from
 	data  string
@@ -254,7 +254,7 @@ func (w *world) mails() []mail {
 }
 
 // textPart returns the decoded text/plain part of a (multipart) message.
-func textPart(t *testing.T, msg *stdmail.Message) string {
+func textPart(t testing.TB, msg *stdmail.Message) string {
 	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil {
 		t.Errorf("bad Content-Type: %v", err)
@@ -283,7 +283,7 @@ func textPart(t *testing.T, msg *stdmail.Message) string {
 }
 
 // postDecision submits the approval page's form for a link, as the browser would.
-func postDecision(t *testing.T, link, decision, comment string) (int, string) {
+func postDecision(t testing.TB, link, decision, comment string) (int, string) {
 	t.Helper()
 	u, err := url.Parse(link)
 	if err != nil {
@@ -300,7 +300,7 @@ func postDecision(t *testing.T, link, decision, comment string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-func get(t *testing.T, u string) (int, string) {
+func get(t testing.TB, u string) (int, string) {
 	t.Helper()
 	res, err := http.Get(u)
 	if err != nil {

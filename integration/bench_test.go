@@ -1,0 +1,150 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/shared/approval"
+	"github.com/shipgate/shipgate/shared/domain"
+)
+
+// benchSpec has one `true`-like command per stage; the build and deploy commands stamp
+// the time they start so the benchmarks can measure the orchestration around them.
+func benchSpec(stamps string) string {
+	return fmt.Sprintf(`branches: [main]
+build:
+  commands: ["date +%%s%%N > %[1]s/build.$SHIPGATE_COMMIT; mkdir -p dist; echo x > dist/a.txt"]
+test:
+  commands: ["true"]
+artifacts:
+  - name: a
+    paths: ["dist/a.txt"]
+approval:
+  approvers: [lead@example.com]
+  allow_self_approval: true
+deploy:
+  commands: ["date +%%s%%N > %[1]s/deploy.$SHIPGATE_COMMIT"]
+`, stamps)
+}
+
+func readStamp(path string) (time.Time, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 10 {
+		return time.Time{}, false
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
+}
+
+func p50(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkLocalRun measures, per run of a trivial spec with a human who answers at once:
+//   - push-to-build: from `git push` returning to the first build command starting;
+//   - approve-to-deploy: from the decision call to the deploy command starting;
+//   - overhead: whole run wall time minus the user's commands and minus the time the
+//     run waited for the human (the time between the approval request and the decision).
+func BenchmarkLocalRun(b *testing.B) {
+	stamps := b.TempDir()
+	w := newBenchWorld(b, benchSpec(stamps))
+	defer w.stack.Close()
+	var pushToBuild, approveToDeploy, overhead, userCmds []time.Duration
+	ctx := context.Background()
+	// The user's commands cost what `sh -c` costs here; measure that once and subtract it.
+	commandBaseline := shBaseline(b, stamps)
+	for i := 0; b.Loop(); i++ {
+		w.write(map[string]string{"n.txt": strconv.Itoa(i)})
+		w.git(w.work, "add", ".")
+		w.git(w.work, "commit", "-q", "-m", "bench "+strconv.Itoa(i))
+		commit := w.git(w.work, "rev-parse", "HEAD")
+		start := time.Now()
+		w.git(w.work, "push", "-q", "origin", "main")
+		pushed := time.Now()
+		run := runIDFor(w, commit)
+		var a *approval.Approval
+		w.eventually(30*time.Second, "the approval of "+run, func() bool {
+			got, err := w.stack.Gate.ByRun(ctx, run)
+			a = got
+			return err == nil && got != nil
+		})
+		requested := a.RequestedAt
+		decided := time.Now()
+		if _, err := w.stack.Gate.Decide(ctx, approval.DecideRequest{ApprovalID: a.ID, Actor: domain.Identity{Email: "lead@example.com"},
+			Channel: domain.ChannelCLI, Outcome: domain.Approved, ManifestDigest: a.ManifestDigest}); err != nil {
+			b.Fatal(err)
+		}
+		d := w.waitEnd(run)
+		end := time.Now()
+		if d.Status != "SUCCEEDED" {
+			b.Fatalf("run %s: %s %s", run, d.Status, deref(d.Cause))
+		}
+		bs, ok1 := readStamp(filepath.Join(stamps, "build."+commit))
+		ds, ok2 := readStamp(filepath.Join(stamps, "deploy."+commit))
+		if !ok1 || !ok2 {
+			b.Fatalf("stamps missing for %s", commit)
+		}
+		pushToBuild = append(pushToBuild, bs.Sub(pushed))
+		approveToDeploy = append(approveToDeploy, ds.Sub(decided))
+		wait := decided.Sub(requested)
+		if wait < 0 {
+			wait = 0
+		}
+		cmds := commandBaseline
+		userCmds = append(userCmds, cmds)
+		overhead = append(overhead, end.Sub(start)-wait-cmds)
+	}
+	b.ReportMetric(ms(p50(pushToBuild)), "ms-push-to-build-p50")
+	b.ReportMetric(ms(p50(approveToDeploy)), "ms-approve-to-deploy-p50")
+	b.ReportMetric(ms(p50(overhead)), "ms-overhead-p50")
+	b.ReportMetric(ms(p50(userCmds)), "ms-user-commands-p50")
+}
+
+// shBaseline is the median wall time of running the spec's three commands with sh -c
+// (build, test, deploy), outside shipgate.
+func shBaseline(b *testing.B, stamps string) time.Duration {
+	cmds := []string{"date +%s%N > " + stamps + "/baseline; mkdir -p " + stamps + "/d; echo x > " + stamps + "/d/a.txt", "true", "date +%s%N > " + stamps + "/baseline"}
+	var runs []time.Duration
+	for i := 0; i < 15; i++ {
+		start := time.Now()
+		for _, c := range cmds {
+			if out, err := exec.Command("sh", "-c", c).CombinedOutput(); err != nil {
+				b.Fatalf("baseline %q: %v %s", c, err, out)
+			}
+		}
+		runs = append(runs, time.Since(start))
+	}
+	return p50(runs)
+}
+
+func newBenchWorld(b *testing.B, spec string) *world {
+	b.Helper()
+	root := b.TempDir()
+	w := &world{t: b, bare: filepath.Join(root, "app.git"), work: filepath.Join(root, "work"), data: filepath.Join(root, "data"), out: &syncBuffer{}}
+	w.git(root, "init", "-q", "--bare", "-b", "main", w.bare)
+	w.git(root, "init", "-q", "-b", "main", w.work)
+	w.git(w.work, "remote", "add", "origin", w.bare)
+	w.write(map[string]string{"shipgate.yml": spec})
+	w.git(w.work, "add", ".")
+	w.git(w.work, "commit", "-q", "-m", "initial")
+	w.start()
+	return w
+}

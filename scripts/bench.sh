@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every benchmark of the project and prints a summary table of the figures each one
+# reports (custom metrics first: they are the targets the issues set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+pkgs=$(go list ./... | grep -v /infra)
+# -benchtime keeps the whole-run benchmarks bounded; micro benchmarks still get enough
+# iterations from their own b.Loop.
+go test -run '^$' -bench . -benchtime=${BENCHTIME:-1s} -timeout 30m $pkgs 2>&1 | tee "$out"
+echo
+echo "== summary"
+awk '
+/^pkg: / { pkg=$2; sub("github.com/shipgate/shipgate/", "", pkg) }
+/^Benchmark/ {
+  name=$1; sub(/-[0-9]+$/, "", name)
+  line=""
+  for (i=3; i<NF; i+=2) line=line sprintf("%s %s  ", $i, $(i+1))
+  printf "%-28s %-48s %s\n", pkg, name, line
+}' "$out"

@@ -179,9 +179,14 @@ func gitMessage(err error) string {
 	if !errors.As(err, &ge) {
 		return err.Error()
 	}
+	// The first fatal line names the cause; later ones are git's generic advice.
 	lines := strings.Split(ge.stderr, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(lines[i])
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if strings.Contains(l, "terminal prompts disabled") {
+			// git's way of saying the server answered 401 to the credentials sent.
+			return "HTTP 401: the server wants other credentials"
+		}
 		if strings.HasPrefix(l, "fatal:") || strings.HasPrefix(l, "error:") {
 			return l
 		}

@@ -212,7 +212,7 @@ func TestFetchLocalErrors(t *testing.T) {
 	}{
 		{"missing commit", push(domain.ProviderLocal, f.bare, strings.Repeat("1", 40), ""), "", "missing commit: 1111111111111111111111111111111111111111 is not in the repository", domain.SourceUnavailable},
 		{"repository gone", push(domain.ProviderLocal, filepath.Join(f.root, "gone.git"), f.c1, ""), "", "repository gone", domain.SourceUnavailable},
-		{"not a repository", push(domain.ProviderLocal, t.TempDir(), f.c1, ""), "", "repository gone", domain.SourceUnavailable},
+		{"not a repository", push(domain.ProviderLocal, t.TempDir(), f.c1, ""), "", "repository gone: not found or no access (fatal: '/", domain.SourceUnavailable},
 		{"short sha", push(domain.ProviderLocal, f.bare, f.c1[:12], ""), "", "is not a full lowercase SHA", domain.SourceUnavailable},
 		{"unknown provider", push("gitlab", f.bare, f.c1, ""), "", `unknown provider "gitlab"`, domain.SourceUnavailable},
 		{"directory in use", push(domain.ProviderLocal, f.bare, f.c1, ""), used, "is not empty", domain.Internal},
@@ -258,7 +258,7 @@ func TestFetchGitHub(t *testing.T) {
 		want  string // "" means success
 	}{
 		{"right token", tok(token), push(domain.ProviderGitHub, url, f.c3, f.c2), ""},
-		{"wrong token", tok("ghs_WrongToken"), push(domain.ProviderGitHub, url, f.c3, f.c2), "bad credentials"},
+		{"wrong token", tok("ghs_WrongToken"), push(domain.ProviderGitHub, url, f.c3, f.c2), "acme/app: bad credentials: the server refused them (HTTP 401: the server wants other credentials)"},
 		{"no token", nil, push(domain.ProviderGitHub, url, f.c3, ""), "bad credentials"},
 		{"token unreadable", func(context.Context) (string, error) { return "", errors.New("AccessDeniedException") }, push(domain.ProviderGitHub, url, f.c3, ""), "bad credentials: cannot read the GitHub token: AccessDeniedException"},
 		{"repository gone", tok(token), push(domain.ProviderGitHub, srv.URL+"/acme/gone.git", f.c3, ""), "repository gone"},
@@ -334,7 +334,7 @@ func TestFetchCodeCommit(t *testing.T) {
 		want  string
 	}{
 		{"role credentials", right, nil, ccPush(f.c3), ""},
-		{"wrong secret key", credentials.NewStaticCredentialsProvider(keys.AccessKeyID, "wrong", keys.SessionToken), nil, ccPush(f.c3), "bad credentials"},
+		{"wrong secret key", credentials.NewStaticCredentialsProvider(keys.AccessKeyID, "wrong", keys.SessionToken), nil, ccPush(f.c3), "app: bad credentials: the server refused them (fatal: unable to access '" + srv.URL + "/v1/repos/app/': The requested URL returned error: 403)"},
 		{"expired session token", credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "old-token"), nil, ccPush(f.c3), "bad credentials"},
 		{"clock skew beyond 15 minutes", right, func() time.Time { return time.Now().Add(-time.Hour) }, ccPush(f.c3), "bad credentials"},
 		{"credentials unavailable", aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {

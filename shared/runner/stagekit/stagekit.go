@@ -137,8 +137,13 @@ func (r Recorder) Finished(ctx context.Context, outcome string, dur time.Duratio
 	return rerr
 }
 
-// Short is a commit's short form for messages.
-func Short(commit string) string { return Clip(commit, 12) }
+// Short is a commit's short form for messages (its first 12 characters).
+func Short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}
 
 // Clip shortens s to n bytes (plus an ellipsis).
 func Clip(s string, n int) string {

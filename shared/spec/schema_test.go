@@ -160,3 +160,23 @@ func TestSchemaDocument(t *testing.T) {
 		}
 	}
 }
+
+// The schema's own example is a valid spec for both the schema and Parse.
+func TestSchemaExample(t *testing.T) {
+	var doc struct {
+		Examples []json.RawMessage `json:"examples"`
+	}
+	if err := json.Unmarshal(Schema(), &doc); err != nil || len(doc.Examples) == 0 {
+		t.Fatalf("schema examples: %v (%d)", err, len(doc.Examples))
+	}
+	sch := compileSchema(t)
+	for i, ex := range doc.Examples {
+		// JSON is YAML, so the example goes through the same two doors as a spec file.
+		if err := validateYAML(t, sch, string(ex)); err != nil {
+			t.Errorf("example %d fails the schema: %v", i, err)
+		}
+		if _, err := Parse(FileName, ex); err != nil {
+			t.Errorf("example %d fails Parse: %v", i, err)
+		}
+	}
+}

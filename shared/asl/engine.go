@@ -1,10 +1,12 @@
 package asl
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -228,7 +230,7 @@ func (e *Engine) CreateStateMachine(ctx context.Context, name string, definition
 	e.mu.Lock()
 	if old, ok := e.machines[arn]; ok {
 		e.mu.Unlock()
-		if string(old.def.raw) == string(definition) {
+		if sameJSON(old.def.raw, definition) {
 			return arn, nil
 		}
 		return "", apiErr("StateMachineAlreadyExists", "State Machine Already Exists: '%s'", arn)
@@ -395,6 +397,8 @@ func (e *Engine) StartExecution(ctx context.Context, smARN, name string, input [
 		return StartResult{}, apiErr("ExecutionAlreadyExists", "Execution Already Exists: '%s'", arn)
 	}
 	x := &execution{arn: arn, name: name, sm: sm, input: inStr, status: StatusRunning, done: make(chan struct{}), root: &scope{}}
+	// Most executions walk each state about once: size the history for that.
+	x.events = make([]Event, 0, min(2*len(sm.def.root.states)+4, 512))
 	x.info = execInfo{ID: arn, Name: name, SMID: sm.arn, SMName: sm.name, Input: in, Start: now,
 		RoleArn: fmt.Sprintf("arn:aws:iam::%s:role/shipgate-local", e.opts.Account)}
 	x.ctx, x.cancel = context.WithCancel(context.Background())
@@ -879,4 +883,14 @@ func (e *Engine) lookupFunction(ref string) (*function, bool) {
 
 func contextPair() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
+}
+
+// sameJSON compares two JSON texts ignoring insignificant whitespace: a definition read
+// back from the database is compacted, the one a caller passes may be indented.
+func sameJSON(a, b []byte) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return string(a) == string(b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }

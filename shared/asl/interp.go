@@ -635,7 +635,7 @@ func validDate(s string) bool { return len(s) >= 20 }
 
 func (f *frame) suspendTimer(c *cursor, d time.Duration) outcome {
 	w := f.newWaiter()
-	w.stops = append(w.stops, f.e.sleepFunc(d, func() { w.deliver(f.e, resumeMsg{}) }))
+	w.addStop(f.e.sleepFunc(d, func() { w.deliver(f.e, resumeMsg{}) }))
 	return outcome{kind: outSuspend, wait: &waitReq{w: w}}
 }
 

@@ -260,15 +260,14 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 
 func (f *frame) armTokenTimers(w *waiter, timeout, heartbeat time.Duration) {
 	if timeout > 0 {
-		w.stops = append(w.stops, f.e.clock.AfterFunc(timeout, func() {
+		w.addStop(f.e.clock.AfterFunc(timeout, func() {
 			w.deliver(f.e, resumeMsg{err: &failure{Error: "States.Timeout"}})
 		}))
 	}
 	if heartbeat > 0 {
-		w.hbDur = int64(heartbeat / time.Second)
-		w.hbStop = f.e.clock.AfterFunc(heartbeat, func() {
+		w.setHeartbeat(int64(heartbeat/time.Second), f.e.clock.AfterFunc(heartbeat, func() {
 			w.deliver(f.e, resumeMsg{err: &failure{Error: "States.HeartbeatTimeout"}})
-		})
+		}))
 	}
 }
 

@@ -28,6 +28,30 @@ func (f *frame) newWaiter() *waiter {
 	return w
 }
 
+// addStop records how to cancel a timer armed for w. The timer may already have fired
+// (a virtual clock fires at once), hence the lock.
+func (w *waiter) addStop(stop func() bool) {
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		stop()
+		return
+	}
+	w.stops = append(w.stops, stop)
+	w.mu.Unlock()
+}
+
+func (w *waiter) setHeartbeat(secs int64, stop func() bool) {
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		stop()
+		return
+	}
+	w.hbDur, w.hbStop = secs, stop
+	w.mu.Unlock()
+}
+
 func (w *waiter) deliver(e *Engine, m resumeMsg) bool {
 	w.mu.Lock()
 	if w.done {

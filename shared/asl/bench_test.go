@@ -2,12 +2,12 @@ package asl
 
 import (
 	"context"
-	"syscall"
 	"fmt"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 

@@ -267,3 +267,65 @@ func eventTypes(h []Event) string {
 	}
 	return strings.Join(s, " ")
 }
+
+// TestCloseLetsHandlersFinish: Close waits for a running handler, keeps its result, and
+// the next Open carries on from the following state without running the handler again.
+func TestCloseLetsHandlersFinish(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Options{Path: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	release := make(chan struct{})
+	var calls atomic.Int32
+	e.RegisterFunction(fnARN+"slow", lambda.NewHandler(func(ctx context.Context) (string, error) {
+		calls.Add(1)
+		close(started)
+		<-release
+		return "slow-result", nil
+	}))
+	arn := mustCreate(t, e, "c", `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"`+fnARN+`slow","ResultPath":"$.r","Next":"W"},
+		"W":{"Type":"Wait","Seconds":1,"Next":"E"},"E":{"Type":"Pass","End":true}}}`)
+	res, err := e.StartExecution(context.Background(), arn, "c1", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a handler was running", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := e.StartExecution(context.Background(), arn, "c2", []byte(`{}`)); ErrorCode(err) != "ServiceUnavailable" {
+		t.Errorf("start while closing: got %v, want ServiceUnavailable", err)
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	e2, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	e2.RegisterFunction(fnARN+"slow", lambda.NewHandler(func(ctx context.Context) (string, error) {
+		calls.Add(1)
+		return "again", nil
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := e2.WaitExecution(ctx, res.ExecutionARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != StatusSucceeded || str(d.Output) != `{"r":"slow-result"}` {
+		t.Errorf("got %s %s, want SUCCEEDED with the pre-close result", d.Status, str(d.Output))
+	}
+	if calls.Load() != 1 {
+		t.Errorf("handler calls: got %d, want 1", calls.Load())
+	}
+}

@@ -384,3 +384,44 @@ func newServer(t *testing.T, e *Engine) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// TestCallbackInsideHandler: a handler that answers its own task token over HTTP before
+// returning does not deadlock the engine, and OnEvent sees every event in order.
+func TestCallbackInsideHandler(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	var names []string
+	e, err := Open(Options{Clock: NewVirtualClock(time.Time{}, true), OnEvent: func(arn, name string, ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, ev.Type)
+		names = append(names, name)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	client := sfnClient(newServer(t, e))
+	e.RegisterFunction(fnARN+"ask", lambda.NewHandler(func(ctx context.Context, in struct {
+		Token string `json:"token"`
+	}) (string, error) {
+		_, err := client.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: &in.Token, Output: aws.String(`"self"`)})
+		return "", err
+	}))
+	arn := mustCreate(t, e, "self", callbackDef)
+	d := runToEnd(t, e, arn, "s1", `{"who":"x"}`)
+	if d.Status != StatusSucceeded || str(d.Output) != `{"answer":"self","who":"x"}` {
+		t.Fatalf("got %s %s %s", d.Status, str(d.Output), str(d.Error))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	h, _ := e.GetExecutionHistory(context.Background(), d.ExecutionARN)
+	if got, want := strings.Join(seen, " "), eventTypes(h); got != want {
+		t.Errorf("OnEvent saw:\n %s\nhistory:\n %s", got, want)
+	}
+	for _, n := range names {
+		if n != "s1" {
+			t.Fatalf("OnEvent execution name: got %q, want s1", n)
+		}
+	}
+}

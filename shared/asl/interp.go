@@ -138,7 +138,17 @@ func (f *frame) run(input any, prev int64) (any, *failure, int64) {
 // loop steps states until the machine ends, fails, or (top level only) parks.
 func (f *frame) loop(c *cursor) (any, *failure, int64) {
 	for {
-		if f.x.closed() || f.ctx.Err() != nil || f.e.isClosing() {
+		if f.x.closed() || f.ctx.Err() != nil {
+			return nil, nil, -1
+		}
+		if f.e.isClosing() {
+			if f.top && f.e.st != nil {
+				// Stop at this state boundary; the next Open continues from here, with the
+				// results of the states already run kept.
+				if err := f.e.checkpoint(f.x, c); err != nil {
+					f.e.log.Error("asl: checkpoint at close", "execution", f.x.arn, "err", err)
+				}
+			}
 			return nil, nil, -1
 		}
 		if f.x.isHistoryFull() {

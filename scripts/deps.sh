@@ -24,4 +24,7 @@ if [ ! -x node_modules/.bin/dynalite ] || [ ! -x node_modules/.bin/cdk ] || [ pa
   echo "deps: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# npm packages ship Go templates (aws-cdk's init templates); a go.mod of its own makes
+# node_modules a separate module, so `go build ./...` and `go test ./...` skip it.
+[ -f node_modules/go.mod ] || printf 'module shipgate.invalid/node_modules\n' > node_modules/go.mod
 go mod download

@@ -129,6 +129,7 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if err := emptyDir(dir); err != nil {
 		return Result{}, err
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
 	defer cancel()
 
@@ -153,7 +154,7 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	// half-written checkout must not be mistaken for a source.
 	fail := func(err error) (Result, error) {
 		clearDir(dir)
-		return Result{}, f.classify(ctx, repo, push, err)
+		return Result{}, f.classify(parent, ctx, repo, push, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("source: %w", err)
@@ -456,7 +457,9 @@ func (f *Fetcher) env(home string, r remote) []string {
 }
 
 // classify turns a git failure into the SourceUnavailable error people read.
-func (f *Fetcher) classify(ctx context.Context, repo string, push domain.Push, err error) error {
+// parent is the caller's context, ctx the one bounded by Options.Timeout: which one
+// ended says whose limit was hit.
+func (f *Fetcher) classify(parent, ctx context.Context, repo string, push domain.Push, err error) error {
 	var de *domain.Error
 	if errors.As(err, &de) {
 		return err
@@ -464,6 +467,9 @@ func (f *Fetcher) classify(ctx context.Context, repo string, push domain.Push, e
 	short := push.Commit
 	if len(short) > 12 {
 		short = short[:12]
+	}
+	if errors.Is(parent.Err(), context.DeadlineExceeded) {
+		return domain.Errorf(domain.SourceUnavailable, "%s: timed out fetching %s (the stage's deadline passed)", repo, short)
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return domain.Errorf(domain.SourceUnavailable, "%s: timed out fetching %s (limit %s)", repo, short, f.o.Timeout)

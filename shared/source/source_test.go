@@ -422,6 +422,13 @@ func TestFetchTimeout(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Fetch returned after %v; the 700ms limit was not enforced", d)
 	}
+
+	// The caller's deadline (the Lambda's) is reported as such.
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	fe = New(Options{CAFile: srv.CAFile, GitHubHosts: []string{host(srv.URL)}})
+	_, err = fe.Fetch(ctx, push(domain.ProviderGitHub, srv.URL+"/acme/app.git", f.c3, ""), filepath.Join(t.TempDir(), "ws"))
+	wantSource(t, err, "timed out fetching "+f.c3[:12]+" (the stage's deadline passed)")
 }
 
 func TestFetchTooLarge(t *testing.T) {

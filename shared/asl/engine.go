@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambda"
 )
@@ -208,7 +210,20 @@ func (w *waiter) cancelTimersOnly() {
 
 // ---- state machines ----
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,80}$`)
+// validName applies AWS's naming rule for state machines and executions: 1 to 80
+// characters, no whitespace, brackets, wildcards, the punctuation listed below, or
+// control characters.
+func validName(s string) bool {
+	if s == "" || utf8.RuneCountInString(s) > 80 {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || r < 0x20 || (r >= 0x7f && r <= 0x9f) || strings.ContainsRune("<>{}[]?*\"#%\\^|~`$&,;:/", r) {
+			return false
+		}
+	}
+	return true
+}
 
 // StateMachineARN returns the ARN a state machine called name gets.
 func (e *Engine) StateMachineARN(name string) string {
@@ -219,8 +234,8 @@ func (e *Engine) StateMachineARN(name string) string {
 // the same definition again returns the same ARN; a different definition under an
 // existing name is StateMachineAlreadyExists, as in AWS.
 func (e *Engine) CreateStateMachine(ctx context.Context, name string, definition []byte) (string, error) {
-	if !nameRE.MatchString(name) {
-		return "", apiErr("InvalidName", "Invalid Name: '%s' (1 to 80 letters, digits, '-' or '_')", name)
+	if !validName(name) {
+		return "", apiErr("InvalidName", "Invalid Name: '%s' (1 to 80 characters; no whitespace, brackets, wildcards or special characters)", name)
 	}
 	def, err := Parse(definition)
 	if err != nil {
@@ -368,8 +383,8 @@ func (e *Engine) StartExecution(ctx context.Context, smARN, name string, input [
 	if name == "" {
 		name = newUUID()
 	}
-	if !nameRE.MatchString(name) {
-		return StartResult{}, apiErr("InvalidName", "Invalid Name: '%s'", name)
+	if !validName(name) {
+		return StartResult{}, apiErr("InvalidName", "Invalid Name: '%s' (1 to 80 characters; no whitespace, brackets, wildcards or special characters)", name)
 	}
 	if len(input) == 0 {
 		input = []byte("{}")

@@ -425,3 +425,32 @@ func TestCallbackInsideHandler(t *testing.T) {
 		}
 	}
 }
+
+func TestExecutionNames(t *testing.T) {
+	e, _, _ := newTestEngine(t, true)
+	arn := mustCreate(t, e, "names", `{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`)
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"push-octo.app-5f1c0ffee", true},
+		{"räksmörgås_1", true},
+		{strings.Repeat("a", 80), true},
+		{strings.Repeat("a", 81), false},
+		{"has space", false},
+		{"a/b", false},
+		{"a:b", false},
+		{"tab\there", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.StartExecution(context.Background(), arn, tt.name, nil)
+			if got := err == nil; got != tt.ok {
+				t.Errorf("accepted: got %v (%v), want %v", got, err, tt.ok)
+			}
+			if !tt.ok && ErrorCode(err) != "InvalidName" {
+				t.Errorf("error code: got %q, want InvalidName", ErrorCode(err))
+			}
+		})
+	}
+}

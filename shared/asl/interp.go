@@ -698,10 +698,9 @@ func (f *frame) handleError(s *state, c *cursor, ferr *failure) outcome {
 		if !errMatches(k.errors, ferr.Error) {
 			continue
 		}
-		errOut := map[string]any{"Error": ferr.Error}
-		if ferr.HasCause {
-			errOut["Cause"] = ferr.Cause
-		}
+		// AWS always gives the error output a Cause, empty when the error has none (a
+		// States.Timeout, a Fail state without Cause).
+		errOut := map[string]any{"Error": ferr.Error, "Cause": ferr.Cause}
 		env := f.env(c, c.Input)
 		c.Phase, c.Pending = phEnter, nil
 		if s.ql == JSONata {

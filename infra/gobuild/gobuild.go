@@ -78,6 +78,15 @@ func Build(ctx context.Context, opt Options) (Result, error) {
 	return Result{Path: out, Size: fi.Size(), Duration: time.Since(start)}, nil
 }
 
+// CheckPackage reports ErrNoPackage when pkg (relative to moduleRoot) has no Go source;
+// container-image functions compile inside the image, so synth checks them this way.
+func CheckPackage(moduleRoot, pkg string) error {
+	if err := hasGoFiles(filepath.Join(moduleRoot, filepath.FromSlash(strings.TrimPrefix(pkg, "./")))); err != nil {
+		return fmt.Errorf("gobuild %s: %w", pkg, err)
+	}
+	return nil
+}
+
 // hasGoFiles tells a missing package apart from a broken one, because other engineers'
 // handler packages appear over time and "not written yet" deserves a plain message.
 func hasGoFiles(dir string) error {

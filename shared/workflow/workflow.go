@@ -116,6 +116,10 @@ const (
 	EnvBranches        = "SHIPGATE_BRANCHES"            // comma-separated branch globs (trigger pre-filter)
 	EnvRepository      = "SHIPGATE_REPOSITORY"          // owner/repo or CodeCommit repo name
 	EnvNotifyEmails    = "SHIPGATE_NOTIFY_EMAILS"       // comma-separated addresses for run results
+	// EnvApprovalTimeout is the deployment's default approval wait in seconds (CDK context
+	// approvalTimeout), set on Build: it reports approvalTimeoutSeconds from it when the
+	// spec names no approval timeout.
+	EnvApprovalTimeout = "SHIPGATE_APPROVAL_TIMEOUT"
 )
 
 // Table key schema: one table holds the audit trail and the approvals. Every key

@@ -1,0 +1,202 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestRoutes: the webhook and approval routes are public (they check HMACs themselves);
+// the console and /api need a Cognito JWT. One Lambda integration serves all.
+func TestRoutes(t *testing.T) {
+	s := synthStack(t)
+	got := map[string]string{}
+	integrations := map[string]bool{}
+	for _, r := range s.resources("AWS::ApiGatewayV2::Route") {
+		p := props(r)
+		got[p["RouteKey"].(string)] = p["AuthorizationType"].(string)
+		integrations[jsonString(p["Target"])] = true
+	}
+	want := map[string]string{
+		"POST /webhooks/github": "NONE",
+		"GET /approvals/{id}":   "NONE",
+		"HEAD /approvals/{id}":  "NONE",
+		"POST /approvals/{id}":  "NONE",
+		"GET /":                 "JWT",
+		"ANY /api/{proxy+}":     "JWT",
+		"GET /{proxy+}":         "JWT",
+	}
+	if jsonString(got) != jsonString(want) {
+		t.Errorf("routes (key -> authorization) = %s\nwant %s", jsonString(got), jsonString(want))
+	}
+	if len(integrations) != 1 {
+		t.Errorf("%d distinct integrations, want 1 (the Api function)", len(integrations))
+	}
+	_, integ := s.only(t, "AWS::ApiGatewayV2::Integration")
+	if !strings.Contains(jsonString(props(integ)["IntegrationUri"]), s.fnIDs["Api"]) {
+		t.Errorf("integration targets %s, want the Api function", jsonString(props(integ)["IntegrationUri"]))
+	}
+	_, authz := s.only(t, "AWS::ApiGatewayV2::Authorizer")
+	ap := props(authz)
+	poolID := *s.stack.Stack.GetLogicalId(s.stack.API.UserPool.Node().DefaultChild().(cfnEl))
+	if ap["AuthorizerType"] != "JWT" || !strings.Contains(jsonString(at(ap, "JwtConfiguration", "Issuer")), poolID) {
+		t.Errorf("authorizer = %s, want JWT issued by the user pool %s", jsonString(ap), poolID)
+	}
+	_, pool := s.only(t, "AWS::Cognito::UserPool")
+	pp := props(pool)
+	if jsonString(at(pp, "AdminCreateUserConfig", "AllowAdminCreateUserOnly")) != "true" || pp["MfaConfiguration"] != "ON" {
+		t.Errorf("user pool: admin-created users only and MFA on, got %s / %v", jsonString(pp["AdminCreateUserConfig"]), pp["MfaConfiguration"])
+	}
+	_, stage := s.only(t, "AWS::ApiGatewayV2::Stage")
+	sp := props(stage)
+	format, _ := at(sp, "AccessLogSettings", "Format").(string)
+	if format == "" || at(sp, "AccessLogSettings", "DestinationArn") == nil {
+		t.Errorf("stage has no access log settings: %s", jsonString(sp))
+	}
+	for _, leak := range []string{"querystring", "queryString", "$context.path"} {
+		if strings.Contains(format, leak) {
+			t.Errorf("access log format contains %s: the approval link's token would be logged", leak)
+		}
+	}
+	if at(sp, "DefaultRouteSettings", "ThrottlingRateLimit") == nil {
+		t.Errorf("stage has no throttling: %s", jsonString(sp))
+	}
+}
+
+// TestCodeCommitRule: branch creations and updates of the configured repository reach
+// the Trigger function, with retries and a dead-letter queue.
+func TestCodeCommitRule(t *testing.T) {
+	s := synthStack(t)
+	_, rule := s.only(t, "AWS::Events::Rule")
+	p := props(rule)
+	pat := p["EventPattern"]
+	if got := jsonString(at(pat, "detail")); got != `{"event":["referenceCreated","referenceUpdated"],"referenceType":["branch"]}` {
+		t.Errorf("detail pattern = %s", got)
+	}
+	if got := jsonString(at(pat, "detail-type")); got != `["CodeCommit Repository State Change"]` {
+		t.Errorf("detail-type = %s", got)
+	}
+	if got := jsonString(at(pat, "source")); got != `["aws.codecommit"]` {
+		t.Errorf("source = %s", got)
+	}
+	if got := jsonString(at(pat, "resources")); !strings.Contains(got, ":demo-repo") {
+		t.Errorf("resources = %s, want the demo-repo repository", got)
+	}
+	targets := asList(p["Targets"])
+	if len(targets) != 1 || !strings.Contains(jsonString(at(targets[0], "Arn")), s.fnIDs["Trigger"]) {
+		t.Fatalf("targets = %s, want the Trigger function", jsonString(targets))
+	}
+	if at(targets[0], "DeadLetterConfig", "Arn") == nil || at(targets[0], "RetryPolicy", "MaximumRetryAttempts") == nil {
+		t.Errorf("target has no dead-letter queue or retry policy: %s", jsonString(targets[0]))
+	}
+}
+
+// TestAlarms: ExecutionsFailed on the state machine and Errors on each function, each
+// with an action on the alarm topic.
+func TestAlarms(t *testing.T) {
+	s := synthStack(t)
+	alarmTopic := *s.stack.Stack.GetLogicalId(s.stack.Notify.Alarms.Node().DefaultChild().(cfnEl))
+	var metrics []string
+	for id, a := range s.resources("AWS::CloudWatch::Alarm") {
+		p := props(a)
+		if got := jsonString(p["AlarmActions"]); got != `[{"Ref":"`+alarmTopic+`"}]` {
+			t.Errorf("alarm %s actions = %s, want the alarm topic", id, got)
+		}
+		dims := jsonString(p["Dimensions"])
+		switch p["MetricName"] {
+		case "ExecutionsFailed":
+			metrics = append(metrics, "ExecutionsFailed")
+		case "Errors":
+			for f, fid := range s.fnIDs {
+				if strings.Contains(dims, `"`+fid+`"`) {
+					metrics = append(metrics, "Errors:"+string(f))
+				}
+			}
+		default:
+			metrics = append(metrics, p["MetricName"].(string))
+		}
+	}
+	sort.Strings(metrics)
+	want := []string{"ApproximateNumberOfMessagesVisible", "Errors:Api", "Errors:Approval", "Errors:Build", "Errors:Deploy", "Errors:Expire",
+		"Errors:Notify", "Errors:Stage", "Errors:Test", "Errors:Trigger", "ExecutionsFailed"}
+	if strings.Join(metrics, " ") != strings.Join(want, " ") {
+		t.Errorf("alarms on %v\nwant %v", metrics, want)
+	}
+}
+
+// TestOutputs: the keys the CLI and the docs rely on.
+func TestOutputs(t *testing.T) {
+	s := synthStack(t)
+	outs, _ := s.template["Outputs"].(map[string]any)
+	smID := *s.stack.Stack.GetLogicalId(s.stack.Workflow.StateMachine.Node().DefaultChild().(cfnEl))
+	tableID := *s.stack.Stack.GetLogicalId(s.stack.Storage.Table.Node().DefaultChild().(cfnEl))
+	bucketID := *s.stack.Stack.GetLogicalId(s.stack.Storage.Bucket.Node().DefaultChild().(cfnEl))
+	tests := []struct{ key, want string }{
+		{OutStateMachineArn, `{"Ref":"` + smID + `"}`},
+		{OutTableName, `{"Ref":"` + tableID + `"}`},
+		{OutBucketName, `{"Ref":"` + bucketID + `"}`},
+		{OutPipelineName, `"` + testConfig.PipelineName + `"`},
+		{OutWebhookURL, `"/webhooks/github"]]}`},
+		{OutConsoleURL, `"/"]]}`},
+	}
+	for _, tc := range tests {
+		got := jsonString(at(outs, tc.key, "Value"))
+		if !strings.HasSuffix(got, tc.want) {
+			t.Errorf("output %s = %s, want it to end with %s", tc.key, got, tc.want)
+		}
+	}
+}
+
+// TestNag: cdk-nag's AwsSolutions pack ran (its report is not empty), reports nothing
+// unsuppressed (neither in its report nor as error/warning annotations), and every
+// suppression sits on a resource (none stack-wide), carries a reason and is used.
+func TestNag(t *testing.T) {
+	s := synthStack(t)
+	if len(s.nagReport) < 20 {
+		t.Fatalf("nag report has %d rows: did the AwsSolutions pack run?", len(s.nagReport))
+	}
+	suppressedRules := map[string]bool{}
+	counts := map[string]int{}
+	for _, row := range s.nagReport[1:] {
+		if len(row) < 3 {
+			t.Fatalf("malformed nag report row %q", row)
+		}
+		counts[row[2]]++
+		switch row[2] {
+		case "Non-Compliant":
+			t.Errorf("unsuppressed finding %s on %s", row[0], row[1])
+		case "Suppressed":
+			suppressedRules[row[0]] = true
+		}
+	}
+	for path, entries := range s.metadata {
+		for _, e := range asList(entries) {
+			typ, _ := at(e, "type").(string)
+			if typ == "aws:cdk:error" || typ == "aws:cdk:warning" {
+				t.Errorf("%s %s: %s", typ, path, jsonString(at(e, "data")))
+			}
+		}
+	}
+	if tm, _ := s.template["Metadata"].(map[string]any); tm != nil && tm["cdk_nag"] != nil {
+		t.Errorf("stack-wide nag suppressions: %s", jsonString(tm["cdk_nag"]))
+	}
+	n := 0
+	for id, r := range s.template["Resources"].(map[string]any) {
+		for _, rule := range asList(at(r, "Metadata", "cdk_nag", "rules_to_suppress")) {
+			n++
+			rid, _ := at(rule, "id").(string)
+			if reason, _ := at(rule, "reason").(string); len(reason) < 30 {
+				t.Errorf("%s: suppression %s has no real reason: %q", id, rid, reason)
+			}
+			if !suppressedRules[rid] {
+				t.Errorf("%s: suppression of %s matches no finding; remove it", id, rid)
+			}
+		}
+	}
+	t.Logf("cdk-nag: %d compliant, %d suppressed, %d non-compliant checks; %d suppression entries (incl. inherited by child resources); synth took %v",
+		counts["Compliant"], counts["Suppressed"], counts["Non-Compliant"], n, s.took.Round(1e7))
+}
+
+type cfnEl = awscdk.CfnElement

@@ -129,10 +129,6 @@ func NewHandler(opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	home, err := os.MkdirTemp("", "gitserver-home-")
-	if err != nil {
-		return nil, err
-	}
 	cg := &cgi.Handler{
 		Path: git,
 		Args: []string{"http-backend"},
@@ -143,7 +139,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 			"GIT_HTTP_EXPORT_ALL=1",
 			"GIT_CONFIG_NOSYSTEM=1",
 			"GIT_CONFIG_GLOBAL=/dev/null",
-			"HOME=" + home,
+			"HOME=" + root, // global config is /dev/null; nothing is read from HOME
 		},
 		Stderr: io.Discard,
 	}

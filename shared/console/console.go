@@ -241,8 +241,8 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	for _, a := range list {
 		// The index lists summaries; votes are read per approval to show progress.
 		full, err := h.gate.Get(r.Context(), a.ID)
-		if err != nil {
-			continue
+		if err != nil || full.Final != nil {
+			continue // decided a moment ago: the run is being resumed
 		}
 		items = append(items, homeItem{A: full, CanDecide: isApprover(full, user), Form: h.forms.FormToken(user, full.ID)})
 	}

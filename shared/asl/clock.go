@@ -43,10 +43,13 @@ type VirtualClock struct {
 	AutoAdvance bool
 }
 
-// NewVirtualClock starts a virtual clock at start (zero means 2026-01-01T00:00:00Z).
+// VirtualStart is where a virtual clock started at the zero time begins.
+var VirtualStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// NewVirtualClock starts a virtual clock at start (zero means VirtualStart).
 func NewVirtualClock(start time.Time, autoAdvance bool) *VirtualClock {
 	if start.IsZero() {
-		start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		start = VirtualStart
 	}
 	return &VirtualClock{now: start, AutoAdvance: autoAdvance}
 }

@@ -59,9 +59,14 @@ const (
 type APIError struct {
 	Code    string
 	Message string
+	// Err is the underlying error when there is one (ValidationErrors for
+	// InvalidDefinition), for errors.As.
+	Err error
 }
 
 func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+
+func (e *APIError) Unwrap() error { return e.Err }
 
 func apiErr(code, format string, a ...any) error {
 	return &APIError{Code: code, Message: fmt.Sprintf(format, a...)}
@@ -239,7 +244,7 @@ func (e *Engine) CreateStateMachine(ctx context.Context, name string, definition
 	}
 	def, err := Parse(definition)
 	if err != nil {
-		return "", &APIError{Code: "InvalidDefinition", Message: err.Error()}
+		return "", &APIError{Code: "InvalidDefinition", Message: err.Error(), Err: err}
 	}
 	arn := e.StateMachineARN(name)
 	e.mu.Lock()

@@ -372,7 +372,7 @@ func (p *specParser) mapping(n ast.Node, at ast.Node, key string) ([]entry, bool
 			}
 			p.merging[r] = true
 			for _, src := range p.mergeSources(mv.Value) {
-				sub, ok := p.mapping(src, mv.Key, key+".<<")
+				sub, ok := p.mapping(src, mv.Key, key)
 				if ok {
 					merged = append(merged, sub...)
 				}

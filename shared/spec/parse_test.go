@@ -283,7 +283,7 @@ func TestParseInvalid(t *testing.T) {
 		{
 			name: "mapping merged into itself",
 			yaml: "approval: &a\n  approvers: [a@example.com]\n  <<: *a\ndeploy: {commands: [x]}\n",
-			want: []string{"shipgate.yml:3: approval.<<.<<: merges a mapping into itself"},
+			want: []string{"shipgate.yml:3: approval.<<: merges a mapping into itself"},
 		},
 		{
 			name: "too many lines",

@@ -486,10 +486,6 @@ func (e *Engine) settle(x *execution, out any, ferr *failure, code int64) {
 	case ferr != nil:
 		e.finish(x, StatusFailed, nil, ferr)
 	default:
-		if s := encodeJSON(out); len(s) > PayloadLimit {
-			e.finish(x, StatusFailed, nil, fail("States.DataLimitExceeded", fmt.Sprintf("The state/task returned a result with a size exceeding the maximum number of bytes service limit (%d bytes).", PayloadLimit)))
-			return
-		}
 		e.finish(x, StatusSucceeded, out, nil)
 	}
 }

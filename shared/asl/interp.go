@@ -158,6 +158,9 @@ func (f *frame) loop(c *cursor) (any, *failure, int64) {
 		if f.x.isHistoryFull() {
 			continue
 		}
+		if (o.kind == outNext || o.kind == outEnd) && sizeOver(o.output, PayloadLimit) && encodedOver(o.output) {
+			o = outcome{kind: outFail, fail: fail("States.DataLimitExceeded", fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", c.State))}
+		}
 		switch o.kind {
 		case outNext:
 			f.exit(c, o.output)
@@ -188,6 +191,9 @@ func (f *frame) loop(c *cursor) (any, *failure, int64) {
 		}
 	}
 }
+
+// encodedOver confirms an estimate with the exact encoding.
+func encodedOver(v any) bool { return len(encodeJSON(v)) > PayloadLimit }
 
 func (f *frame) exit(c *cursor, output any) {
 	s := f.m.states[c.State]
@@ -651,6 +657,9 @@ func (f *frame) suspendTimer(c *cursor, d time.Duration) outcome {
 
 // ---- errors: Retry and Catch ----
 
+// errMatches applies ErrorEquals. States.ALL and States.TaskFailed never match
+// States.Runtime or States.DataLimitExceeded; the latter can still be named explicitly
+// (States.Runtime never reaches Retry or Catch at all).
 func errMatches(names []string, err string) bool {
 	terminal := err == "States.Runtime" || err == "States.DataLimitExceeded"
 	for _, n := range names {
@@ -761,7 +770,7 @@ func (f *frame) compound(s *state, c *cursor) outcome {
 		result, ferr, o = f.mapRun(s, c, env)
 	}
 	if o.kind == outFail && o.fail != nil {
-		if o.fail.Error == "States.Runtime" || o.fail.Error == "States.DataLimitExceeded" {
+		if o.fail.Error == "States.Runtime" {
 			return o
 		}
 		ferr = o.fail
@@ -1101,7 +1110,7 @@ func (f *frame) task(s *state, c *cursor) outcome {
 			return f.finish(s, c, m.output, f.env(c, c.Input))
 		case phFailed:
 			ferr := c.Pending
-			if ferr.Error == "States.Runtime" || ferr.Error == "States.DataLimitExceeded" {
+			if ferr.Error == "States.Runtime" {
 				return outcome{kind: outFail, fail: ferr}
 			}
 			return f.handleError(s, c, ferr)

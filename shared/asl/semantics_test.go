@@ -109,9 +109,17 @@ func TestDataFlow(t *testing.T) {
 				"C":{"Type":"Pass","Parameters":{"five.$":"$five","lit.$":"$lit","fromBranch.$":"$[0].seen"},"End":true}}}`,
 			output: `{"five":5,"lit":"x","fromBranch":5}`},
 		{name: "undefined variable fails", def: `{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"$nope"},"End":true}}}`, status: StatusFailed, err: "States.Runtime"},
-		{name: "300 KiB task result is States.DataLimitExceeded and not catchable", def: `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + fnARN + `big",
+		{name: "300 KiB task result is States.DataLimitExceeded, not caught by States.ALL", def: `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + fnARN + `big",
 				"Catch":[{"ErrorEquals":["States.ALL"],"Next":"C"}],"End":true},"C":{"Type":"Succeed"}}}`,
-			status: StatusFailed, err: "States.DataLimitExceeded"},
+			status: StatusFailed, err: "States.DataLimitExceeded", cause: "The state/task '" + fnARN + "big' returned a result with a size exceeding the maximum number of bytes service limit."},
+		{name: "States.DataLimitExceeded can be caught by name", def: `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + fnARN + `big",
+				"Catch":[{"ErrorEquals":["States.DataLimitExceeded"],"ResultPath":"$.e","Next":"C"}],"End":true},"C":{"Type":"Pass","OutputPath":"$.e.Error","End":true}}}`,
+			output: `"States.DataLimitExceeded"`},
+		{name: "a state output over 256 KiB is States.DataLimitExceeded", def: `{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"a.$":"$.s","b.$":"$.s"},"End":true}}}`,
+			input: `{"s":"` + strings.Repeat("x", 140*1024) + `"}`, status: StatusFailed, err: "States.DataLimitExceeded", cause: "The state/task 'P' returned a result"},
+		{name: "States.Runtime is not caught by States.ALL", def: `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + fnARN + `echo","InputPath":"$.nope",
+				"Catch":[{"ErrorEquals":["States.ALL"],"Next":"C"}],"End":true},"C":{"Type":"Succeed"}}}`,
+			status: StatusFailed, err: "States.Runtime", cause: "Invalid path '$.nope'"},
 	})
 }
 

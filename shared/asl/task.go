@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
@@ -67,8 +68,13 @@ func (e *Engine) invokeHandler(ctx context.Context, fn *function, payload []byte
 		out, err := fn.h.Invoke(hctx, payload)
 		if err != nil {
 			le := lambdaError{Message: err.Error(), Type: typeName(err)}
-			var ive interface{ Error() string } = err
-			_ = ive
+			// The runtime passes its own error type through unchanged.
+			switch ive := err.(type) {
+			case messages.InvokeResponse_Error:
+				le = lambdaError{Message: ive.Message, Type: ive.Type}
+			case *messages.InvokeResponse_Error:
+				le = lambdaError{Message: ive.Message, Type: ive.Type}
+			}
 			b, _ := json.Marshal(le)
 			ch <- res{err: fail(le.Type, string(b))}
 			return
@@ -207,7 +213,7 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 		return outcome{kind: outGone}
 	}
 	if ferr == nil && len(out) > PayloadLimit {
-		ferr = fail("States.DataLimitExceeded", fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", c.State))
+		ferr = fail("States.DataLimitExceeded", fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", dataLimitName(s.resource)))
 	}
 	var result any
 	if ferr == nil {
@@ -284,4 +290,13 @@ func (f *frame) rearmToken(s *state, c *cursor) outcome {
 	}
 	f.armTokenTimers(w, timeout, time.Duration(c.Heartbeat)*time.Second)
 	return outcome{kind: outSuspend, wait: &waitReq{w: w}}
+}
+
+// dataLimitName is how AWS names a task in its DataLimitExceeded message: the function
+// ARN for a bare Lambda resource, "lambda:invoke" for the integration.
+func dataLimitName(resource string) string {
+	if isLambdaARN(resource) {
+		return resource
+	}
+	return taskResourceType(resource) + ":" + strings.SplitN(taskResourceName(resource), ".", 2)[0]
 }

@@ -194,3 +194,39 @@ func sortedKeys(m map[string]any) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// sizeOver reports whether v's JSON encoding is longer than limit bytes. It estimates
+// from the value (strings count their bytes plus quotes, numbers up to 24 characters)
+// and stops as soon as the budget is spent, so checking every state's output is cheap.
+func sizeOver(v any, limit int) bool {
+	left := limit
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch t := v.(type) {
+		case string:
+			left -= len(t) + 2
+		case map[string]any:
+			left -= 2
+			for k, x := range t {
+				left -= len(k) + 4
+				if left < 0 || walk(x) {
+					return true
+				}
+			}
+		case []any:
+			left -= 2
+			for _, x := range t {
+				left--
+				if left < 0 || walk(x) {
+					return true
+				}
+			}
+		case nil, bool:
+			left -= 5
+		default:
+			left -= 8
+		}
+		return left < 0
+	}
+	return walk(v)
+}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -402,5 +403,25 @@ func TestLoadSecret(t *testing.T) {
 	}
 	if _, err := webhook.ReadSecretFile(filepath.Join(dir, "absent")); err == nil {
 		t.Error("a missing secret file is not an error")
+	}
+}
+
+// TestSlowStartIsCutAtTheTimeout: the synchronous work is bounded (Options.Timeout,
+// default 1.8 s under GitHub-facing 2 s), and a delivery cut short asks for a redelivery.
+func TestSlowStartIsCutAtTheTimeout(t *testing.T) {
+	s := newStack(t, webhook.Options{Secret: secret, Timeout: 100 * time.Millisecond})
+	s.sfn.SetDelay(2 * time.Second)
+	status, r := s.deliver(t, signed("push", branchPush(t)))
+	if status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "redeliver") {
+		t.Errorf("got %d %q, want 503 asking for a redelivery", status, r.Message)
+	}
+	s.sfn.SetDelay(0)
+	// The redelivery completes the start with the input the first delivery claimed.
+	status, r = s.deliver(t, signed("push", branchPush(t)))
+	if status != http.StatusCreated && status != http.StatusOK {
+		t.Errorf("redelivery: %d %q, want the run started", status, r.Message)
+	}
+	if n := len(s.audit.Records(domain.RecRunStarted)); n != 1 {
+		t.Errorf("%d run.started records, want 1", n)
 	}
 }

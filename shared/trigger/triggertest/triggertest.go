@@ -42,8 +42,14 @@ type SFN struct {
 	mu    sync.Mutex
 	execs map[string]*Execution
 	srv   *httptest.Server
-	// Delay, when set, is slept before answering, to model a slow service.
-	Delay time.Duration
+	delay time.Duration
+}
+
+// SetDelay makes every answer wait d, to model a slow service.
+func (s *SFN) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
@@ -91,9 +97,10 @@ func (s *SFN) Executions() []Execution {
 }
 
 func (s *SFN) serve(w http.ResponseWriter, r *http.Request) {
-	if s.Delay > 0 {
-		time.Sleep(s.Delay)
-	}
+	s.mu.Lock()
+	d := s.delay
+	s.mu.Unlock()
+	time.Sleep(d)
 	if r.Header.Get("X-Amz-Target") != "AWSStepFunctions.StartExecution" {
 		fail(w, "UnknownOperationException", "the stand-in serves StartExecution only, not "+r.Header.Get("X-Amz-Target"))
 		return

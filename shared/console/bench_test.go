@@ -19,10 +19,21 @@ import (
 // The budget is 20 ms p50 from POST to the deploy handler starting locally; the
 // engine's own hop from SendTaskSuccess to Deploy is the local engine's to measure.
 //
-// The audit records go to the real hash-chained store (shared/audit) on the same table,
-// as they do in local mode.
+// audit=dynamodb appends the audit records to the real hash-chained store (shared/audit) on
+// the same table, as local mode does; audit=memory keeps them in memory, to show what the
+// trail's own round trips cost.
 func BenchmarkApprovePostToResume(b *testing.B) {
-	s := newSite(b, "", true)
+	for _, real := range []bool{true, false} {
+		name := "audit=memory"
+		if real {
+			name = "audit=dynamodb"
+		}
+		b.Run(name, func(b *testing.B) { benchApprove(b, real) })
+	}
+}
+
+func benchApprove(b *testing.B, realAudit bool) {
+	s := newSite(b, "", realAudit)
 	ap := spec.Approval{Approvers: []string{"bo@example.com"}, Supersede: new(bool)}
 	client := &http.Client{}
 	var samples []time.Duration

@@ -50,30 +50,7 @@ func (getCommit) GetCommit(_ context.Context, in *codecommit.GetCommitInput, _ .
 // dynalite, and checks the run, the result JSON and the typed error of a bad event.
 func TestHandlerThroughTheLambdaRuntimeCodec(t *testing.T) {
 	ctx := context.Background()
-	srv, err := dynalite.Start(ctx, dynalite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	ep := awsclient.Endpoints{DynamoDB: srv.URL}
-	awsCfg, err := awsclient.Load(ctx, ep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := awsclient.DynamoDB(awsCfg, ep)
-	if _, err := db.CreateTable(ctx, table.Input("shipgate")); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("shipgate")})
-		if err == nil && out.Table.TableStatus == ddbtypes.TableStatusActive {
-			break
-		}
-		if i > 500 {
-			t.Fatal("table not active")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	db := newDB(t, "shipgate")
 	sfn := triggertest.NewSFN(t)
 	cfg := app.Config{Pipeline: "demo", Table: "shipgate", StateMachineARN: triggertest.StateMachineARN, Branches: []string{"my*"}}
 	h, err := lambdatrigger.NewWithOptions(cfg, &app.Deps{DynamoDB: db}, trigger.Options{SFN: sfn.Client(), Commits: trigger.CodeCommitCommits{API: getCommit{}}})
@@ -123,5 +100,35 @@ func TestNewNeedsItsConfiguration(t *testing.T) {
 	_, err := lambdatrigger.New(app.Config{Pipeline: "demo"}, &app.Deps{})
 	if err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("err = %v, want the missing pieces named", err)
+	}
+}
+
+// newDB starts a dynalite for the test and creates the shipgate table on it.
+func newDB(t *testing.T, name string) *dynamodb.Client {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := dynalite.Start(ctx, dynalite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	ep := awsclient.Endpoints{DynamoDB: srv.URL}
+	awsCfg, err := awsclient.Load(ctx, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := awsclient.DynamoDB(awsCfg, ep)
+	if _, err := db.CreateTable(ctx, table.Input(name)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if err == nil && out.Table.TableStatus == ddbtypes.TableStatusActive {
+			return db
+		}
+		if i > 500 {
+			t.Fatalf("table %s not active: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

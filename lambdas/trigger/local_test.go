@@ -1,0 +1,142 @@
+package trigger_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	lambdatrigger "github.com/shipgate/shipgate/lambdas/trigger"
+	"github.com/shipgate/shipgate/shared/app"
+	"github.com/shipgate/shipgate/shared/asl"
+	"github.com/shipgate/shipgate/shared/awsclient"
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/gitwatch"
+	"github.com/shipgate/shipgate/shared/trigger"
+	"github.com/shipgate/shipgate/shared/trigger/triggertest"
+)
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
+		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL=dev@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestLocalGitPushStartsOneRunThroughTheSameHandler is local mode's trigger path end to
+// end: a real `git push` into a bare repository, the git watcher, the CodeCommit-shaped
+// event, this Lambda's handler, the local Step Functions engine. Two pushed commits make
+// one run carrying both; a tag and a branch deletion are recorded, not run.
+func TestLocalGitPushStartsOneRunThroughTheSameHandler(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	bare, work := filepath.Join(root, "app.git"), filepath.Join(root, "work")
+	git(t, root, "init", "-q", "--bare", "-b", "main", bare)
+	git(t, root, "init", "-q", "-b", "main", work)
+	git(t, work, "remote", "add", "origin", bare)
+
+	eng, err := asl.Open(asl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	smARN, err := eng.CreateStateMachine(ctx, "shipgate", []byte(`{"StartAt":"Gate","States":{"Gate":{"Type":"Wait","Seconds":86400,"End":true}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(eng.Handler())
+	t.Cleanup(srv.Close)
+	ep := awsclient.Endpoints{StepFunctions: srv.URL}
+	awsCfg, err := awsclient.Load(ctx, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &triggertest.Audit{}
+	h, err := lambdatrigger.NewWithOptions(app.Config{Pipeline: "demo", Table: "shipgate", StateMachineARN: smARN},
+		&app.Deps{DynamoDB: newDB(t, "shipgate"), SFN: awsclient.SFN(awsCfg, ep)}, trigger.LocalOptions(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan trigger.Result, 10)
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, Interval: 50 * time.Millisecond,
+		OnChange: func(c gitwatch.Change) {
+			res, err := h.Handle(ctx, trigger.CodeCommitEvent(bare, c.Ref, c.Old, c.New, "dev@example.com", time.Now()))
+			if err != nil {
+				t.Errorf("handle %+v: %v", c, err)
+			}
+			results <- res
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go w.Run(wctx)
+	next := func(what string) trigger.Result {
+		t.Helper()
+		select {
+		case r := <-results:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no trigger result within 10s", what)
+			return trigger.Result{}
+		}
+	}
+
+	os.WriteFile(filepath.Join(work, "a.txt"), []byte("a"), 0o644)
+	git(t, work, "add", ".")
+	git(t, work, "commit", "-q", "-m", "first")
+	os.WriteFile(filepath.Join(work, "b.txt"), []byte("b"), 0o644)
+	git(t, work, "add", ".")
+	git(t, work, "commit", "-q", "-m", "second")
+	head := git(t, work, "rev-parse", "HEAD")
+	git(t, work, "push", "-q", "origin", "main")
+	if r := next("push"); r.Outcome != trigger.Started || r.RunID != trigger.ExecutionName(bare, "refs/heads/main", head) {
+		t.Fatalf("push: %+v", r)
+	}
+	execs, err := eng.ListExecutions(ctx, smARN, "")
+	if err != nil || len(execs) != 1 {
+		t.Fatalf("executions %d (%v), want 1", len(execs), err)
+	}
+	desc, err := eng.DescribeExecution(ctx, execs[0].ExecutionARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in struct{ Run domain.Run }
+	if err := json.Unmarshal([]byte(desc.Input), &in); err != nil {
+		t.Fatalf("execution input %q: %v", desc.Input, err)
+	}
+	p := in.Run.Push
+	if p.Provider != domain.ProviderLocal || p.CloneURL != bare || p.Commit != head || p.Message != "second" ||
+		len(p.Commits) != 2 || p.Commits[0].Message != "first" || p.Pusher.Login != "dev@example.com" {
+		t.Errorf("run push = %+v", p)
+	}
+
+	git(t, work, "tag", "v1")
+	git(t, work, "push", "-q", "origin", "v1")
+	if r := next("tag"); r.Outcome != trigger.Skipped || r.Reason != "tag v1 (tags do not start runs)" {
+		t.Errorf("tag: %+v", r)
+	}
+	git(t, work, "push", "-q", "origin", "main:doomed")
+	if r := next("new branch"); r.Outcome != trigger.Started {
+		t.Errorf("new branch: %+v", r)
+	}
+	git(t, work, "push", "-q", "origin", ":doomed")
+	if r := next("delete"); r.Outcome != trigger.Skipped || r.Reason != "branch doomed deleted" {
+		t.Errorf("branch deletion: %+v", r)
+	}
+	if got := len(rec.Records(domain.RecPushSkipped)); got != 2 {
+		t.Errorf("%d push.skipped records, want 2 (tag, deletion)", got)
+	}
+}

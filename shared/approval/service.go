@@ -986,6 +986,11 @@ func (s *Service) Expire(ctx context.Context, st domain.State) (domain.Decision,
 			return domain.Decision{}, err
 		}
 		_ = s.markResumed(ctx, st.Run.ID, id, s.now().UTC(), "wait timed out after the decision")
+		// The recorded outcome stands, but the run ends here without deploying: say so in
+		// the trail, or a reader would see an approval and wonder where the deploy went.
+		s.appendAudit(ctx, domain.Record{Type: domain.RecApprovalExpired, Pipeline: pipeline, RunID: d.RunID, Commit: d.Commit,
+			Actor: "system", Time: d.DecidedAt, Outcome: string(domain.Expired), Channel: domain.ChannelSystem, ApprovalID: id,
+			Detail: map[string]any{"reason": "the wait timed out before the run was resumed with the recorded " + string(cur.Outcome) + " decision"}})
 		return cur, nil
 	}
 	// Nothing to resume: the timeout already ended the wait.

@@ -663,3 +663,25 @@ func TestSweeperResumesInTheBackground(t *testing.T) {
 		t.Errorf("resumes by the sweeper: got %d, want 1", got)
 	}
 }
+
+// A decision that beat the timeout into the table but could not resume the run (the wait
+// had ended) stays recorded; Expire returns it and the trail says the run ended anyway.
+func TestExpireAfterALateDecision(t *testing.T) {
+	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+	e.SFN.Fail = func(approvaltest.SFNCall) (int, string) { return 400, "TaskTimedOut" }
+	p := approvaltest.Push{RunID: "late-1", Pusher: eve}
+	a, _ := e.Request(p, spec.Approval{Approvers: three})
+	if _, err := decide(e, a.ID, bo, domain.Approved, ""); err != nil {
+		t.Fatal(err)
+	}
+	st := approvaltest.State(p, 0)
+	st.Error = &domain.StateError{Error: "States.Timeout"}
+	d, err := e.Svc.Expire(ctx(), st)
+	if err != nil || d.Outcome != domain.Approved {
+		t.Fatalf("Expire: got %+v (%v), want the recorded approval", d, err)
+	}
+	recs := e.Audit.Records(domain.RecApprovalExpired)
+	if len(recs) != 1 || !strings.Contains(fmt.Sprint(recs[0].Detail["reason"]), "approved") {
+		t.Errorf("approval.expired records: %+v, want one explaining the run ended", recs)
+	}
+}

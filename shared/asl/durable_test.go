@@ -132,13 +132,21 @@ func TestDurability(t *testing.T) {
 	}
 	execARN := "arn:aws:states:us-east-1:000000000000:execution:durable:d1"
 	reopen := func(t *testing.T, dir string, work func() (string, error)) (*Engine, chan string) {
-		e, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true)})
+		tokens := make(chan string, 16)
+		e, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true), Functions: map[string]lambda.Handler{
+			fnARN + "work": lambda.NewHandler(work),
+			fnARN + "ask": lambda.NewHandler(func(ctx context.Context, in struct {
+				Token string `json:"token"`
+			}) (string, error) {
+				tokens <- in.Token
+				return "asked", nil
+			}),
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { e.Close() })
-		e.RegisterFunction(fnARN+"work", lambda.NewHandler(work))
-		return e, tokenCatcher(e)
+		return e, tokens
 	}
 	t.Run("a task token issued before the crash resumes the execution", func(t *testing.T) {
 		dir := t.TempDir()
@@ -307,15 +315,15 @@ func TestCloseLetsHandlersFinish(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 
-	e2, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true)})
+	e2, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true), Functions: map[string]lambda.Handler{
+		fnARN + "slow": lambda.NewHandler(func(ctx context.Context) (string, error) {
+			calls.Add(1)
+			return "again", nil
+		})}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e2.Close()
-	e2.RegisterFunction(fnARN+"slow", lambda.NewHandler(func(ctx context.Context) (string, error) {
-		calls.Add(1)
-		return "again", nil
-	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := e2.WaitExecution(ctx, res.ExecutionARN)

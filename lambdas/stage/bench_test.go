@@ -144,10 +144,17 @@ func stageChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	startHWM, _ := vmHWM()
 	out, err := h.Handle(ctx, state)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if os.Getenv("SHIPGATE_STAGE_BENCH_DEBUG") != "" {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(os.Stderr, "before handler: VmHWM %d KiB; heap sys %d MiB, inuse %d MiB, stacks %d MiB, other sys %d MiB, GCs %d\n",
+			startHWM, ms.HeapSys>>20, ms.HeapInuse>>20, ms.StackSys>>20, (ms.Sys-ms.HeapSys)>>20, ms.NumGC)
 	}
 	if p := os.Getenv("SHIPGATE_STAGE_BENCH_PROF"); p != "" {
 		if f, err := os.Create(p); err == nil {

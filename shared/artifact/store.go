@@ -33,10 +33,12 @@ type S3API interface {
 
 var _ S3API = (*s3.Client)(nil)
 
-// Upload tuning. Memory held by one upload is at most (Concurrency+1) * PartSize:
-// 5 * 8 MiB = 40 MiB, inside the 64 MiB budget for staging a 1 GiB artifact.
+// Upload tuning. One upload holds at most Concurrency+1 part buffers (one filling, the
+// others uploading): 5 * 6 MiB = 30 MiB, which keeps a Lambda staging a 1 GiB artifact
+// (runtime, SDK and workspace restore included) inside a 64 MiB budget. 10,000 parts of
+// 6 MiB allow objects up to 58 GiB.
 const (
-	DefaultPartSize    = 8 << 20
+	DefaultPartSize    = 6 << 20
 	DefaultConcurrency = 4
 	minPartSize        = 5 << 20 // S3's floor for every part but the last
 	maxParts           = 10000
@@ -50,7 +52,7 @@ type Store struct {
 	concurrency int
 	// parts recycles part buffers between uploads: a warm Lambda staging many files
 	// would otherwise allocate and zero 8 MiB per file.
-	parts *sync.Pool
+	parts *bufPool
 }
 
 // smallRead is how much Put reads before deciding between one PutObject and a multipart
@@ -59,11 +61,8 @@ const smallRead = 256 << 10
 
 // New returns a store for bucket.
 func New(c S3API, bucket string) *Store {
-	return &Store{c: c, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency, parts: newPool(DefaultPartSize)}
-}
-
-func newPool(size int) *sync.Pool {
-	return &sync.Pool{New: func() any { b := make([]byte, size); return &b }}
+	return &Store{c: c, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency,
+		parts: newBufPool(DefaultPartSize, DefaultConcurrency+1)}
 }
 
 // Bucket is the bucket the store writes.
@@ -83,8 +82,8 @@ func (s *Store) WithParts(partSize, concurrency int) *Store {
 	c := *s
 	c.partSize = max(partSize, minPartSize)
 	c.concurrency = max(concurrency, 1)
-	if c.partSize != s.partSize {
-		c.parts = newPool(c.partSize)
+	if c.partSize != s.partSize || c.concurrency != s.concurrency {
+		c.parts = newBufPool(c.partSize, c.concurrency+1)
 	}
 	return &c
 }
@@ -118,17 +117,17 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType st
 	if err != nil {
 		return Object{}, fmt.Errorf("read body for %s: %w", key, err)
 	}
-	bp := s.parts.Get().(*[]byte)
-	first := *bp
+	bp := s.parts.get()
+	first := bp.b
 	copy(first, small)
 	m, err := io.ReadFull(r, first[n:])
 	n += m
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		defer s.parts.Put(bp)
+		defer s.parts.put(bp)
 		return s.putOne(ctx, key, first[:n], whole, contentType)
 	}
 	if err != nil {
-		s.parts.Put(bp)
+		s.parts.put(bp)
 		return Object{}, fmt.Errorf("read body for %s: %w", key, err)
 	}
 	return s.putMultipart(ctx, key, bp, r, whole, contentType)
@@ -154,10 +153,10 @@ func (s *Store) putOne(ctx context.Context, key string, body []byte, whole hash.
 	return Object{Key: key, Size: int64(len(body)), SHA256: hex.EncodeToString(sum)}, nil
 }
 
-func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *[]byte, r io.Reader, whole hash.Hash, contentType string) (Object, error) {
+func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *partBuf, r io.Reader, whole hash.Hash, contentType string) (Object, error) {
 	// Buffers come from the pool and go back to it however the upload ends; at most
 	// concurrency+1 are out at once (one filling, the others uploading).
-	free := make(chan *[]byte, s.concurrency+1)
+	free := make(chan *partBuf, s.concurrency+1)
 	free <- firstBuf
 	for i := 0; i < s.concurrency; i++ {
 		free <- nil // taken from the pool only when needed: a 9 MiB file uses two
@@ -165,7 +164,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *[]byte, 
 	defer func() {
 		for i := 0; i < s.concurrency+1; i++ {
 			if b := <-free; b != nil {
-				s.parts.Put(b)
+				s.parts.put(b)
 			}
 		}
 	}()
@@ -204,7 +203,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *[]byte, 
 		}
 		mu.Unlock()
 	}
-	upload := func(num int32, part []byte, buf *[]byte) {
+	upload := func(num int32, part []byte, buf *partBuf) {
 		defer wg.Done()
 		defer func() { free <- buf }()
 		sum := sha256.Sum256(part)
@@ -229,14 +228,14 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *[]byte, 
 	}
 
 	buf := <-free
-	n := len(*buf)
+	n := len(buf.b)
 	for num := int32(1); ; num++ {
 		if num > maxParts {
 			free <- buf
 			fail(fmt.Errorf("s3://%s/%s: more than %d parts of %d bytes", s.bucket, key, maxParts, s.partSize))
 			break
 		}
-		part := (*buf)[:n]
+		part := buf.b[:n]
 		whole.Write(part)
 		size += int64(n)
 		wg.Add(1)
@@ -255,10 +254,10 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *[]byte, 
 			break
 		}
 		if buf == nil {
-			buf = s.parts.Get().(*[]byte)
+			buf = s.parts.get()
 		}
 		var rerr error
-		n, rerr = io.ReadFull(r, *buf)
+		n, rerr = io.ReadFull(r, buf.b)
 		if rerr == io.EOF {
 			free <- buf
 			break

@@ -27,6 +27,17 @@
 //   - states between checkpoints (Pass, Choice, a whole Parallel or Map state, including
 //     the task tokens inside its branches) are run again from the last checkpoint.
 //
+// # What is not there
+//
+// Task resources other than Lambda (a function ARN, lambda:invoke and its
+// .waitForTaskToken form) are refused at validation, as are a Distributed Map's
+// ItemReader and ResultWriter (items must come from the state input). JSONata runs on
+// github.com/xiatechs/jsonata-go; the constructs it lacks or misreads (the parent
+// operator %, context and positional binding @ and #, $assert, $formatInteger,
+// $parseInteger) are refused at validation with "not supported: ...". The HTTP API
+// serves the operations the SDK and CLI need for running executions (see Handler), not
+// versions, aliases, activities, map runs or tags.
+//
 // # Time
 //
 // Every timer goes through a Clock. VirtualClock lets tests run Wait states, retry

@@ -176,10 +176,11 @@ func (s *Service) Start(ctx context.Context, p domain.Push) (Result, error) {
 	}
 	p.ReceivedAt = p.ReceivedAt.UTC()
 	name := ExecutionName(p.Repository, p.Ref, p.Commit)
-	input, err := encodeInput(domain.Run{ID: name, Pipeline: s.pipeline, Push: p})
+	input, run, err := encodeInput(domain.Run{ID: name, Pipeline: s.pipeline, Push: p})
 	if err != nil {
 		return Result{}, err
 	}
+	p = run.Push // as carried by the input: records describe what the run starts with
 	claimed, err := s.claim(ctx, name, input, p)
 	if err != nil {
 		return Result{}, err
@@ -254,7 +255,8 @@ type executionInput struct {
 	Run domain.Run `json:"run"`
 }
 
-func encodeInput(run domain.Run) (string, error) {
+// encodeInput returns the execution input for run and the run as the input carries it.
+func encodeInput(run domain.Run) (string, domain.Run, error) {
 	p := &run.Push
 	p.Message = truncateUTF8(p.Message, maxMessageBytes)
 	if len(p.Commits) > domain.MaxPushCommits {
@@ -271,10 +273,13 @@ func encodeInput(run domain.Run) (string, error) {
 	for {
 		b, err := json.Marshal(executionInput{Run: run})
 		if err != nil {
-			return "", fmt.Errorf("encode execution input: %w", err)
+			return "", run, fmt.Errorf("encode execution input: %w", err)
 		}
-		if len(b) <= maxInputBytes || len(p.Commits) == 0 {
-			return string(b), nil
+		if len(b) <= maxInputBytes {
+			return string(b), run, nil
+		}
+		if len(p.Commits) == 0 {
+			return "", run, domain.Errorf(domain.Invalid, "push metadata alone is %d bytes, over the %d-byte execution input budget", len(b), maxInputBytes)
 		}
 		p.Commits = p.Commits[(len(p.Commits)+1)/2:]
 		p.CommitsTruncated = true

@@ -340,6 +340,7 @@ func TestStartRefusesPushesThatCannotBeRuns(t *testing.T) {
 		{"tag ref", func(p *domain.Push) { p.Ref, p.Branch = "refs/tags/v1", "" }, "is not a branch"},
 		{"short commit", func(p *domain.Push) { p.Commit = "6113728" }, "not a 40- or 64-hex"},
 		{"zero commit", func(p *domain.Push) { p.Commit = zeros }, "not a 40- or 64-hex"},
+		{"giant branch name", func(p *domain.Push) { p.Branch = strings.Repeat("b", 300<<10); p.Ref = "refs/heads/" + p.Branch }, "over the 204800-byte execution input budget"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

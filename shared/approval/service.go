@@ -722,7 +722,8 @@ func (s *Service) alreadyDecided(ctx context.Context, rec *record, who string, r
 
 // finalize records d as the run's final decision if no other outcome got there first,
 // then resumes the run. It returns the decision that won. The final audit record is
-// appended after the record in after (the vote), concurrently with the resume.
+// appended after the record in after (the vote) and before the resume, so the trail
+// reads decision, then deploy, in that order.
 func (s *Service) finalize(ctx context.Context, rec *record, d domain.Decision, rt domain.RecordType, actor string, after <-chan struct{}) (*domain.Decision, bool, error) {
 	now := s.now()
 	won, err := s.putDecision(ctx, d, now.Add(s.lease))
@@ -742,7 +743,7 @@ func (s *Service) finalize(ctx context.Context, rec *record, d domain.Decision, 
 		Time: d.DecidedAt, Outcome: string(d.Outcome), Channel: d.Channel, ApprovalID: d.ApprovalID,
 		Detail: map[string]any{"approvers": d.Approvers, "comment": d.Comment, "manifestDigest": d.ManifestDigest},
 	})
-	defer func() { <-finalAudit }()
+	<-finalAudit
 	s.log.Info("approval final", "approval", d.ApprovalID, "run", d.RunID, "outcome", string(d.Outcome))
 	if err := s.sendTask(ctx, rec, d); err != nil {
 		s.resumeFailed(ctx, rec, d)

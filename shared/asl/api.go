@@ -134,6 +134,23 @@ var apiOps = map[string]apiOp{
 		return map[string]any{"stateMachineArn": d.ARN, "name": d.Name, "status": "ACTIVE", "definition": d.Definition,
 			"roleArn": fmt.Sprintf("arn:aws:iam::%s:role/shipgate-local", e.opts.Account), "type": "STANDARD", "creationDate": epoch(d.Created)}, nil
 	},
+	"UpdateStateMachine": func(e *Engine, r *http.Request, body []byte) (any, error) {
+		var in struct {
+			ARN        string `json:"stateMachineArn"`
+			Definition string `json:"definition"`
+		}
+		if err := decodeReq(body, &in); err != nil {
+			return nil, err
+		}
+		if err := required("definition", in.Definition); err != nil {
+			return nil, err
+		}
+		t, err := e.UpdateStateMachine(r.Context(), in.ARN, []byte(in.Definition))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"updateDate": epoch(t)}, nil
+	},
 	"ListStateMachines": func(e *Engine, r *http.Request, body []byte) (any, error) {
 		list := e.ListStateMachines(r.Context())
 		out := make([]map[string]any, len(list))

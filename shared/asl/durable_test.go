@@ -337,3 +337,61 @@ func TestCloseLetsHandlersFinish(t *testing.T) {
 		t.Errorf("handler calls: got %d, want 1", calls.Load())
 	}
 }
+
+// TestUpdateStateMachine: a new definition applies to new executions; one already
+// running finishes on its own definition, also after a restart.
+func TestUpdateStateMachine(t *testing.T) {
+	dir := t.TempDir()
+	tokens := make(chan string, 4)
+	funcs := map[string]lambda.Handler{fnARN + "ask": lambda.NewHandler(func(ctx context.Context, in struct {
+		Token string `json:"token"`
+	}) (string, error) {
+		tokens <- in.Token
+		return "", nil
+	})}
+	v2 := `{"StartAt":"V2","States":{"V2":{"Type":"Pass","Result":"v2","End":true}}}`
+	e, err := Open(Options{Path: dir, Functions: funcs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := mustCreate(t, e, "upd", callbackDef)
+	ctx := context.Background()
+	old, err := e.StartExecution(ctx, arn, "old", []byte(`{"who":"v1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := waitToken(t, tokens)
+	if _, err := e.UpdateStateMachine(ctx, arn, []byte(v2)); err != nil {
+		t.Fatal(err)
+	}
+	if d := runToEnd(t, e, arn, "new", `{}`); str(d.Output) != `"v2"` {
+		t.Errorf("new execution: got %s, want the v2 result", str(d.Output))
+	}
+	if _, err := e.UpdateStateMachine(ctx, arn, []byte(`{"StartAt":"X"}`)); ErrorCode(err) != "InvalidDefinition" {
+		t.Errorf("invalid update: got %v, want InvalidDefinition", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e2, err := Open(Options{Path: dir, Functions: funcs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if again, err := e2.CreateStateMachine(ctx, "upd", []byte(v2)); err != nil || again != arn {
+		t.Fatalf("create with the current definition after restart: got %s %v", again, err)
+	}
+	if err := e2.SendTaskSuccess(ctx, token, []byte(`"answered"`)); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := e2.WaitExecution(wctx, old.ExecutionARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if str(d.Output) != `{"answer":"answered","who":"v1"}` {
+		t.Errorf("old execution: got %s %s, want it finished on its v1 definition", d.Status, str(d.Output))
+	}
+}

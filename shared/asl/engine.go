@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -85,6 +86,17 @@ type stateMachine struct {
 	arn, name string
 	def       *Definition
 	created   time.Time
+	rev       string // digest of the definition: executions remember which one they run
+}
+
+func revision(def []byte) string {
+	var c bytes.Buffer
+	if json.Compact(&c, def) != nil {
+		c.Reset()
+		c.Write(def)
+	}
+	sum := sha256.Sum256(c.Bytes())
+	return hex.EncodeToString(sum[:16])
 }
 
 // Engine runs state machines. It is safe for concurrent use.
@@ -255,7 +267,7 @@ func (e *Engine) CreateStateMachine(ctx context.Context, name string, definition
 		}
 		return "", apiErr("StateMachineAlreadyExists", "State Machine Already Exists: '%s'", arn)
 	}
-	sm := &stateMachine{arn: arn, name: name, def: def, created: e.clock.Now()}
+	sm := &stateMachine{arn: arn, name: name, def: def, created: e.clock.Now(), rev: revision(definition)}
 	e.machines[arn] = sm
 	e.mu.Unlock()
 	if e.st != nil {
@@ -264,6 +276,32 @@ func (e *Engine) CreateStateMachine(ctx context.Context, name string, definition
 		}
 	}
 	return arn, nil
+}
+
+// UpdateStateMachine replaces the definition of an existing state machine. New
+// executions use the new definition; running ones finish on the one they started with,
+// as in AWS (also across a restart: each execution records its definition's revision).
+func (e *Engine) UpdateStateMachine(ctx context.Context, arn string, definition []byte) (time.Time, error) {
+	def, err := Parse(definition)
+	if err != nil {
+		return time.Time{}, &APIError{Code: "InvalidDefinition", Message: err.Error(), Err: err}
+	}
+	now := e.clock.Now()
+	e.mu.Lock()
+	old, ok := e.machines[arn]
+	if !ok {
+		e.mu.Unlock()
+		return time.Time{}, apiErr("StateMachineDoesNotExist", "State Machine Does Not Exist: '%s'", arn)
+	}
+	sm := &stateMachine{arn: arn, name: old.name, def: def, created: old.created, rev: revision(definition)}
+	e.machines[arn] = sm
+	e.mu.Unlock()
+	if e.st != nil {
+		if err := e.st.putMachine(sm); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return now, nil
 }
 
 // StateMachineInfo describes a registered state machine.

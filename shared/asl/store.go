@@ -17,7 +17,8 @@ import (
 // bbolt's Batch so concurrent executions share fsyncs.
 
 var (
-	bMachines = []byte("machines")
+	bRevisions = []byte("revisions")
+	bMachines  = []byte("machines")
 	bExecs    = []byte("executions")
 	bEvents   = []byte("events")
 )
@@ -42,7 +43,7 @@ func openStore(dir string, timeout time.Duration) (*store, error) {
 		return nil, fmt.Errorf("asl: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMachines, bExecs, bEvents} {
+		for _, b := range [][]byte{bMachines, bRevisions, bExecs, bEvents} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -71,6 +72,9 @@ func (s *store) putMachine(sm *stateMachine) error {
 		return err
 	}
 	return s.db.Batch(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bRevisions).Put([]byte(sm.rev), sm.def.raw); err != nil {
+			return err
+		}
 		return tx.Bucket(bMachines).Put([]byte(sm.arn), b)
 	})
 }
@@ -79,6 +83,7 @@ type execRec struct {
 	ARN       string         `json:"arn"`
 	Name      string         `json:"name"`
 	SM        string         `json:"sm"`
+	Rev       string         `json:"rev,omitempty"`
 	Input     string         `json:"input"`
 	Start     time.Time      `json:"start"`
 	Stop      time.Time      `json:"stop,omitempty"`
@@ -109,7 +114,7 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 	if c != nil {
 		x.cur = c
 	}
-	rec := execRec{ARN: x.arn, Name: x.name, SM: x.sm.arn, Input: x.input, Start: x.info.Start, Stop: x.stop,
+	rec := execRec{ARN: x.arn, Name: x.name, SM: x.sm.arn, Rev: x.sm.rev, Input: x.input, Start: x.info.Start, Stop: x.stop,
 		Status: x.status, Output: normalize(x.output), Fail: x.ferr, TimeoutAt: x.timeoutAt, NextID: x.nextID}
 	if x.status == StatusRunning && x.cur != nil {
 		cc := *x.cur
@@ -166,6 +171,7 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 func (e *Engine) recover() error {
 	var recs []execRec
 	var evs = map[string][]Event{}
+	revs := map[string][]byte{}
 	err := e.st.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bMachines).ForEach(func(k, v []byte) error {
 			var r machineRec
@@ -176,7 +182,14 @@ func (e *Engine) recover() error {
 			if err != nil {
 				return fmt.Errorf("state machine %s: %w", k, err)
 			}
-			e.machines[r.ARN] = &stateMachine{arn: r.ARN, name: r.Name, def: def, created: r.Created}
+			e.machines[r.ARN] = &stateMachine{arn: r.ARN, name: r.Name, def: def, created: r.Created, rev: revision(r.Definition)}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bRevisions).ForEach(func(k, v []byte) error {
+			revs[string(k)] = append([]byte(nil), v...)
 			return nil
 		})
 		if err != nil {
@@ -214,6 +227,16 @@ func (e *Engine) recover() error {
 		if !ok {
 			e.log.Warn("asl: execution of an unknown state machine skipped", "execution", r.ARN)
 			continue
+		}
+		if r.Rev != "" && r.Rev != sm.rev {
+			// Started before an UpdateStateMachine: it keeps its own definition.
+			raw, ok := revs[r.Rev]
+			def, err := Parse(raw)
+			if !ok || err != nil {
+				e.log.Warn("asl: the definition revision of an execution is missing or invalid; skipped", "execution", r.ARN, "err", err)
+				continue
+			}
+			sm = &stateMachine{arn: sm.arn, name: sm.name, def: def, created: sm.created, rev: r.Rev}
 		}
 		in, _ := decodeJSON([]byte(r.Input))
 		x := &execution{arn: r.ARN, name: r.Name, sm: sm, input: r.Input, status: r.Status, output: r.Output,

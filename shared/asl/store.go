@@ -19,8 +19,8 @@ import (
 var (
 	bRevisions = []byte("revisions")
 	bMachines  = []byte("machines")
-	bExecs    = []byte("executions")
-	bEvents   = []byte("events")
+	bExecs     = []byte("executions")
+	bEvents    = []byte("events")
 )
 
 type store struct {

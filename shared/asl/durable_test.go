@@ -382,6 +382,16 @@ func TestUpdateStateMachine(t *testing.T) {
 	if again, err := e2.CreateStateMachine(ctx, "upd", []byte(v2)); err != nil || again != arn {
 		t.Fatalf("create with the current definition after restart: got %s %v", again, err)
 	}
+	if _, err := e2.CreateStateMachine(ctx, "upd", []byte(callbackDef)); ErrorCode(err) != "StateMachineAlreadyExists" {
+		t.Errorf("create with another definition: got %v, want StateMachineAlreadyExists", err)
+	}
+	v3 := `{"StartAt":"V3","States":{"V3":{"Type":"Pass","Result":"v3","End":true}}}`
+	if again, err := e2.PutStateMachine(ctx, "upd", []byte(v3)); err != nil || again != arn {
+		t.Fatalf("put: got %s %v", again, err)
+	}
+	if d := runToEnd(t, e2, arn, "v3run", `{}`); str(d.Output) != `"v3"` {
+		t.Errorf("after put: got %s, want the v3 result", str(d.Output))
+	}
 	if err := e2.SendTaskSuccess(ctx, token, []byte(`"answered"`)); err != nil {
 		t.Fatal(err)
 	}

@@ -278,6 +278,20 @@ func (e *Engine) CreateStateMachine(ctx context.Context, name string, definition
 	return arn, nil
 }
 
+// PutStateMachine creates the state machine, or updates its definition when it exists
+// with another one: what a process that embeds its definition wants at every start.
+func (e *Engine) PutStateMachine(ctx context.Context, name string, definition []byte) (string, error) {
+	arn, err := e.CreateStateMachine(ctx, name, definition)
+	if ErrorCode(err) != "StateMachineAlreadyExists" {
+		return arn, err
+	}
+	arn = e.StateMachineARN(name)
+	if _, err := e.UpdateStateMachine(ctx, arn, definition); err != nil {
+		return "", err
+	}
+	return arn, nil
+}
+
 // UpdateStateMachine replaces the definition of an existing state machine. New
 // executions use the new definition; running ones finish on the one they started with,
 // as in AWS (also across a restart: each execution records its definition's revision).

@@ -65,6 +65,8 @@ func TestHTTPServesAuditQueries(t *testing.T) {
 		{"api unknown decision", "GET", "/api/audit?decision=maybe", 400, "application/json", []string{`"error":"unknown decision \"maybe\"`}, nil},
 		{"api unparsable time", "GET", "/api/audit?since=noon", 400, "application/json", []string{`since: time \"noon\"`}, nil},
 		{"api bad limit", "GET", "/api/audit?limit=-1", 400, "application/json", []string{"limit"}, nil},
+		{"api bad runs flag", "GET", "/api/audit?runs=maybe", 400, "application/json", []string{`runs \"maybe\"`}, nil},
+		{"api bad order", "GET", "/api/audit?order=up", 400, "application/json", []string{`order \"up\"`}, nil},
 		{"api refuses POST", "POST", "/api/audit", 405, "text/plain", nil, nil},
 		{"page lists records with run links", "GET", "/audit?pipeline=web&runs=true", 200, "text/html",
 			[]string{"<table>", `href="?run=r2"`, "run.started", "alice@example.com", "max-width:1100px", "system-ui"}, []string{"<td>approval.final</td>"}},

@@ -156,6 +156,15 @@ func runAudit(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "shipgate audit: %v\n", err)
 		return exitError
 	}
+	suspects := 0
+	for _, e := range recs {
+		if e.Suspect != "" {
+			suspects++
+		}
+	}
+	if suspects > 0 {
+		fmt.Fprintf(c.stderr, "warning: %d record(s) fail their integrity check (marked !); run `shipgate audit verify`\n", suspects)
+	}
 	if next != "" && format != "json" {
 		fmt.Fprintf(c.stderr, "more records: repeat with --page %s\n", next)
 	}
@@ -182,7 +191,7 @@ func writeAuditJSON(w io.Writer, recs []audit.Entry, next string) error {
 	return enc.Encode(audit.Page{Records: recs, Next: next})
 }
 
-var auditColumns = []string{"time", "pipeline", "seq", "run", "type", "actor", "stage", "outcome", "channel", "commit", "approval", "detail", "hash"}
+var auditColumns = []string{"time", "pipeline", "seq", "run", "type", "actor", "stage", "outcome", "channel", "commit", "approval", "detail", "hash", "suspect"}
 
 func writeAuditCSV(w io.Writer, recs []audit.Entry) error {
 	cw := csv.NewWriter(w)
@@ -194,7 +203,7 @@ func writeAuditCSV(w io.Writer, recs []audit.Entry) error {
 			detail = string(b)
 		}
 		cw.Write([]string{e.Time.Format(time.RFC3339Nano), e.Pipeline, strconv.FormatInt(e.Seq, 10), e.RunID,
-			string(e.Type), e.Actor, e.Stage, e.Outcome, string(e.Channel), e.Commit, e.ApprovalID, detail, e.Hash})
+			string(e.Type), e.Actor, e.Stage, e.Outcome, string(e.Channel), e.Commit, e.ApprovalID, detail, e.Hash, e.Suspect})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -208,7 +217,11 @@ func writeAuditTable(w io.Writer, recs []audit.Entry) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tPIPELINE\tSEQ\tRUN\tTYPE\tACTOR\tSTAGE\tOUTCOME\tCHANNEL\tCOMMIT\tDETAIL")
 	for _, e := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.Pipeline, e.Seq,
+		seq := strconv.FormatInt(e.Seq, 10)
+		if e.Suspect != "" {
+			seq = "!" + seq
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.Pipeline, seq,
 			auditDash(e.RunID), e.Type, e.Actor, auditDash(e.Stage), auditDash(e.Outcome), auditDash(string(e.Channel)), auditDash(auditShort(e.Commit)), auditDetail(e.Detail))
 	}
 	return tw.Flush()

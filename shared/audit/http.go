@@ -122,6 +122,11 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		view.Error = publicError(err)
 	}
+	for _, e := range page.Records {
+		if e.Suspect != "" {
+			view.Suspects++
+		}
+	}
 	if page.Next != "" {
 		next := url.Values{}
 		for k, v := range r.URL.Query() {
@@ -162,6 +167,7 @@ type pageView struct {
 	NextURL   string
 	Decisions []domain.Outcome
 	Types     []string
+	Suspects  int
 }
 
 var pageTmpl = template.Must(template.New("audit").Funcs(template.FuncMap{
@@ -197,6 +203,7 @@ form{display:flex;flex-wrap:wrap;gap:.5rem .9rem;align-items:end;margin-bottom:1
 label{display:flex;flex-direction:column;font-size:.8rem}
 .error{border:1px solid #c00;background:#fee;padding:.5rem;margin-bottom:1rem}
 code{font-size:.85rem}
+tr.suspect td{background:#fee}
 </style></head><body>
 <h1>Audit trail</h1>
 <form method="get">
@@ -213,11 +220,12 @@ code{font-size:.85rem}
 <button type="submit">Filter</button>
 </form>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+{{if .Suspects}}<p class="error" role="alert">{{.Suspects}} record(s) on this page fail their integrity check (marked ⚠); run <code>shipgate audit verify</code>.</p>{{end}}
 {{if .Page.Records}}
 <table>
 <thead><tr><th>Time (UTC)</th><th>Pipeline</th><th>Seq</th><th>Run</th><th>Type</th><th>Actor</th><th>Stage</th><th>Outcome</th><th>Channel</th><th>Commit</th><th>Detail</th></tr></thead>
 <tbody>
-{{range .Page.Records}}<tr><td>{{ts .Time}}</td><td>{{.Pipeline}}</td><td>{{.Seq}}</td><td>{{if .RunID}}<a href="{{runURL .RunID}}">{{.RunID}}</a>{{end}}</td><td>{{.Type}}</td><td>{{.Actor}}</td><td>{{.Stage}}</td><td>{{.Outcome}}</td><td>{{.Channel}}</td><td><code title="{{.Commit}}">{{short .Commit}}</code></td><td>{{detail .Detail}}</td></tr>
+{{range .Page.Records}}<tr{{if .Suspect}} class="suspect" title="integrity check failed: {{.Suspect}}"{{end}}><td>{{if .Suspect}}⚠ {{end}}{{ts .Time}}</td><td>{{.Pipeline}}</td><td>{{.Seq}}</td><td>{{if .RunID}}<a href="{{runURL .RunID}}">{{.RunID}}</a>{{end}}</td><td>{{.Type}}</td><td>{{.Actor}}</td><td>{{.Stage}}</td><td>{{.Outcome}}</td><td>{{.Channel}}</td><td><code title="{{.Commit}}">{{short .Commit}}</code></td><td>{{detail .Detail}}</td></tr>
 {{end}}</tbody></table>
 {{else if not .Error}}<p>No records match.</p>{{end}}
 {{if .NextURL}}<p><a href="{{.NextURL}}" rel="next">Next page</a></p>{{end}}

@@ -150,3 +150,22 @@ func TestHTTPHidesStoreFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTPPageMarksSuspectRecords(t *testing.T) {
+	page := Page{Records: []Entry{
+		{Record: domain.Record{Type: domain.RecApprovalFinal, Pipeline: "web", Actor: "bob@example.com", Time: t0}, Seq: 1},
+		{Record: domain.Record{Type: domain.RecApprovalFinal, Pipeline: "web", Actor: "eve@example.com", Time: t0}, Seq: 2,
+			Suspect: "its content does not match its hash (edited)"},
+	}}
+	srv := httptest.NewServer(NewHTTP(fakeQuerier{func(context.Context, Filter) (Page, error) { return page, nil }}, WithDefaultPipeline("web")))
+	defer srv.Close()
+	status, _, body := get(t, "GET", srv.URL+"/audit")
+	for _, w := range []string{`1 record(s) on this page fail their integrity check`, `class="suspect" title="integrity check failed: its content does not match its hash (edited)"`} {
+		if status != 200 || !strings.Contains(body, w) {
+			t.Errorf("got %d, body lacks %q:\n%s", status, w, body)
+		}
+	}
+	if n := strings.Count(body, `class="suspect"`); n != 1 {
+		t.Errorf("got %d suspect rows, want 1", n)
+	}
+}

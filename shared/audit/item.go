@@ -74,6 +74,29 @@ type Entry struct {
 	PrevHash string `json:"prevHash"`
 	// Hash is the SHA-256 (hex) of this record's canonical content, PrevHash included.
 	Hash string `json:"hash"`
+	// Suspect, when set, says why this record failed the checks a single record allows
+	// (its hash, its place in a chain, its index keys) as it was read. Only Verify checks
+	// the links between records.
+	Suspect string `json:"suspect,omitempty"`
+}
+
+// selfCheck is the part of verification that needs no other record.
+func (s *stored) selfCheck() string {
+	n, ok := parseSeqKey(s.SK)
+	switch {
+	case s.PK != pipePrefix+s.Pipeline:
+		return "not stored in its pipeline's chain (planted)"
+	case !ok:
+		return "its key was not written by the audit store (inserted)"
+	case s.SeqText != strconv.FormatInt(n, 10):
+		return "its seq does not match its key (edited)"
+	case s.contentHash() != s.Hash:
+		return "its content does not match its hash (edited)"
+	}
+	if msg := indexDrift(s); msg != "" {
+		return msg + " (edited)"
+	}
+	return ""
 }
 
 // stored is an entry in the exact string form it has in the table. Hashes are computed

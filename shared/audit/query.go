@@ -392,7 +392,10 @@ func (d *Dynamo) Query(ctx context.Context, f Filter) (Page, error) {
 			return Page{}, domain.Errorf(domain.Transient, "audit query: %w", err)
 		}
 		for i, it := range out.Items {
-			page.Records = append(page.Records, fromItem(it).entry())
+			s := fromItem(it)
+			e := s.entry()
+			e.Suspect = s.selfCheck()
+			page.Records = append(page.Records, e)
 			if len(page.Records) == limit {
 				if i < len(out.Items)-1 || len(out.LastEvaluatedKey) > 0 {
 					page.Next = p.encodeToken(p.keyOf(it))

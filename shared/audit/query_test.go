@@ -105,6 +105,11 @@ func TestQueryAccessPatterns(t *testing.T) {
 			if got := sig(page.Records); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
+			for _, e := range page.Records {
+				if e.Suspect != "" {
+					t.Errorf("record %d flagged on an untouched trail: %s", e.Seq, e.Suspect)
+				}
+			}
 			if page.Next != "" {
 				t.Errorf("got next token %q on the only page", page.Next)
 			}

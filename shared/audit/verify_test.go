@@ -66,36 +66,39 @@ func TestVerifyFindsTampering(t *testing.T) {
 		name   string
 		tamper func(t *testing.T, tbl string, chain []Entry)
 		want   []string // "kind seq" of each problem
+		// wantSuspects is how many records a plain query flags: the tampering a
+		// single record betrays, without following the chain.
+		wantSuspects int
 	}{
-		{"untouched chain", func(*testing.T, string, []Entry) {}, nil},
+		{"untouched chain", func(*testing.T, string, []Entry) {}, nil, 0},
 		{"edited actor", func(t *testing.T, tbl string, _ []Entry) {
 			tamperSet(t, tbl, chainKey("web", 3), "actor", "mallory@example.com")
-		}, []string{"edited 3"}},
+		}, []string{"edited 3"}, 1},
 		{"edited detail", func(t *testing.T, tbl string, _ []Entry) {
 			tamperSet(t, tbl, chainKey("web", 2), "detail", `{"n":99}`)
-		}, []string{"edited 2"}},
+		}, []string{"edited 2"}, 1},
 		{"edited outcome and recomputed its hash", func(t *testing.T, tbl string, chain []Entry) {
 			tamperPut(t, tbl, forged(t, 3, chain[1].Hash, nil))
-		}, []string{"edited 3"}},
+		}, []string{"edited 3"}, 0},
 		{"index key altered to hide a record from approver queries", func(t *testing.T, tbl string, _ []Entry) {
 			tamperSet(t, tbl, chainKey("web", 4), "GSI5PK", "APPROVER#nobody")
-		}, []string{"edited 4"}},
+		}, []string{"edited 4"}, 1},
 		{"deleted record in the middle", func(t *testing.T, tbl string, _ []Entry) {
 			tamperDelete(t, tbl, chainKey("web", 3))
-		}, []string{"deleted 3"}},
+		}, []string{"deleted 3"}, 0},
 		{"deleted two records", func(t *testing.T, tbl string, _ []Entry) {
 			tamperDelete(t, tbl, chainKey("web", 2))
 			tamperDelete(t, tbl, chainKey("web", 3))
-		}, []string{"deleted 2"}},
+		}, []string{"deleted 2"}, 0},
 		{"inserted with a sort key Append never writes", func(t *testing.T, tbl string, _ []Entry) {
 			tamperPut(t, tbl, forged(t, 3, "", func(s *stored) { s.SK = seqKey(3) + "5" }))
-		}, []string{"inserted 0"}},
+		}, []string{"inserted 0"}, 1},
 		{"inserted at the end without the chain", func(t *testing.T, tbl string, _ []Entry) {
 			tamperPut(t, tbl, forged(t, 6, strings.Repeat("0", 64), nil))
-		}, []string{"inserted 6"}},
+		}, []string{"inserted 6"}, 0},
 		{"inserted outside the chain but visible in queries", func(t *testing.T, tbl string, _ []Entry) {
 			tamperPut(t, tbl, forged(t, 3, "", func(s *stored) { s.PK = "PLANTED#1" }))
-		}, []string{"inserted 0"}},
+		}, []string{"inserted 0"}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,6 +127,19 @@ func TestVerifyFindsTampering(t *testing.T) {
 			}
 			if rep.OK() != (len(tc.want) == 0) {
 				t.Errorf("got OK %v with problems %v", rep.OK(), rep.Problems)
+			}
+			page, err := d.Query(context.Background(), Filter{Pipeline: "web", Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			suspects := 0
+			for _, e := range page.Records {
+				if e.Suspect != "" {
+					suspects++
+				}
+			}
+			if suspects != tc.wantSuspects {
+				t.Errorf("query flagged %d records, want %d", suspects, tc.wantSuspects)
 			}
 			// Tampering with one pipeline never implicates another.
 			other, err := d.Verify(context.Background(), "api")

@@ -15,8 +15,10 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/shipgate/shipgate/shared/domain"
 )
@@ -51,8 +53,10 @@ type Store struct {
 	partSize    int
 	concurrency int
 	// parts recycles part buffers between uploads: a warm Lambda staging many files
-	// would otherwise allocate and zero 8 MiB per file.
+	// would otherwise allocate and zero a part buffer per file.
 	parts *bufPool
+	// singleMax is the largest file PutFile sends in one PutObject.
+	singleMax int64
 }
 
 // smallRead is how much Put reads before deciding between one PutObject and a multipart
@@ -62,7 +66,15 @@ const smallRead = 256 << 10
 // New returns a store for bucket.
 func New(c S3API, bucket string) *Store {
 	return &Store{c: c, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency,
-		parts: newBufPool(DefaultPartSize, DefaultConcurrency+1)}
+		parts: newBufPool(DefaultPartSize, DefaultConcurrency+1), singleMax: SinglePutMax}
+}
+
+// WithSinglePutMax returns a store whose PutFile sends files up to n bytes in one
+// PutObject (0: always multipart beyond the small-object size).
+func (s *Store) WithSinglePutMax(n int64) *Store {
+	c := *s
+	c.singleMax = n
+	return &c
 }
 
 // Bucket is the bucket the store writes.
@@ -146,7 +158,7 @@ func (s *Store) putOne(ctx context.Context, key string, body []byte, whole hash.
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum)),
 		Metadata:          map[string]string{"sha256": hex.EncodeToString(sum)},
-	})
+	}, withPayloadHash(hex.EncodeToString(sum)))
 	if err != nil {
 		return Object{}, Wrap(err, domain.Internal, "put s3://%s/%s", s.bucket, key)
 	}
@@ -217,7 +229,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *partBuf,
 			ContentLength:     aws.Int64(int64(len(part))),
 			ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 			ChecksumSHA256:    aws.String(b64),
-		})
+		}, withPayloadHash(hex.EncodeToString(sum[:])))
 		if err != nil {
 			fail(Wrap(err, domain.Internal, "upload part %d of s3://%s/%s", num, s.bucket, key))
 			return
@@ -290,6 +302,20 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *partBuf,
 	return Object{Key: key, Size: size, SHA256: hex.EncodeToString(whole.Sum(nil))}, nil
 }
 
+// withPayloadHash hands the SHA-256 already computed for S3's checksum to the SigV4
+// signer, which would otherwise hash the body once more (it must sign the payload hash
+// when the endpoint is plain HTTP, as locally).
+func withPayloadHash(hexSum string) func(*s3.Options) {
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("ShipgatePayloadHash",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					return next.HandleFinalize(v4.SetPayloadHash(ctx, hexSum), in)
+				}), middleware.Before)
+		})
+	}
+}
+
 func sortParts(p []types.CompletedPart) {
 	for i := 1; i < len(p); i++ {
 		for j := i; j > 0 && *p[j].PartNumber < *p[j-1].PartNumber; j-- {
@@ -298,14 +324,51 @@ func sortParts(p []types.CompletedPart) {
 	}
 }
 
-// PutFile streams the file at path to key.
+// SinglePutMax is the largest file PutFile sends in one PutObject. Up to it, the file is
+// read twice (once to hash, once by the HTTP client) and sent as it is, with no part
+// buffers at all; larger files go as parallel multipart uploads, which real S3 serves
+// faster and which keep a retry from resending gigabytes.
+const SinglePutMax = 256 << 20
+
+// PutFile stores the file at path under key, with its SHA-256 as S3's checksum.
 func (s *Store) PutFile(ctx context.Context, key, path, contentType string) (Object, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Object{}, err
 	}
 	defer f.Close()
-	return s.Put(ctx, key, f, contentType)
+	st, err := f.Stat()
+	if err != nil {
+		return Object{}, err
+	}
+	if !st.Mode().IsRegular() || st.Size() > s.singleMax || st.Size() < smallRead {
+		return s.Put(ctx, key, f, contentType)
+	}
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return Object{}, fmt.Errorf("hash %s: %w", path, err)
+	}
+	sum := h.Sum(nil)
+	// A SectionReader fixes the length hashed: the SDK seeks it to sign and to retry.
+	body := io.NewSectionReader(f, 0, n)
+	_, err = s.c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:            aws.String(s.bucket),
+		Key:               aws.String(key),
+		Body:              body,
+		ContentLength:     aws.Int64(n),
+		ContentType:       aws.String(contentType),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum)),
+		Metadata:          map[string]string{"sha256": hex.EncodeToString(sum)},
+	}, withPayloadHash(hex.EncodeToString(sum)))
+	if err != nil {
+		return Object{}, Wrap(err, domain.Internal, "put s3://%s/%s", s.bucket, key)
+	}
+	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(sum)}, nil
 }
 
 // Open returns the object's body; the caller closes it. A missing object is NotFound.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,6 +86,39 @@ func TestPutStreamsAndDigests(t *testing.T) {
 			}
 			if got.SHA256 != obj.SHA256 || got.Size != obj.Size {
 				t.Errorf("downloaded size %d sha %s, want %d %s (object corrupted in transit or at rest)", got.Size, got.SHA256, obj.Size, obj.SHA256)
+			}
+		})
+	}
+}
+
+func TestPutFilePaths(t *testing.T) {
+	ctx := context.Background()
+	store := artifact.New(localS3(t), bucket).WithParts(5<<20, 2).WithSinglePutMax(3 << 20)
+	cases := []struct {
+		name string
+		size int
+	}{
+		{"small object", 100},
+		{"one PutObject from the file", 2 << 20},
+		{"multipart above the single-put limit", 12<<20 + 5},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := randomBytes(tc.size, uint64(100+i))
+			p := filepath.Join(t.TempDir(), "f")
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			obj, err := store.PutFile(ctx, "pf/"+tc.name, p, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := store.Download(ctx, "pf/"+tc.name, filepath.Join(t.TempDir(), "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if obj.SHA256 != hexSum(data) || got.SHA256 != obj.SHA256 || got.Size != int64(tc.size) {
+				t.Errorf("PutFile sha %s, stored %d bytes sha %s; want %d bytes sha %s", obj.SHA256, got.Size, got.SHA256, tc.size, hexSum(data))
 			}
 		})
 	}

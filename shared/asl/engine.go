@@ -113,6 +113,7 @@ type Engine struct {
 	funcs    map[string]*function
 
 	closing  atomic.Bool
+	workers  pool
 	inflight sync.WaitGroup
 	drivers  sync.WaitGroup
 }
@@ -206,6 +207,7 @@ func (e *Engine) Close() error {
 		e.log.Warn("asl: closing with handler invocations still running", "timeout", e.opts.CloseTimeout)
 	}
 	_ = waiters
+	e.workers.close()
 	if e.st != nil {
 		return e.st.close()
 	}
@@ -493,10 +495,10 @@ func (e *Engine) StartExecution(ctx context.Context, smARN, name string, input [
 	}
 	e.armExecTimeout(x)
 	e.drivers.Add(1)
-	go func() {
+	e.workers.run(func() {
 		defer e.drivers.Done()
 		e.runFrom(x, c, true)
-	}()
+	})
 	return StartResult{ExecutionARN: arn, StartDate: now}, nil
 }
 
@@ -650,12 +652,12 @@ func (e *Engine) wake(x *execution, w *waiter) {
 	x.parked = nil
 	x.mu.Unlock()
 	e.drivers.Add(1)
-	go func() {
+	e.workers.run(func() {
 		defer e.drivers.Done()
 		m := <-w.ch
 		p.c.resume = &m
 		e.runFrom(x, p.c, false)
-	}()
+	})
 }
 
 // ---- tokens ----

@@ -115,11 +115,9 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 		x.cur = c
 	}
 	rec := execRec{ARN: x.arn, Name: x.name, SM: x.sm.arn, Rev: x.sm.rev, Input: x.input, Start: x.info.Start, Stop: x.stop,
-		Status: x.status, Output: normalize(x.output), Fail: x.ferr, TimeoutAt: x.timeoutAt, NextID: x.nextID}
+		Status: x.status, Output: x.output, Fail: x.ferr, TimeoutAt: x.timeoutAt, NextID: x.nextID}
 	if x.status == StatusRunning && x.cur != nil {
 		cc := *x.cur
-		cc.Input = normalize(cc.Input)
-		cc.Effective = normalize(cc.Effective)
 		rec.Cursor = &cc
 		rec.Vars = x.root.vars
 	}
@@ -132,9 +130,7 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 	}
 	evB := make([][]byte, len(evs))
 	for i := range evs {
-		ev := evs[i]
-		ev.Input, ev.Output, ev.Parameters = normalize(ev.Input), normalize(ev.Output), normalize(ev.Parameters)
-		if evB[i], err = json.Marshal(ev); err != nil {
+		if evB[i], err = json.Marshal(&evs[i]); err != nil {
 			return fmt.Errorf("asl: encode event: %w", err)
 		}
 	}

@@ -34,7 +34,7 @@ type lambdaError struct {
 
 // invokeHandler runs fn's handler in process the way the Lambda runtime would and
 // classifies the outcome as Step Functions sees it.
-func (e *Engine) invokeHandler(ctx context.Context, fn *function, payload []byte, timeout time.Duration) ([]byte, *failure) {
+func (e *Engine) invokeHandler(ctx context.Context, fn *function, payload []byte, timeout time.Duration, reqID string) ([]byte, *failure) {
 	fn.mu.Lock()
 	if len(fn.faults) > 0 {
 		name := fn.faults[0]
@@ -53,10 +53,14 @@ func (e *Engine) invokeHandler(ctx context.Context, fn *function, payload []byte
 	if timeout > 0 && timeout < budget {
 		budget = timeout
 	}
-	hctx, cancel := context.WithTimeout(ctx, budget)
-	hctx = lambdacontext.NewContext(hctx, &lambdacontext.LambdaContext{AwsRequestID: newUUID(), InvokedFunctionArn: fn.arn})
+	// Not derived from the execution's context: stopping an execution does not stop a
+	// running Lambda invocation on AWS either; the engine just stops waiting for it.
+	hctx, cancel := context.WithTimeout(context.Background(), budget)
+	// Once the engine stops waiting (result, timeout, stop), the invocation is over.
+	defer cancel()
+	hctx = lambdacontext.NewContext(hctx, &lambdacontext.LambdaContext{AwsRequestID: reqID, InvokedFunctionArn: fn.arn})
 	e.inflight.Add(1)
-	go func() {
+	e.workers.run(func() {
 		defer e.inflight.Done()
 		defer cancel()
 		defer func() {
@@ -80,7 +84,7 @@ func (e *Engine) invokeHandler(ctx context.Context, fn *function, payload []byte
 			return
 		}
 		ch <- res{out: out}
-	}()
+	})
 	var timer <-chan struct{}
 	if timeout > 0 {
 		tc := make(chan struct{})
@@ -195,6 +199,7 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 		}
 	}
 	fn, ok := f.e.lookupFunction(fnRef)
+	reqID := requestID()
 	var out []byte
 	var ferr *failure
 	if !ok {
@@ -204,7 +209,7 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 		if wait {
 			invokeTimeout = 0
 		}
-		out, ferr = f.e.invokeHandler(f.ctx, fn, []byte(body), invokeTimeout)
+		out, ferr = f.e.invokeHandler(f.ctx, fn, []byte(body), invokeTimeout, reqID)
 	}
 	if f.x.closed() || f.e.isClosing() && ferr != nil {
 		if w != nil {
@@ -251,7 +256,7 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 		"Payload":         result,
 		"SdkHttpMetadata": map[string]any{"HttpStatusCode": float64(200)},
 		"SdkResponseMetadata": map[string]any{
-			"RequestId": newUUID(),
+			"RequestId": reqID,
 		},
 		"StatusCode": float64(200),
 	}

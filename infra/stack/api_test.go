@@ -49,6 +49,9 @@ func TestRoutes(t *testing.T) {
 	if jsonString(at(pp, "AdminCreateUserConfig", "AllowAdminCreateUserOnly")) != "true" || pp["MfaConfiguration"] != "ON" {
 		t.Errorf("user pool: admin-created users only and MFA on, got %s / %v", jsonString(pp["AdminCreateUserConfig"]), pp["MfaConfiguration"])
 	}
+	if pp["UserPoolTier"] != "PLUS" || jsonString(at(pp, "UserPoolAddOns", "AdvancedSecurityMode")) != `"ENFORCED"` {
+		t.Errorf("user pool tier %v add-ons %s, want PLUS with threat protection enforced", pp["UserPoolTier"], jsonString(pp["UserPoolAddOns"]))
+	}
 	_, stage := s.only(t, "AWS::ApiGatewayV2::Stage")
 	sp := props(stage)
 	format, _ := at(sp, "AccessLogSettings", "Format").(string)
@@ -195,8 +198,10 @@ func TestNag(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("cdk-nag: %d compliant, %d suppressed, %d non-compliant checks; %d suppression entries (incl. inherited by child resources); synth took %v",
-		counts["Compliant"], counts["Suppressed"], counts["Non-Compliant"], n, s.took.Round(1e7))
+	t.Logf("cdk-nag: %d compliant, %d suppressed, %d non-compliant checks; %d suppression entries (incl. inherited by child resources)",
+		counts["Compliant"], counts["Suppressed"], counts["Non-Compliant"], n)
+	t.Logf("synth: %v in total, of which %v defining the stack (including go build of the zip Lambdas) and %v app.Synth with cdk-nag",
+		s.took.Round(1e7), s.define.Round(1e7), (s.took - s.define).Round(1e7))
 }
 
 type cfnEl = awscdk.CfnElement

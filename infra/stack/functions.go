@@ -205,9 +205,10 @@ func (f *Functions) AddEnvironment(key string, value *string, names ...workflow.
 
 // grant gives each function the environment and permissions its handler uses, and
 // nothing else. Table access is split: every function appends audit records (the audit
-// store writes conditionally with PutItem and reads with GetItem/Query); only the
-// decision path (Api, Approval, Expire, Deploy) updates items (approval state, the
-// deploy marker). No function may delete or scan.
+// store writes conditionally with PutItem and reads with GetItem/Query); only Trigger
+// and the decision path (Api, Approval, Expire, Deploy) update items (push claims,
+// approval state, the deploy marker); only Deploy deletes (its own marker); no function
+// may scan.
 func (f *Functions) grant(stack awscdk.Stack, p *FunctionsProps) {
 	cfg := p.Config
 	st := p.Storage
@@ -224,8 +225,15 @@ func (f *Functions) grant(stack awscdk.Stack, p *FunctionsProps) {
 	for _, name := range AllFunctions() {
 		actions := []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"}
 		switch name {
-		case workflow.FnAPI, workflow.FnApproval, workflow.FnExpire, workflow.FnDeploy:
+		case workflow.FnTrigger, workflow.FnAPI, workflow.FnApproval, workflow.FnExpire, workflow.FnDeploy:
+			// push claims (Trigger, and Api for GitHub), approval state, the deploy marker
 			actions = append(actions, "dynamodb:UpdateItem")
+		}
+		if name == workflow.FnDeploy {
+			// Deploy releases its own deploy marker when an attempt stopped before any
+			// side effect (a conditional delete of RUN#<run>/DEPLOY). IAM cannot narrow
+			// a delete to one sort key; the audit chain's hashes expose any other delete.
+			actions = append(actions, "dynamodb:DeleteItem")
 		}
 		st.Table.Grant(f.roles[name], *jsii.Strings(actions...)...)
 		f.wild(name, "The table's global secondary indexes (GSI1..GSI5) are queried by name under table/index/; only this table's indexes match.",
@@ -324,8 +332,9 @@ func (f *Functions) grant(stack awscdk.Stack, p *FunctionsProps) {
 		env(workflow.FnBuild, s(workflow.EnvGitHubTokenSec), st.GitHubToken.SecretArn())
 	}
 
-	// SNS: Approval (links) and Notify (results) publish; the topic's key must encrypt.
-	for _, name := range []workflow.Function{workflow.FnApproval, workflow.FnNotify} {
+	// SNS: Approval (links), Expire (telling approvers the wait ended) and Notify (run
+	// results) publish; the topic's key must encrypt.
+	for _, name := range []workflow.Function{workflow.FnApproval, workflow.FnExpire, workflow.FnNotify} {
 		f.statement(name, []string{"sns:Publish"}, *p.Notify.Topic.TopicArn())
 		f.statement(name, []string{"kms:GenerateDataKey", "kms:Decrypt"}, *p.Notify.Key.KeyArn())
 		env(name, s(workflow.EnvTopicARN), p.Notify.Topic.TopicArn())

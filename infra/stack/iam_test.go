@@ -93,14 +93,14 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	update := []string{"dynamodb:UpdateItem"}
 	wantActions := map[workflow.Function][]string{
-		workflow.FnTrigger:  cat(base, []string{"states:StartExecution", "states:DescribeExecution", "codecommit:GetCommit"}),
+		workflow.FnTrigger:  cat(base, update, []string{"states:StartExecution", "states:DescribeExecution", "codecommit:GetCommit"}),
 		workflow.FnAPI:      cat(base, update, s3r, []string{"states:StartExecution", "states:DescribeExecution", "states:ListExecutions", "states:GetExecutionHistory"}, taskResponse, secret),
 		workflow.FnBuild:    cat(base, s3w, []string{"codecommit:GitPull", "codecommit:GetCommit"}),
 		workflow.FnTest:     cat(base, s3r, s3w),
 		workflow.FnStage:    cat(base, s3r, s3w),
 		workflow.FnApproval: cat(base, update, s3r, taskResponse, secret, publish),
-		workflow.FnExpire:   cat(base, update),
-		workflow.FnDeploy:   cat(base, update, s3r, s3w),
+		workflow.FnExpire:   cat(base, update, publish),
+		workflow.FnDeploy:   cat(base, update, []string{"dynamodb:DeleteItem"}, s3r, s3w),
 		workflow.FnNotify:   cat(base, s3r, publish),
 	}
 

@@ -1,6 +1,11 @@
 package stack
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -222,7 +227,7 @@ func TestFunctions(t *testing.T) {
 				if !ok || res.Size == 0 {
 					t.Errorf("no bootstrap built for %s", f)
 				} else {
-					t.Logf("%s bootstrap: %.1f MB (built in %v)", f, float64(res.Size)/1e6, res.Duration.Round(1e7))
+					t.Logf("%s bootstrap: %.1f MB, zipped %.1f MB (built in %v)", f, float64(res.Size)/1e6, float64(zipSize(t, res.Path))/1e6, res.Duration.Round(1e7))
 				}
 			}
 			role := jsonString(at(p, "Role", "Fn::GetAtt", 0))
@@ -256,7 +261,7 @@ func TestFunctionEnvironment(t *testing.T) {
 		workflow.FnTest:     {workflow.EnvBucket},
 		workflow.FnStage:    {workflow.EnvBucket},
 		workflow.FnApproval: {workflow.EnvBucket, workflow.EnvStateMachineARN, workflow.EnvTopicARN, workflow.EnvBaseURL, workflow.EnvSigningKeySec},
-		workflow.FnExpire:   {},
+		workflow.FnExpire:   {workflow.EnvTopicARN, workflow.EnvBaseURL},
 		workflow.FnDeploy:   {workflow.EnvBucket},
 		workflow.FnNotify:   {workflow.EnvBucket, workflow.EnvTopicARN, workflow.EnvNotifyEmails, workflow.EnvBaseURL},
 	}
@@ -286,5 +291,84 @@ func TestFunctionEnvironment(t *testing.T) {
 	if bv[workflow.EnvApprovalTimeout] != "259200" || bv[workflow.EnvBranches] != "main,release/*" || bv[workflow.EnvRepository] != "demo-repo" {
 		t.Errorf("Build approval timeout/branches/repository = %v/%v/%v, want 259200/main,release/*/demo-repo",
 			bv[workflow.EnvApprovalTimeout], bv[workflow.EnvBranches], bv[workflow.EnvRepository])
+	}
+}
+
+// zipSize is the size of the deployment package CDK uploads for a zip function: the
+// asset directory (just bootstrap) deflated.
+func zipSize(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "bootstrap", Method: zip.Deflate})
+	if err == nil {
+		_, err = w.Write(b)
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Len()
+}
+
+// TestImageAssets: synth stages the container images of Build and Test: an arm64 build
+// of infra/image/Dockerfile selecting the handler, from a context holding the Go sources
+// and none of node_modules, .git or earlier assemblies.
+func TestImageAssets(t *testing.T) {
+	s := synthStack(t)
+	b, err := os.ReadFile(filepath.Join(s.outDir, StackName(testConfig.PipelineName)+".assets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest struct {
+		DockerImages map[string]struct {
+			Source struct {
+				Directory  string            `json:"directory"`
+				DockerFile string            `json:"dockerFile"`
+				BuildArgs  map[string]string `json:"dockerBuildArgs"`
+				Platform   string            `json:"platform"`
+			} `json:"source"`
+		} `json:"dockerImages"`
+	}
+	if err := json.Unmarshal(b, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	var handlers []string
+	for hash, img := range manifest.DockerImages {
+		src := img.Source
+		handlers = append(handlers, src.BuildArgs["HANDLER"])
+		if src.DockerFile != "infra/image/Dockerfile" || src.Platform != "linux/arm64" {
+			t.Errorf("image %s: dockerfile %q platform %q, want infra/image/Dockerfile and linux/arm64", hash, src.DockerFile, src.Platform)
+		}
+		dir := filepath.Join(s.outDir, src.Directory)
+		for _, want := range []string{"go.mod", "go.sum", "infra/image/Dockerfile", "lambdas/" + src.BuildArgs["HANDLER"] + "/cmd"} {
+			if _, err := os.Stat(filepath.Join(dir, want)); err != nil {
+				t.Errorf("image %s: build context lacks %s", hash, want)
+			}
+		}
+		for _, unwanted := range []string{"node_modules", ".git", "cdk.out", "infra/build"} {
+			if _, err := os.Stat(filepath.Join(dir, unwanted)); err == nil {
+				t.Errorf("image %s: build context contains %s", hash, unwanted)
+			}
+		}
+	}
+	sort.Strings(handlers)
+	if strings.Join(handlers, ",") != "build,test" {
+		t.Errorf("image handlers = %v, want [build test]", handlers)
+	}
+	df, err := os.ReadFile(filepath.Join("..", "image", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"-tags lambda.norpc", "-ldflags='-s -w'", "GOARCH=arm64", "./lambdas/${HANDLER}/cmd", "public.ecr.aws/lambda/provided:al2023", " git "} {
+		if !strings.Contains(string(df), want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
 	}
 }

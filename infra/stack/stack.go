@@ -126,7 +126,7 @@ func NewShipgateStack(scope constructs.Construct, id string, props *Props) (s *S
 		wildcardInvokes(st, fns)...)
 
 	s.API = NewAPI(st, "Api", &APIProps{Handler: fns.Function(workflow.FnAPI), DomainPrefix: cfg.CognitoDomain, PipelineName: cfg.PipelineName})
-	fns.AddEnvironment(workflow.EnvBaseURL, s.API.URL(), workflow.FnAPI, workflow.FnApproval, workflow.FnNotify)
+	fns.AddEnvironment(workflow.EnvBaseURL, s.API.URL(), workflow.FnAPI, workflow.FnApproval, workflow.FnExpire, workflow.FnNotify)
 
 	if cfg.Provider() == ProviderCodeCommit {
 		s.codeCommitRule(cfg)

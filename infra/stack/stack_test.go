@@ -50,7 +50,8 @@ type synthesized struct {
 	template  map[string]any
 	metadata  map[string]any // construct path -> metadata entries
 	nagReport [][]string     // rule, resource path, compliance, reason, level, info
-	took      time.Duration
+	took      time.Duration  // define (incl. go build of the zip Lambdas) + synth + cdk-nag
+	define    time.Duration  // NewShipgateStack alone
 	// logical IDs
 	fnIDs  map[workflow.Function]string
 	outDir string
@@ -99,6 +100,7 @@ func doSynth() (s synthesized) {
 	if err != nil {
 		return synthesized{err: err}
 	}
+	s.define = time.Since(start)
 	AddNagChecks(app)
 	app.Synth(nil)
 	s.took = time.Since(start)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEncodeJSONMatchesEncodingJSON: the engine's encoder renders exactly what
@@ -63,6 +64,31 @@ func TestSizeOver(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := sizeOver(tt.v, PayloadLimit); got != tt.want {
 				t.Errorf("got %v, want %v (encoded %d bytes)", got, tt.want, len(encodeJSON(tt.v)))
+			}
+		})
+	}
+}
+
+// TestEventRoundTrip: what the database stores decodes back to the same event.
+func TestEventRoundTrip(t *testing.T) {
+	ts := VirtualStart.Add(1234567 * time.Microsecond)
+	tests := []Event{
+		{ID: 1, Timestamp: ts, Type: "ExecutionStarted", Input: map[string]any{"a": 1.0, "s": "x\"y"}, HasInput: true, Resource: "arn:role"},
+		{ID: 7, PreviousID: 6, Timestamp: ts, Type: "TaskFailed", Error: "E", Cause: "", HasCause: true, Resource: "invoke", ResourceType: "lambda"},
+		{ID: 9, PreviousID: 8, Timestamp: ts, Type: "PassStateExited", StateName: "P", Output: nil, HasOutput: true},
+		{ID: 3, PreviousID: 2, Timestamp: ts, Type: "TaskScheduled", Parameters: map[string]any{"FunctionName": "f"}, Timeout: 60, Heartbeat: 10},
+		{ID: 4, PreviousID: 2, Timestamp: ts, Type: "MapIterationStarted", MapName: "M", Index: 3, Length: 0},
+	}
+	for _, want := range tests {
+		t.Run(want.Type, func(t *testing.T) {
+			var got Event
+			if err := json.Unmarshal(appendEventJSON(nil, &want), &got); err != nil {
+				t.Fatal(err)
+			}
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			if string(gb) != string(wb) || !got.Timestamp.Equal(want.Timestamp) {
+				t.Errorf("got  %s\nwant %s", gb, wb)
 			}
 		})
 	}

@@ -75,6 +75,9 @@ func TestIntrinsics(t *testing.T) {
 
 func TestJSONata(t *testing.T) {
 	runSemantics(t, []semanticsCase{
+		{name: "callback task token in Arguments", def: `{"QueryLanguage":"JSONata","StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + ResourceLambdaInvokeWait + `",
+				"Arguments":{"FunctionName":"answer","Payload":{"token":"{% $states.context.Task.Token %}"}},"Output":"{% $states.result %}","End":true}}}`,
+			output: `{"answered":true}`},
 		{name: "Output, Assign and $states.input", def: `{"QueryLanguage":"JSONata","StartAt":"A","States":{
 				"A":{"Type":"Pass","Assign":{"total":"{% $sum($states.input.xs) %}"},"Output":{"n":"{% $count($states.input.xs) %}","lit":1},"Next":"B"},
 				"B":{"Type":"Pass","Output":"{% {'n': $states.input.n, 'total': $total, 'name': $states.context.Execution.Name} %}","End":true}}}`,

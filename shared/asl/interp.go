@@ -1038,6 +1038,11 @@ func (f *frame) task(s *state, c *cursor) outcome {
 	for {
 		switch c.Phase {
 		case phEnter:
+			// A callback task's Parameters/Arguments read the token ($$.Task.Token,
+			// $states.context.Task.Token), so it exists before they are evaluated.
+			if strings.HasSuffix(s.resource, ".waitForTaskToken") && c.Token == "" {
+				c.Token = f.e.newToken(f.x)
+			}
 			env := f.env(c, c.Input)
 			var eff any
 			var err error
@@ -1049,27 +1054,11 @@ func (f *frame) task(s *state, c *cursor) outcome {
 			} else {
 				eff, err = f.inputPath(s, c, env)
 				if err == nil && s.parameters != nil {
-					// Parameters may read $$.Task.Token, which exists only for callbacks.
-					if strings.HasSuffix(s.resource, ".waitForTaskToken") && c.Token == "" {
-						c.Token = f.e.newToken(f.x)
-						env.token = c.Token
-					}
 					eff, err = s.parameters.eval(eff, env)
 				}
 			}
 			if err != nil {
 				return f.evalFail(c, err)
-			}
-			if strings.HasSuffix(s.resource, ".waitForTaskToken") && c.Token == "" && s.ql == JSONata {
-				// JSONata Arguments read the token from $states.context.Task.Token.
-				c.Token = f.e.newToken(f.x)
-				env.token = c.Token
-				if s.arguments != nil {
-					eff, err = s.arguments.eval(c.Input, env)
-					if err != nil {
-						return f.evalFail(c, err)
-					}
-				}
 			}
 			c.Effective = eff
 			c.Phase = phInvoke

@@ -78,6 +78,13 @@ func registerTestFunctions(e *Engine) error {
 	e.RegisterFunction(fnARN+"big", lambda.NewHandler(func(ctx context.Context) (string, error) {
 		return strings.Repeat("x", 300*1024), nil
 	}))
+	// answer completes its own callback task from another goroutine, as a person would.
+	e.RegisterFunction(fnARN+"answer", lambda.NewHandler(func(ctx context.Context, in struct {
+		Token string `json:"token"`
+	}) (string, error) {
+		go func() { _ = e.SendTaskSuccess(context.Background(), in.Token, []byte(`{"answered":true}`)) }()
+		return "", nil
+	}))
 	e.RegisterFunction(fnARN+"block", lambda.NewHandler(func(ctx context.Context) (string, error) {
 		<-ctx.Done()
 		return "", ctx.Err()

@@ -311,7 +311,14 @@ func (h *Handler) sideEffects(ctx context.Context, run domain.Run, m domain.Mani
 	if err != nil {
 		return domain.Errorf(domain.DeployFailed, "deploy commands: %w", err)
 	}
-	return stagekit.Failure(Stage, res, domain.DeployFailed)
+	if ferr := stagekit.Failure(Stage, res, domain.DeployFailed); ferr != nil {
+		if !res.TimedOut && (res.ExitCode == 126 || res.ExitCode == 127) {
+			return domain.Errorf(domain.DeployFailed, "%s\n(hint: deploy commands run in a directory holding only the approved artifacts; "+
+				"list any script they need under artifacts so the approval covers it)", ferr.Error())
+		}
+		return ferr
+	}
+	return nil
 }
 
 // existing reports a deploy marker found for the run: the result of the earlier deploy,

@@ -250,6 +250,20 @@ func TestFailedDeployIsNotRetriedIntoASecondDeploy(t *testing.T) {
 	}
 }
 
+// Deploy commands see the approved artifacts only; a repository script that was not
+// staged is missing, and the error says why.
+func TestDeployScriptNotStagedGetsAHint(t *testing.T) {
+	st := kittest.Start(t, true)
+	log := filepath.Join(t.TempDir(), "deploys.log")
+	state := staged(t, st, "noscript", log, "./deploy.sh")
+	h, _ := deploy.NewWith(st.Config(), st.Deps(), deploy.Options{Decisions: approved(state), Audit: &kittest.Audit{}, WorkDir: t.TempDir()})
+	_, err := h.Handle(context.Background(), state)
+	var df *lambdaerr.DeployFailed
+	if !asType(err, &df) || !strings.Contains(err.Error(), "exited with code 127") || !strings.Contains(err.Error(), "list any script they need under artifacts") {
+		t.Fatalf("error = %T %v, want DeployFailed with the artifacts hint", err, err)
+	}
+}
+
 // A marker left by an attempt that died mid-deploy (Lambda timeout) stops a retry.
 func TestUnfinishedAttemptBlocksARetry(t *testing.T) {
 	st := kittest.Start(t, true)

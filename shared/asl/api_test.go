@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -329,5 +330,48 @@ func TestAPIWithAWSCLI(t *testing.T) {
 	_, err = cli("send-task-success", "--task-token", tok, "--task-output", `{}`)
 	if err == nil || !strings.Contains(err.Error(), "TaskTimedOut") {
 		t.Errorf("reused token: got %v, want TaskTimedOut", err)
+	}
+}
+
+// TestAPIBadRequests: malformed calls get AWS-shaped errors, never a panic.
+func TestAPIBadRequests(t *testing.T) {
+	e, _, _ := newTestEngine(t, true)
+	url := newServer(t, e)
+	sm := mustCreate(t, e, "bad", `{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`)
+	tests := []struct {
+		name, method, target, body string
+		wantStatus                 int
+		wantType                   string
+	}{
+		{"GET is refused", "GET", "AWSStepFunctions.ListStateMachines", "", 405, "UnknownOperationException"},
+		{"unknown target prefix", "POST", "Other.Thing", "{}", 400, "UnknownOperationException"},
+		{"unsupported operation", "POST", "AWSStepFunctions.CreateActivity", "{}", 400, "UnknownOperationException"},
+		{"malformed JSON body", "POST", "AWSStepFunctions.StartExecution", "{", 400, "SerializationException"},
+		{"missing required field", "POST", "AWSStepFunctions.StartExecution", "{}", 400, "ValidationException"},
+		{"unknown state machine", "POST", "AWSStepFunctions.StartExecution", `{"stateMachineArn":"arn:aws:states:us-east-1:000000000000:stateMachine:x"}`, 400, "StateMachineDoesNotExist"},
+		{"malformed execution input", "POST", "AWSStepFunctions.StartExecution", `{"stateMachineArn":"` + sm + `","input":"{"}`, 400, "InvalidExecutionInput"},
+		{"bad token", "POST", "AWSStepFunctions.SendTaskHeartbeat", `{"taskToken":"nope"}`, 400, "InvalidToken"},
+		{"bad page token", "POST", "AWSStepFunctions.ListExecutions", `{"stateMachineArn":"` + sm + `","nextToken":"zz"}`, 400, "InvalidToken"},
+		{"empty body is an empty request", "POST", "AWSStepFunctions.ListStateMachines", ``, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, url, strings.NewReader(tt.body))
+			req.Header.Set("X-Amz-Target", tt.target)
+			req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("status: got %d (%v), want %d", resp.StatusCode, body, tt.wantStatus)
+			}
+			if tt.wantType != "" && body["__type"] != tt.wantType {
+				t.Errorf("__type: got %v, want %s (%v)", body["__type"], tt.wantType, body["message"])
+			}
+		})
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/shipgate/shipgate/shared/app"
@@ -119,17 +117,12 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.BuildResu
 
 func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.Run) (domain.BuildResult, error) {
 	var out domain.BuildResult
-	tmp, err := os.MkdirTemp(h.opts.WorkDir, "shipgate-build-")
+	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
 	if err != nil {
-		return out, domain.Errorf(domain.Internal, "create workspace: %w", err)
+		return out, err
 	}
-	defer os.RemoveAll(tmp)
-	ws, home := filepath.Join(tmp, "ws"), filepath.Join(tmp, "home")
-	for _, d := range []string{ws, home} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return out, domain.Errorf(domain.Internal, "create workspace: %w", err)
-		}
-	}
+	defer dirs.Remove()
+	ws, home := dirs.Workspace, dirs.Home
 
 	src, err := h.fetch(ctx, run.Push, ws)
 	if err != nil {

@@ -13,6 +13,14 @@ import (
 	"github.com/shipgate/shipgate/shared/trigger/triggertest"
 )
 
+// Run a target with a count budget, e.g.
+//
+//	go test -run '^$' -fuzz '^FuzzParseGitHub$' -fuzztime=30000x -fuzzminimizetime=3s ./shared/trigger/
+//
+// A wall-clock -fuzztime on go1.26 can end in a spurious "context deadline exceeded"
+// without any failing input (Go's fuzz coordinator race, golang/go#75804); a count budget
+// has no deadline to race. Inputs that once failed stay in testdata/fuzz as regressions.
+
 // manyCommits is a push payload carrying n commits (GitHub sends up to 2,048; the
 // parser must cope with more without trouble).
 func manyCommits(n int) []byte {

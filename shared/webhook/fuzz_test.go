@@ -13,6 +13,14 @@ import (
 	"github.com/shipgate/shipgate/shared/webhook"
 )
 
+// Run a target with a count budget, e.g.
+//
+//	go test -run '^$' -fuzz '^FuzzParseGitHub$' -fuzztime=30000x -fuzzminimizetime=3s ./shared/trigger/
+//
+// A wall-clock -fuzztime on go1.26 can end in a spurious "context deadline exceeded"
+// without any failing input (Go's fuzz coordinator race, golang/go#75804); a count budget
+// has no deadline to race. Inputs that once failed stay in testdata/fuzz as regressions.
+
 // FuzzVerify: no signature header value panics the check, and one is accepted only if it
 // is the body's HMAC-SHA256 under the secret.
 func FuzzVerify(f *testing.F) {

@@ -104,6 +104,8 @@ func TestJSONata(t *testing.T) {
 			input: `{"x":1}`, output: `2`},
 		{name: "undefined result is States.QueryEvaluationError", def: `{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% $states.input.nope %}","End":true}}}`,
 			status: StatusFailed, err: "States.QueryEvaluationError", cause: "returned nothing (undefined)"},
+		{name: "a Condition that is not boolean is States.QueryEvaluationError", def: `{"QueryLanguage":"JSONata","StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Condition":"yes","Next":"D"}]},"D":{"Type":"Succeed"}}}`,
+			status: StatusFailed, err: "States.QueryEvaluationError", cause: "Expected 'boolean'"},
 		{name: "Wait Seconds from an expression", def: `{"QueryLanguage":"JSONata","StartAt":"W","States":{"W":{"Type":"Wait","Seconds":"{% $states.input.s %}","End":true}}}`,
 			input: `{"s":3600}`, output: `{"s":3600}`},
 	})

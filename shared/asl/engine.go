@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -415,9 +416,19 @@ func (x *execution) appendEvent(e *Engine, ev Event) int64 {
 	x.events = append(x.events, ev)
 	x.mu.Unlock()
 	if e.opts.OnEvent != nil {
-		e.opts.OnEvent(x.arn, x.name, ev)
+		e.observe(x, ev)
 	}
 	return ev.ID
+}
+
+// observe calls OnEvent; an observer that panics is logged, not fatal to the execution.
+func (e *Engine) observe(x *execution, ev Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("asl: OnEvent panicked", "execution", x.arn, "event", ev.Type, "panic", p)
+		}
+	}()
+	e.opts.OnEvent(x.arn, x.name, ev)
 }
 
 // StartResult is what StartExecution returns.
@@ -528,9 +539,22 @@ func (e *Engine) runFrom(x *execution, c *cursor, fresh bool) {
 	if fresh {
 		out, ferr, code = f.run(c.Input, c.Prev)
 	} else {
-		out, ferr, code = f.loop(c)
+		func() {
+			defer e.recoverInto(x, &ferr, &code)
+			out, ferr, code = f.loop(c)
+		}()
 	}
 	e.settle(x, out, ferr, code)
+}
+
+// recoverInto turns a panic in the engine's own code into a failed execution, so one
+// bad execution cannot take the process (and every other execution) down.
+func (e *Engine) recoverInto(x *execution, ferr **failure, code *int64) {
+	if p := recover(); p != nil {
+		e.log.Error("asl: internal error", "execution", x.arn, "panic", p, "stack", string(debug.Stack()))
+		*ferr = fail("States.Runtime", fmt.Sprintf("internal error in shipgate's engine: %v", p))
+		*code = 0
+	}
 }
 
 func (e *Engine) settle(x *execution, out any, ferr *failure, code int64) {

@@ -454,3 +454,19 @@ func TestExecutionNames(t *testing.T) {
 		})
 	}
 }
+
+func TestPanickingObserverIsContained(t *testing.T) {
+	e, err := Open(Options{OnEvent: func(arn, name string, ev Event) {
+		if ev.Type == "PassStateEntered" {
+			panic("observer bug")
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	arn := mustCreate(t, e, "obs", `{"StartAt":"P","States":{"P":{"Type":"Pass","Result":1,"End":true}}}`)
+	if d := runToEnd(t, e, arn, "o1", `{}`); d.Status != StatusSucceeded {
+		t.Errorf("got %s %s, want SUCCEEDED despite the observer", d.Status, str(d.Cause))
+	}
+}

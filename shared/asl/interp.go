@@ -130,7 +130,8 @@ func (f *frame) emit(c *cursor, ev Event) int64 {
 }
 
 // run executes the machine from StartAt to an end, blocking on waits (nested frames).
-func (f *frame) run(input any, prev int64) (any, *failure, int64) {
+func (f *frame) run(input any, prev int64) (out any, ferr *failure, code int64) {
+	defer f.e.recoverInto(f.x, &ferr, &code)
 	c := f.enter(f.m.startAt, input, prev)
 	return f.loop(c)
 }
@@ -436,7 +437,7 @@ func (f *frame) choice(s *state, c *cursor) outcome {
 			}
 			b, ok := v.(bool)
 			if !ok {
-				return f.stateFail(c, "States.QueryEvaluationError", fmt.Sprintf("The JSONata expression '%s' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '%s' for value: %s", r.condition.expr.src, jsonType(v), encodeJSON(v)))
+				return f.stateFail(c, "States.QueryEvaluationError", fmt.Sprintf("The JSONata expression '%s' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '%s' for value: %s", r.condition.srcExpr(), jsonType(v), encodeJSON(v)))
 			}
 			if b {
 				return f.choiceTaken(s, c, env, r.next, r.assign, r.output, true)
@@ -520,7 +521,7 @@ func (f *frame) number(nf numField, c *cursor, data any, env *evalEnv) (float64,
 		}
 		x, ok := toFloat(v)
 		if !ok {
-			return 0, false, f.stateFail(c, "States.QueryEvaluationError", fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned an unexpected result type. Expected 'number', but was '%s' for value: %s", nf.expr.expr.src, nf.name, jsonType(v), encodeJSON(v)))
+			return 0, false, f.stateFail(c, "States.QueryEvaluationError", fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned an unexpected result type. Expected 'number', but was '%s' for value: %s", nf.expr.srcExpr(), nf.name, jsonType(v), encodeJSON(v)))
 		}
 		return x, true, outcome{}
 	case nf.path != nil:

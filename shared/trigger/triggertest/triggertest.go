@@ -34,6 +34,8 @@ type Execution struct {
 	// Calls counts StartExecution calls that returned this execution (1 for the start,
 	// plus idempotent repeats while open).
 	Calls int
+	// Accepted is when the first StartExecution was accepted.
+	Accepted time.Time
 }
 
 // SFN is the Step Functions stand-in.
@@ -127,7 +129,7 @@ func (s *SFN) serve(w http.ResponseWriter, r *http.Request) {
 	e := s.execs[in.Name]
 	switch {
 	case e == nil:
-		e = &Execution{Name: in.Name, Input: in.Input, Open: true,
+		e = &Execution{Name: in.Name, Input: in.Input, Open: true, Accepted: time.Now(),
 			ARN: "arn:aws:states:us-east-1:000000000000:execution:shipgate-test:" + in.Name}
 		s.execs[in.Name] = e
 	case !e.Open || e.Input != in.Input:

@@ -405,3 +405,50 @@ func TestUpdateStateMachine(t *testing.T) {
 		t.Errorf("old execution: got %s %s, want it finished on its v1 definition", d.Status, str(d.Output))
 	}
 }
+
+// TestCloseDuringParallel: a Parallel state cut short by Close is run again whole after
+// the restart, never finished with missing branch results.
+func TestCloseDuringParallel(t *testing.T) {
+	dir := t.TempDir()
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	slow := lambda.NewHandler(func(ctx context.Context) (string, error) {
+		started <- struct{}{}
+		<-release
+		return "slow", nil
+	})
+	e, err := Open(Options{Path: dir, Functions: map[string]lambda.Handler{fnARN + "slow": slow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := mustCreate(t, e, "par", `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
+		{"StartAt":"Fast","States":{"Fast":{"Type":"Pass","Result":"fast","End":true}}},
+		{"StartAt":"Slow","States":{"Slow":{"Type":"Task","Resource":"`+fnARN+`slow","End":true}}}]}}}`)
+	res, err := e.StartExecution(context.Background(), arn, "p1", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	e2, err := Open(Options{Path: dir, Functions: map[string]lambda.Handler{
+		fnARN + "slow": lambda.NewHandler(func(ctx context.Context) (string, error) { return "again", nil })}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := e2.WaitExecution(ctx, res.ExecutionARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != StatusSucceeded || str(d.Output) != `["fast","again"]` {
+		t.Errorf("got %s %s, want the Parallel re-run whole", d.Status, str(d.Output))
+	}
+}

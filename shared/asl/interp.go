@@ -829,7 +829,8 @@ func (f *frame) parallel(s *state, c *cursor, env *evalEnv) (any, *failure, outc
 		}(i, b)
 	}
 	wg.Wait()
-	if f.x.closed() {
+	if f.x.closed() || f.e.isClosing() || f.ctx.Err() != nil {
+		// Branches stopped early: this state's result is incomplete, so it is not one.
 		return nil, nil, outcome{kind: outGone}
 	}
 	if first != nil {
@@ -1008,7 +1009,7 @@ func (f *frame) mapRun(s *state, c *cursor, env *evalEnv) (any, *failure, outcom
 		}(i, item)
 	}
 	wg.Wait()
-	if f.x.closed() {
+	if f.x.closed() || f.e.isClosing() || f.ctx.Err() != nil {
 		return nil, nil, outcome{kind: outGone}
 	}
 	if aborted || (failures > 0 && !tolerated(failures)) {

@@ -131,7 +131,11 @@ func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResu
 		return out, 0, err
 	}
 	defer dirs.Remove()
-	if err := dirs.Restore(ctx, h.store, b); err != nil {
+	var globs []string
+	for _, a := range sp.Artifacts {
+		globs = append(globs, a.Paths...)
+	}
+	if err := dirs.RestoreMatching(ctx, h.store, b, workspace.Matcher(globs)); err != nil {
 		return out, 0, err
 	}
 

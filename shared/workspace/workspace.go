@@ -45,12 +45,19 @@ func Snapshot(ctx context.Context, s *artifact.Store, key, dir string) (artifact
 
 // Restore extracts the snapshot at key into dir (which must exist).
 func Restore(ctx context.Context, s *artifact.Store, key, dir string) error {
+	return RestoreMatching(ctx, s, key, dir, nil)
+}
+
+// RestoreMatching extracts only the regular files for which keep(rel) is true (nil keeps
+// everything). Stage needs the artifacts, not the whole tree and its .git: skipping the
+// rest saves most of the file system work.
+func RestoreMatching(ctx context.Context, s *artifact.Store, key, dir string, keep func(rel string) bool) error {
 	body, _, err := s.Open(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	if err := Extract(body, dir); err != nil {
+	if err := extract(body, dir, keep); err != nil {
 		return fmt.Errorf("restore workspace from %s: %w", key, err)
 	}
 	return nil
@@ -124,7 +131,9 @@ func Write(w io.Writer, dir string) error {
 // Extract reads a tar.gz written by Write into dir. Entries that would land outside dir
 // (absolute paths, "..", or a path through a symlink the archive created) are refused:
 // the archive's content comes from user code.
-func Extract(r io.Reader, dir string) error {
+func Extract(r io.Reader, dir string) error { return extract(r, dir, nil) }
+
+func extract(r io.Reader, dir string, keep func(rel string) bool) error {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("not a gzip stream: %w", err)
@@ -163,6 +172,13 @@ func Extract(r io.Reader, dir string) error {
 		for p := path.Dir(name); p != "."; p = path.Dir(p) {
 			if links[p] {
 				return fmt.Errorf("archive entry %q lies under the symlink %q", hdr.Name, p)
+			}
+		}
+		if keep != nil && (hdr.Typeflag != tar.TypeReg || !keep(name)) {
+			// Not wanted; directories are made for the files that are. A skipped
+			// symlink is never created, so nothing can be written through it.
+			if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir || hdr.Typeflag == tar.TypeSymlink {
+				continue
 			}
 		}
 		target := filepath.Join(dir, filepath.FromSlash(name))

@@ -75,6 +75,60 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	}
 }
 
+func TestRestoreMatchingExtractsOnlyWhatIsKept(t *testing.T) {
+	ctx := context.Background()
+	srv, err := s3local.Start(s3local.Options{Buckets: []string{"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ep := awsclient.Endpoints{S3: srv.URL}
+	cfg, _ := awsclient.Load(ctx, ep)
+	store := artifact.New(awsclient.S3(cfg, ep), "b")
+	src := t.TempDir()
+	for _, name := range []string{"dist/app.bin", "dist/sub/lib.so", "src/main.go", ".git/config", ".git/objects/ab/cdef", "README"} {
+		p := filepath.Join(src, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(name), 0o644)
+	}
+	os.Symlink("/etc", filepath.Join(src, "dist/etc-link"))
+	if _, err := workspace.Snapshot(ctx, store, "ws.tar.gz", src); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		patterns []string
+		want     []string
+	}{
+		{"one dir", []string{"dist/**"}, []string{"dist/app.bin", "dist/sub/lib.so"}},
+		{"everything but .git", []string{"**"}, []string{"README", "dist/app.bin", "dist/sub/lib.so", "src/main.go"}},
+		{".git only when named", []string{".git/config"}, []string{".git/config"}},
+		{"nothing", []string{"*.tar.gz"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := t.TempDir()
+			if err := workspace.RestoreMatching(ctx, store, "ws.tar.gz", dst, workspace.Matcher(tc.patterns)); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+				if d.Type()&os.ModeSymlink != 0 {
+					t.Errorf("symlink %s restored", p)
+				}
+				if d.Type().IsRegular() {
+					rel, _ := filepath.Rel(dst, p)
+					got = append(got, filepath.ToSlash(rel))
+				}
+				return nil
+			})
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("restored %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestExtractRefusesEscapes(t *testing.T) {
 	type entry struct {
 		name, link string

@@ -210,10 +210,15 @@ func (d Dirs) Remove() { os.RemoveAll(d.root) }
 
 // Restore extracts Build's workspace snapshot into the workspace directory.
 func (d Dirs) Restore(ctx context.Context, store *artifact.Store, b *domain.BuildResult) error {
+	return d.RestoreMatching(ctx, store, b, nil)
+}
+
+// RestoreMatching extracts only the files keep accepts (nil: all).
+func (d Dirs) RestoreMatching(ctx context.Context, store *artifact.Store, b *domain.BuildResult, keep func(string) bool) error {
 	if b == nil || b.WorkspaceKey == "" {
 		return domain.Errorf(domain.Invalid, "bad input: the state has no build.workspaceKey (did Build run?)")
 	}
-	if err := workspace.Restore(ctx, store, b.WorkspaceKey, d.Workspace); err != nil {
+	if err := workspace.RestoreMatching(ctx, store, b.WorkspaceKey, d.Workspace, keep); err != nil {
 		return artifact.Wrap(err, domain.Internal, "restore workspace")
 	}
 	return nil

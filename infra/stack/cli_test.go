@@ -22,9 +22,6 @@ func TestCDKSynthCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the CDK CLI (slow); skipped with -short")
 	}
-	if *stubMissing {
-		t.Skip("the CLI builds the real handler packages; not with -stub-missing")
-	}
 	root, err := gobuild.FindModuleRoot(".")
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +74,32 @@ func TestCDKSynthCLI(t *testing.T) {
 	}
 	if n := len(cli.resources("AWS::SecretsManager::Secret")); n != 3 {
 		t.Errorf("%d secrets for a GitHub repository, want 3 (webhook, link key, GitHub token)", n)
+	}
+	// GitHub mode: only Build reads the token, and it is told where.
+	pathIDs := map[string]string{}
+	for id, r := range tpl["Resources"].(map[string]any) {
+		if path, ok := at(r, "Metadata", "aws:cdk:path").(string); ok {
+			pathIDs[path] = id
+		}
+	}
+	tokenID := pathIDs["Shipgate/Storage/GitHubToken/Resource"]
+	if tokenID == "" {
+		t.Fatalf("no GitHub token secret in a GitHub pipeline")
+	}
+	for _, f := range AllFunctions() {
+		reads := false
+		for _, st := range cli.roleStatements(pathIDs["Shipgate/Functions/"+string(f)+"Role/Resource"]) {
+			if strings.Contains(strings.Join(st.resources, " "), tokenID) {
+				reads = true
+			}
+		}
+		if reads != (f == workflow.FnBuild) {
+			t.Errorf("%s may read the GitHub token: %v, want %v", f, reads, f == workflow.FnBuild)
+		}
+	}
+	env := jsonString(at(tpl, "Resources", cli.fnIDs[workflow.FnBuild], "Properties", "Environment", "Variables", workflow.EnvGitHubTokenSec))
+	if env != `{"Ref":"`+tokenID+`"}` {
+		t.Errorf("Build %s = %s, want the token secret", workflow.EnvGitHubTokenSec, env)
 	}
 	if strings.Contains(string(b), "AWS::Events::Rule") {
 		t.Errorf("a GitHub pipeline has a CodeCommit event rule")

@@ -38,9 +38,6 @@ type FunctionsProps struct {
 	// function holding its bootstrap.
 	ModuleRoot string
 	BuildDir   string
-	// Packages overrides the handler package of some functions (tests); the rest come
-	// from Packages().
-	Packages map[workflow.Function]string
 }
 
 // Functions are the nine pipeline Lambdas, each with its own role (no managed policies),
@@ -118,9 +115,6 @@ func NewFunctions(scope constructs.Construct, id string, p *FunctionsProps) (*Fu
 		{workflow.FnNotify, false, 256, awscdk.Duration_Seconds(jsii.Number(50)), 512, "Run result notifications"},
 	}
 	pkgs := Packages()
-	for k, v := range p.Packages {
-		pkgs[k] = v
-	}
 	for _, s := range specs {
 		role := awsiam.NewRole(c, jsii.String(string(s.name)+"Role"), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),

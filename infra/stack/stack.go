@@ -46,8 +46,6 @@ type Props struct {
 	// (default <ModuleRoot>/infra/build, git-ignored).
 	ModuleRoot string
 	BuildDir   string
-	// Packages overrides handler packages by function (tests); nil means lambdas/<name>/cmd.
-	Packages map[workflow.Function]string
 }
 
 // ShipgateStack is the synthesized pipeline and its parts, for tests and reports.
@@ -108,7 +106,7 @@ func NewShipgateStack(scope constructs.Construct, id string, props *Props) (s *S
 	s.Notify = NewNotify(st, "Notify", &NotifyProps{Recipients: cfg.Recipients(), AlarmEmails: cfg.NotifyEmails})
 	fns, err := NewFunctions(st, "Functions", &FunctionsProps{
 		Config: cfg, Storage: s.Storage, Notify: s.Notify, StateMachineName: smName,
-		ModuleRoot: props.ModuleRoot, BuildDir: buildDir, Packages: props.Packages,
+		ModuleRoot: props.ModuleRoot, BuildDir: buildDir,
 	})
 	if err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,9 +24,8 @@ import (
 )
 
 var (
-	update      = flag.Bool("update", false, "rewrite shared/workflow/definition.asl.json from the synthesized state machine")
-	keepOut     = flag.Bool("keep-out", false, "keep the synthesized cloud assembly and print where it is")
-	stubMissing = flag.Bool("stub-missing", false, "development aid: build a stub for handler packages that do not exist yet (never for a real run)")
+	update  = flag.Bool("update", false, "rewrite shared/workflow/definition.asl.json from the synthesized state machine")
+	keepOut = flag.Bool("keep-out", false, "keep the synthesized cloud assembly and print where it is")
 )
 
 // testConfig exercises every optional part: a CodeCommit repository (the push rule),
@@ -82,20 +80,10 @@ func doSynth() (s synthesized) {
 		return synthesized{err: err}
 	}
 	buildDir := filepath.Join(out, "build")
-	var pkgs map[workflow.Function]string
-	if *stubMissing {
-		pkgs = map[workflow.Function]string{}
-		for f, p := range Packages() {
-			if errors.Is(gobuild.CheckPackage(root, p), gobuild.ErrNoPackage) {
-				fmt.Fprintf(os.Stderr, "WARNING: -stub-missing: %s is missing, a stub stands in for function %s\n", p, f)
-				pkgs[f] = "./infra/stack/testdata/stubhandler"
-			}
-		}
-	}
 	start := time.Now()
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
 	st, err := NewShipgateStack(app, StackName(testConfig.PipelineName), &Props{
-		Config: testConfig, ModuleRoot: root, BuildDir: buildDir, Packages: pkgs,
+		Config: testConfig, ModuleRoot: root, BuildDir: buildDir,
 	})
 	if err != nil {
 		return synthesized{err: err}

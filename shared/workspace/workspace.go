@@ -204,7 +204,9 @@ func extract(r io.Reader, dir string, keep func(rel string) bool) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			_ = os.Chmod(target, mode)
+			if mode&0o200 == 0 { // created writable so it could be filled
+				_ = os.Chmod(target, mode)
+			}
 			_ = os.Chtimes(target, hdr.ModTime, hdr.ModTime)
 		case tar.TypeSymlink:
 			if err := mkdirAll(filepath.Dir(target)); err != nil {

@@ -204,7 +204,9 @@ func extract(r io.Reader, dir string, keep func(rel string) bool) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			if mode&0o200 == 0 { // created writable so it could be filled
+			// Created owner-writable so it could be filled, and through the umask: fix
+			// the mode only when either may have changed it.
+			if mode&0o200 == 0 || mode&0o022 != 0 {
 				_ = os.Chmod(target, mode)
 			}
 			_ = os.Chtimes(target, hdr.ModTime, hdr.ModTime)

@@ -13,7 +13,9 @@
 // deliveries start with the stored input. Whoever first marks the claim as announced after a
 // successful StartExecution writes the run.started audit record, so a crash between the two
 // leaves the next delivery to finish the job rather than losing the record. A redelivery
-// after the run ended gets ExecutionAlreadyExists and is recorded as push.duplicate.
+// after the run ended gets ExecutionAlreadyExists and is recorded as push.duplicate; one
+// arriving more than MaxRedeliveryAge after the push never reaches StartExecution, since
+// Step Functions forgets execution names after 90 days and would run the push again.
 //
 // Filters. The trigger filters on deployment configuration only (app.Config.Repository and
 // the branch globs of app.Config.Branches), because the spec's own branch and path filters

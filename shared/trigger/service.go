@@ -185,6 +185,11 @@ func (s *Service) Start(ctx context.Context, p domain.Push) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if age := s.now().Sub(claimed.push.ReceivedAt); !claimed.first && age > MaxRedeliveryAge {
+		// Step Functions forgets execution names after 90 days and would start the push
+		// again; no honest redelivery comes this late (GitHub: 3 days, EventBridge: 1).
+		return s.duplicate(ctx, claimed.push, name, "", fmt.Sprintf("redelivery %d days after the push was received", int(age.Hours()/24)))
+	}
 	out, err := s.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(s.stateMachine), Name: aws.String(name), Input: aws.String(claimed.input),
 	})
@@ -241,6 +246,10 @@ func isCommitID(s string) bool {
 }
 
 func isZero(s string) bool { return s != "" && strings.Trim(s, "0") == "" }
+
+// MaxRedeliveryAge is how old a claimed push may be for a redelivery to still reach
+// StartExecution; older ones are recorded as duplicates and start nothing.
+const MaxRedeliveryAge = 30 * 24 * time.Hour
 
 // Execution input budget. Step Functions refuses inputs over 256 KiB and DynamoDB items
 // over 400 KB; commit messages and file lists are the user-controlled, unbounded parts,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -377,5 +378,39 @@ func TestNewNamesWhatIsMissing(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestLateRedeliveryStartsNothingEvenIfStepFunctionsForgotTheName: execution names are
+// unique for 90 days only, so a redelivery long after the push must not reach
+// StartExecution at all.
+func TestLateRedeliveryStartsNothingEvenIfStepFunctionsForgotTheName(t *testing.T) {
+	now := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	cfg := app.Config{Pipeline: "demo", StateMachineARN: triggertest.StateMachineARN}
+	e := newEnv(t, cfg, trigger.Options{})
+	cfg.Table = e.table
+	ctx := context.Background()
+	p := push("acme/app", "main", sha1)
+	p.ReceivedAt = now
+	first, err := e.svc.Start(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sfn.Forget(first.RunID)
+	late, err := trigger.New(cfg, &app.Deps{DynamoDB: ddb, Now: func() time.Time { return now.Add(100 * 24 * time.Hour) }},
+		trigger.Options{Audit: e.audit, SFN: e.sfn.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ReceivedAt = time.Time{}
+	res, err := late.Start(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != trigger.Duplicate || res.Reason != "redelivery 100 days after the push was received" {
+		t.Errorf("late redelivery: %+v", res)
+	}
+	if n := len(e.sfn.Executions()); n != 0 {
+		t.Errorf("%d executions: the late redelivery started the push again", n)
 	}
 }

@@ -86,6 +86,13 @@ func (s *SFN) End(name string) {
 	}
 }
 
+// Forget drops an execution, as Step Functions does with names 90 days after a run.
+func (s *SFN) Forget(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.execs, name)
+}
+
 // Executions lists the executions started, by name.
 func (s *SFN) Executions() []Execution {
 	s.mu.Lock()

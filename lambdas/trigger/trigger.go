@@ -58,3 +58,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.CloudWatchEvent) (trigge
 	}
 	return res, nil
 }
+
+// Service is the trigger service behind the handler, so local mode can hand the same one
+// (same claims, same audit store) to the GitHub webhook route.
+func (h *Handler) Service() *trigger.Service { return h.svc }

@@ -57,6 +57,9 @@ func TestHandlerThroughTheLambdaRuntimeCodec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if h.Service() == nil {
+		t.Fatal("Service() is nil")
+	}
 	invoke := lambda.NewHandler(h.Handle)
 	sample, err := os.ReadFile(filepath.Join("..", "..", "shared", "trigger", "testdata", "codecommit-reference-updated.json"))
 	if err != nil {

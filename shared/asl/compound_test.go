@@ -97,8 +97,10 @@ func TestJSONata(t *testing.T) {
 			input: `{"xs":[1,2]}`, output: `[{"v":10},{"v":20}]`},
 		{name: "Step Functions functions", def: `{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{
 				"part":"{% $partition([1,2,3], 2) %}","range":"{% $range(0, 10, 5) %}","hash":"{% $hash('abc', 'MD5') %}",
-				"parsed":"{% $parse('{\"a\":1}') %}","uuid":"{% $length($uuid()) %}","rand":"{% $random() < 1 %}"},"End":true}}}`,
-			output: `{"part":[[1,2],[3]],"range":[0,5,10],"hash":"900150983cd24fb0d6963f7d28e17f72","parsed":{"a":1},"uuid":36,"rand":true}`},
+				"parsed":"{% $parse('{\"a\":1}') %}","uuid":"{% $length($uuid()) %}","rand":"{% $random() < 1 %}",
+				"range1":"{% $range(1, 3) %}","sha256":"{% $hash('abc') %}"},"End":true}}}`,
+			output: `{"part":[[1,2],[3]],"range":[0,5,10],"hash":"900150983cd24fb0d6963f7d28e17f72","parsed":{"a":1},"uuid":36,"rand":true,
+				"range1":[1,2,3],"sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}`},
 		{name: "mixed query languages per state", def: `{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"$.x"},"Next":"B"},
 				"B":{"Type":"Pass","QueryLanguage":"JSONata","Output":"{% $states.input.x + 1 %}","End":true}}}`,
 			input: `{"x":1}`, output: `2`},

@@ -193,7 +193,11 @@ var sfnJSONataFuncs = map[string]jsonata.Extension{
 		}
 		return out, nil
 	}},
-	"range": {Func: func(start, end, step float64) ([]any, error) {
+	"range": {Func: func(start, end float64, steps ...float64) ([]any, error) {
+		step := 1.0
+		if len(steps) > 0 {
+			step = steps[0]
+		}
 		if step == 0 || start != math.Trunc(start) || end != math.Trunc(end) || step != math.Trunc(step) {
 			return nil, fmt.Errorf("$range: start, end and step must be integers and step not 0")
 		}
@@ -206,7 +210,11 @@ var sfnJSONataFuncs = map[string]jsonata.Extension{
 		}
 		return out, nil
 	}},
-	"hash": {Func: func(data string, algo string) (string, error) {
+	"hash": {Func: func(data string, algos ...string) (string, error) {
+		algo := "SHA-256"
+		if len(algos) > 0 {
+			algo = algos[0]
+		}
 		var h hash.Hash
 		switch algo {
 		case "MD5":

@@ -164,6 +164,27 @@ func Parse(def []byte) (*Definition, error) {
 		}
 	}
 	d.root = v.machine(top, "", ql)
+	// The language requires state names to be unique in the whole state machine,
+	// nested branches included (history events name states).
+	seen := map[string]bool{}
+	var walk func(m *machine, ptr string)
+	walk = func(m *machine, ptr string) {
+		for _, name := range sortedStateNames(m) {
+			st := m.states[name]
+			sp := ptr + "/States/" + ptrEsc(name)
+			if seen[name] {
+				v.add(name, sp, fmt.Sprintf("state name %q is used more than once in the state machine", name))
+			}
+			seen[name] = true
+			for i, b := range st.branches {
+				walk(b, fmt.Sprintf("%s/Branches/%d", sp, i))
+			}
+			if st.processor != nil {
+				walk(st.processor, sp+"/ItemProcessor")
+			}
+		}
+	}
+	walk(d.root, "")
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
@@ -886,6 +907,15 @@ func (d *Definition) MarshalJSON() ([]byte, error) { return json.RawMessage(d.ra
 func (d *Definition) StateNames() []string {
 	out := make([]string, 0, len(d.root.states))
 	for n := range d.root.states {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedStateNames(m *machine) []string {
+	out := make([]string, 0, len(m.states))
+	for n := range m.states {
 		out = append(out, n)
 	}
 	sort.Strings(out)

@@ -38,6 +38,8 @@ func TestValidation(t *testing.T) {
 		{name: "choice rule without comparison", def: `{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.a","Next":"D"}],"Default":"D"},"D":{"Type":"Succeed"}}}`, wantState: "C", wantPointer: "/States/C/Choices/0", wantMsg: "exactly one comparison"},
 		{name: "unsupported resource", def: `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","End":true}}}`, wantState: "A", wantPointer: "/States/A/Resource", wantMsg: "not supported: Task resource"},
 		{name: "nested branch problem is located", def: `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[{"StartAt":"X","States":{"X":{"Type":"Pass"}}}]}}}`, wantState: "X", wantPointer: "/States/P/Branches/0/States/X", wantMsg: "either Next or End"},
+		{name: "state names are unique across branches", def: `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}]}}}`,
+			wantState: "P", wantPointer: "/States/P/Branches/0/States/P", wantMsg: "used more than once"},
 		{name: "Wait needs exactly one duration", def: `{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":1,"SecondsPath":"$.s","End":true}}}`, wantState: "W", wantMsg: "exactly one of Seconds"},
 		{name: "ItemReader is not supported", def: `{"StartAt":"M","States":{"M":{"Type":"Map","ItemReader":{},"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}`, wantState: "M", wantMsg: "not supported: ItemReader"},
 	}

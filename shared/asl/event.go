@@ -14,12 +14,13 @@ type Event struct {
 
 	StateName string `json:"state,omitempty"`
 	Input     any    `json:"input,omitempty"`
-	HasInput  bool   `json:"hasInput,omitempty"`
 	Output    any    `json:"output,omitempty"`
-	HasOutput bool   `json:"hasOutput,omitempty"`
 	Error     string `json:"error,omitempty"`
 	Cause     string `json:"cause,omitempty"`
-	HasCause  bool   `json:"hasCause,omitempty"`
+	// HasInput/HasOutput tell a JSON null from no value; HasCause an empty Cause from none.
+	HasInput  bool `json:"hasInput,omitempty"`
+	HasOutput bool `json:"hasOutput,omitempty"`
+	HasCause  bool `json:"hasCause,omitempty"`
 
 	Resource     string `json:"resource,omitempty"`
 	ResourceType string `json:"resourceType,omitempty"`

@@ -94,6 +94,14 @@ func TestCodeCommitRule(t *testing.T) {
 	if at(targets[0], "DeadLetterConfig", "Arn") == nil || at(targets[0], "RetryPolicy", "MaximumRetryAttempts") == nil {
 		t.Errorf("target has no dead-letter queue or retry policy: %s", jsonString(targets[0]))
 	}
+	dlq := jsonString(at(targets[0], "DeadLetterConfig", "Arn"))
+	_, eic := s.only(t, "AWS::Lambda::EventInvokeConfig")
+	if got := jsonString(at(props(eic), "DestinationConfig", "OnFailure", "Destination")); got != dlq {
+		t.Errorf("Trigger's async failures go to %s, want the rule's dead-letter queue %s", got, dlq)
+	}
+	if !strings.Contains(jsonString(props(eic)["FunctionName"]), s.fnIDs["Trigger"]) {
+		t.Errorf("async invoke config is for %s, want the Trigger", jsonString(props(eic)["FunctionName"]))
+	}
 }
 
 // TestAlarms: ExecutionsFailed on the state machine and Errors on each function, each

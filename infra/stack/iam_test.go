@@ -93,7 +93,7 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	update := []string{"dynamodb:UpdateItem"}
 	wantActions := map[workflow.Function][]string{
-		workflow.FnTrigger:  cat(base, update, []string{"states:StartExecution", "states:DescribeExecution", "codecommit:GetCommit"}),
+		workflow.FnTrigger:  cat(base, update, []string{"states:StartExecution", "states:DescribeExecution", "codecommit:GetCommit", "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}),
 		workflow.FnAPI:      cat(base, update, s3r, []string{"states:StartExecution", "states:DescribeExecution", "states:ListExecutions", "states:GetExecutionHistory"}, taskResponse, secret),
 		workflow.FnBuild:    cat(base, s3w, []string{"codecommit:GitPull", "codecommit:GetCommit"}),
 		workflow.FnTest:     cat(base, s3r, s3w),
@@ -139,6 +139,9 @@ func TestLeastPrivilege(t *testing.T) {
 			return res == `{"Ref":"`+topicID+`"}`
 		case svc == "kms":
 			return res == `{"Fn::GetAtt":["`+keyID+`","Arn"]}`
+		case svc == "sqs":
+			// the undelivered-push queue, as the Trigger's async failure destination
+			return f == workflow.FnTrigger && strings.Contains(res, "CodeCommitUndelivered")
 		case svc == "codecommit":
 			return strings.HasSuffix(res, `:demo-repo"]]}`)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -144,8 +145,8 @@ func wildcardInvokes(st awscdk.Stack, fns *Functions) []string {
 }
 
 // codeCommitRule starts runs from CodeCommit pushes: branch creations and updates of the
-// configured repository. Deliveries the Trigger cannot take are retried for a day and
-// then kept in a queue, so a push is never silently lost.
+// configured repository. Deliveries the Trigger cannot take, and events it failed on,
+// are retried and then kept in a queue (with an alarm), so a push is never silently lost.
 func (s *ShipgateStack) codeCommitRule(cfg Config) {
 	c := constructs.NewConstruct(s.Stack, jsii.String("CodeCommit"))
 	repo := s.Stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("codecommit"), Resource: jsii.String(cfg.Repository), ArnFormat: awscdk.ArnFormat_NO_RESOURCE_NAME})
@@ -167,11 +168,19 @@ func (s *ShipgateStack) codeCommitRule(cfg Config) {
 			},
 		},
 	})
-	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions.Function(workflow.FnTrigger), &awseventstargets.LambdaFunctionProps{
+	trigger := s.Functions.Function(workflow.FnTrigger)
+	rule.AddTarget(awseventstargets.NewLambdaFunction(trigger, &awseventstargets.LambdaFunctionProps{
 		RetryAttempts:   jsii.Number(185),
 		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(24)),
 		DeadLetterQueue: dlq,
 	}))
+	// EventBridge hands the event over as an asynchronous invoke; when the Trigger then
+	// fails, Lambda retries twice and would drop the event. Keep it in the same queue.
+	trigger.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(2),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+		OnFailure:     awslambdadestinations.NewSqsDestination(dlq),
+	})
 	s.Alarms = append(s.Alarms, awscloudwatch.NewAlarm(c, jsii.String("UndeliveredPushes"), &awscloudwatch.AlarmProps{
 		AlarmDescription:   jsii.String("shipgate: a CodeCommit push could not be delivered to the Trigger function"),
 		Metric:             dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}),

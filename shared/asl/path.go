@@ -120,7 +120,7 @@ func parseSimple(s string) ([]segment, bool) {
 				segs = append(segs, segment{name: name})
 			} else {
 				n, err := strconv.Atoi(inner)
-				if err != nil || n < 0 {
+				if err != nil {
 					return nil, false
 				}
 				segs = append(segs, segment{index: n, isIdx: true})
@@ -183,10 +183,14 @@ func (p *jpath) get(data any, env *evalEnv) (any, error) {
 	for _, s := range p.segs {
 		if s.isIdx {
 			arr, ok := cur.([]any)
-			if !ok || s.index >= len(arr) {
+			i := s.index
+			if i < 0 { // from the end, as Jayway reads [-1]
+				i += len(arr)
+			}
+			if !ok || i < 0 || i >= len(arr) {
 				return nil, &errPathNotFound{p}
 			}
-			cur = arr[s.index]
+			cur = arr[i]
 			continue
 		}
 		m, ok := cur.(map[string]any)
@@ -213,6 +217,11 @@ func compileRefPath(s string) (*jpath, error) {
 	}
 	if p.root != rootData || p.complex != nil {
 		return nil, fmt.Errorf("%q is not a valid reference path: only '$', member names and array indices are allowed", s)
+	}
+	for _, sg := range p.segs {
+		if sg.isIdx && sg.index < 0 {
+			return nil, fmt.Errorf("%q is not a valid reference path: array indices must not be negative", s)
+		}
 	}
 	return p, nil
 }

@@ -108,6 +108,8 @@ func TestDataFlow(t *testing.T) {
 			input: `{"q":1}`, output: `{"name":"run","state":"P","sm":"run","retry":0,"input":{"q":1}}`},
 		{name: "path selecting nothing is States.Runtime", def: `{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"x.$":"$.missing"},"End":true}}}`,
 			status: StatusFailed, err: "States.Runtime", cause: "The JSONPath '$.missing' specified for the field 'x.$' could not be found"},
+		{name: "negative index selects from the end", def: `{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"last.$":"$.xs[-1]","first.$":"$.xs[0]"},"End":true}}}`,
+			input: `{"xs":[1,2,3]}`, output: `{"last":3,"first":1}`},
 		{name: "wildcard and filter paths select arrays", def: `{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"ids.$":"$.items[*].id","big.$":"$.items[?(@.n > 1)].id","deep.$":"$..id"},"End":true}}}`,
 			input: `{"items":[{"id":"a","n":1},{"id":"b","n":2}]}`, output: `{"ids":["a","b"],"big":["b"],"deep":["a","b"]}`},
 		{name: "variables: Assign, $var paths, branch scope", def: `{"StartAt":"A","States":{

@@ -190,6 +190,21 @@ func (s *Service) Start(ctx context.Context, p domain.Push) (Result, error) {
 		// again; no honest redelivery comes this late (GitHub: 3 days, EventBridge: 1).
 		return s.duplicate(ctx, claimed.push, name, "", fmt.Sprintf("redelivery %d days after the push was received", int(age.Hours()/24)))
 	}
+	// The run.started record goes in before the execution starts, so the trail reads
+	// "started" ahead of the Build stage's records. Only the delivery that announces
+	// writes it; every delivery then starts (or finds) the same execution, which also
+	// completes a first delivery that crashed between its record and StartExecution.
+	first, err := s.announce(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	if first {
+		if err := s.audit.Append(ctx, startedRecord(s.pipeline, name, s.executionARN(name), claimed.push)); err != nil {
+			// Give the announcement back so the next delivery writes the record.
+			s.unannounce(ctx, name)
+			return Result{}, fmt.Errorf("record run.started for %s: %w", name, err)
+		}
+	}
 	out, err := s.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(s.stateMachine), Name: aws.String(name), Input: aws.String(claimed.input),
 	})
@@ -201,17 +216,8 @@ func (s *Service) Start(ctx context.Context, p domain.Push) (Result, error) {
 		return Result{}, classifyAWS(fmt.Sprintf("start execution %s", name), err)
 	}
 	arn := aws.ToString(out.ExecutionArn)
-	first, err := s.announce(ctx, name)
-	if err != nil {
-		return Result{}, err
-	}
 	if !first {
 		return s.duplicate(ctx, claimed.push, name, arn, "redelivery while the run is open")
-	}
-	if err := s.audit.Append(ctx, startedRecord(s.pipeline, name, arn, claimed.push)); err != nil {
-		// Give the announcement back so the next delivery writes the record.
-		s.unannounce(ctx, name)
-		return Result{}, fmt.Errorf("record run.started for %s: %w", name, err)
 	}
 	return Result{Outcome: Started, RunID: name, ExecutionARN: arn}, nil
 }
@@ -315,4 +321,10 @@ func truncateUTF8(s string, n int) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// executionARN is the ARN StartExecution gives the execution called name: the state
+// machine's ARN with ":stateMachine:" turned into ":execution:" and the name appended.
+func (s *Service) executionARN(name string) string {
+	return strings.Replace(s.stateMachine, ":stateMachine:", ":execution:", 1) + ":" + name
 }

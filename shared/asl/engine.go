@@ -177,10 +177,6 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.mu.Lock()
-	waiters := make([]*waiter, 0, len(e.tokens))
-	for _, w := range e.tokens {
-		waiters = append(waiters, w)
-	}
 	execs := make([]*execution, 0, len(e.execs))
 	for _, x := range e.execs {
 		execs = append(execs, x)
@@ -207,7 +203,6 @@ func (e *Engine) Close() error {
 	case <-time.After(e.opts.CloseTimeout):
 		e.log.Warn("asl: closing with handler invocations still running", "timeout", e.opts.CloseTimeout)
 	}
-	_ = waiters
 	e.workers.close()
 	if e.st != nil {
 		return e.st.close()

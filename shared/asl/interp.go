@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -440,13 +439,13 @@ func (f *frame) choice(s *state, c *cursor) outcome {
 				return f.stateFail(c, "States.QueryEvaluationError", fmt.Sprintf("The JSONata expression '%s' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '%s' for value: %s", r.condition.srcExpr(), jsonType(v), encodeJSON(v)))
 			}
 			if b {
-				return f.choiceTaken(s, c, env, r.next, r.assign, r.output, true)
+				return f.choiceTaken(s, c, env, r.next, r.assign, r.output)
 			}
 		}
 		if s.deflt == "" {
 			return f.stateFail(c, "States.NoChoiceMatched", "No Matches!")
 		}
-		return f.choiceTaken(s, c, env, s.deflt, nil, nil, false)
+		return f.choiceTaken(s, c, env, s.deflt, nil, nil)
 	}
 	eff, err := f.inputPath(s, c, env)
 	if err != nil {
@@ -485,7 +484,7 @@ func (f *frame) choiceTakenPath(s *state, c *cursor, env *evalEnv, eff any, next
 	return outcome{kind: outNext, next: next, output: out}
 }
 
-func (f *frame) choiceTaken(s *state, c *cursor, env *evalEnv, next string, ruleAssign, ruleOutput *tmpl, _ bool) outcome {
+func (f *frame) choiceTaken(s *state, c *cursor, env *evalEnv, next string, ruleAssign, ruleOutput *tmpl) outcome {
 	assigns, err := f.evalAssign(s.assign, c.Input, env)
 	if err != nil {
 		return f.evalFail(c, err)
@@ -595,7 +594,7 @@ func (f *frame) wait(s *state, c *cursor) outcome {
 					return f.evalFail(c, err)
 				}
 				str, _ := v.(string)
-				if _, perr := parseTimestamp(str); perr != nil || !validDate(str) {
+				if _, perr := parseTimestamp(str); perr != nil {
 					return f.stateFail(c, "States.QueryEvaluationError", fmt.Sprintf("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: %s", str))
 				}
 				ts = str
@@ -603,7 +602,7 @@ func (f *frame) wait(s *state, c *cursor) outcome {
 				ts = s.timestampLit
 			}
 			t, err := parseTimestamp(ts)
-			if err != nil || !validDate(ts) {
+			if err != nil {
 				return f.stateFail(c, "States.QueryEvaluationError", fmt.Sprintf("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: %s", ts))
 			}
 			until = t
@@ -646,9 +645,6 @@ func (f *frame) wait(s *state, c *cursor) outcome {
 	return f.transition(s, out)
 }
 
-// validDate rejects what time.Parse accepts but ISO-8601 does not (it already rejects
-// month 13 and hour 25); kept as a hook for stricter checks.
-func validDate(s string) bool { return len(s) >= 20 }
 
 func (f *frame) suspendTimer(c *cursor, d time.Duration) outcome {
 	w := f.newWaiter()
@@ -1139,4 +1135,3 @@ func taskResourceName(r string) string {
 	return r
 }
 
-func secondsText(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }

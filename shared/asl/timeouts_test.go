@@ -51,7 +51,7 @@ func TestTimeouts(t *testing.T) {
 		{name: "state machine TimeoutSeconds times the execution out", def: `{"TimeoutSeconds":60,"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}`,
 			timers: 2, advance: []time.Duration{61 * time.Second}, status: StatusTimedOut, err: "States.Timeout"},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, clk, _ := newTestEngine(t, false)
 			tokens := tokenCatcher(e)
@@ -67,7 +67,6 @@ func TestTimeouts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_ = i
 			var tok string
 			if strings.Contains(tt.def, "waitForTaskToken") {
 				tok = waitToken(t, tokens)

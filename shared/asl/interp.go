@@ -645,7 +645,6 @@ func (f *frame) wait(s *state, c *cursor) outcome {
 	return f.transition(s, out)
 }
 
-
 func (f *frame) suspendTimer(c *cursor, d time.Duration) outcome {
 	w := f.newWaiter()
 	w.addStop(f.e.sleepFunc(d, func() { w.deliver(f.e, resumeMsg{}) }))
@@ -1134,4 +1133,3 @@ func taskResourceName(r string) string {
 	}
 	return r
 }
-

@@ -50,6 +50,11 @@ type Dynamo struct {
 	// in-process handlers do not race each other through conditional-write retries.
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	// heads remembers the last record this instance wrote per pipeline (guarded by that
+	// pipeline's lock). The next append tries the slot after it without reading the head
+	// first; the conditional put still refuses the slot if another writer took it, and
+	// only then is the head read. One round trip per append instead of two.
+	heads map[string]*stored
 }
 
 // Option configures NewDynamo.
@@ -70,7 +75,7 @@ func WithMaxAttempts(n int) Option {
 
 // NewDynamo returns the audit store on table.
 func NewDynamo(client API, table string, opts ...Option) *Dynamo {
-	d := &Dynamo{db: client, table: table, now: time.Now, maxAttempts: 200, locks: map[string]*sync.Mutex{}}
+	d := &Dynamo{db: client, table: table, now: time.Now, maxAttempts: 200, locks: map[string]*sync.Mutex{}, heads: map[string]*stored{}}
 	for _, o := range opts {
 		o(d)
 	}
@@ -102,9 +107,12 @@ func (d *Dynamo) AppendEntry(ctx context.Context, r domain.Record) (Entry, error
 
 	backoff := 2 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		head, err := d.head(ctx, r.Pipeline)
-		if err != nil {
-			return Entry{}, fmt.Errorf("%s: %w", op, err)
+		head := d.heads[r.Pipeline]
+		if head == nil || attempt > 1 {
+			var err error
+			if head, err = d.head(ctx, r.Pipeline); err != nil {
+				return Entry{}, fmt.Errorf("%s: %w", op, err)
+			}
 		}
 		seq, prev := int64(1), ""
 		if head != nil {
@@ -126,8 +134,10 @@ func (d *Dynamo) AppendEntry(ctx context.Context, r domain.Record) (Entry, error
 			ExpressionAttributeNames: map[string]string{"#pk": workflow.AttrPK},
 		})
 		if err == nil {
+			d.heads[r.Pipeline] = s
 			return s.entry(), nil
 		}
+		delete(d.heads, r.Pipeline)
 		if !isConditionFailed(err) {
 			return Entry{}, domain.Errorf(domain.Transient, "%s: put %s %s: %w", op, s.PK, s.SK, err)
 		}

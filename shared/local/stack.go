@@ -300,7 +300,9 @@ func Definition() ([]byte, error) {
 }
 
 // handlers builds every state machine function, keyed by its local ARN. One approval
-// gate serves the RequestApproval and Expire functions, the console and the sweep.
+// gate serves the RequestApproval and Expire functions, the console and the sweep, and
+// one audit store serves everything, so appends to the pipeline's chain are serialized in
+// process and each costs a single conditional write.
 func (s *Stack) handlers(cfg app.Config, deps *app.Deps) (map[string]lambda.Handler, error) {
 	g, err := gate.New(cfg, deps, gate.WithAudit(s.Audit), gate.WithLogger(s.log))
 	if err != nil {
@@ -316,19 +318,19 @@ func (s *Stack) handlers(cfg app.Config, deps *app.Deps) (map[string]lambda.Hand
 	}
 	fns := map[string]lambda.Handler{}
 	reg := func(f workflow.Function, handle any) { fns[workflow.LocalARN(f)] = lambda.NewHandler(handle) }
-	if h, err := build.New(cfg, deps); check(workflow.FnBuild, err) {
+	if h, err := build.NewWith(cfg, deps, build.Options{Audit: s.Audit}); check(workflow.FnBuild, err) {
 		reg(workflow.FnBuild, h.Handle)
 	}
-	if h, err := testlambda.New(cfg, deps); check(workflow.FnTest, err) {
+	if h, err := testlambda.NewWith(cfg, deps, testlambda.Options{Audit: s.Audit}); check(workflow.FnTest, err) {
 		reg(workflow.FnTest, h.Handle)
 	}
-	if h, err := stage.New(cfg, deps); check(workflow.FnStage, err) {
+	if h, err := stage.NewWith(cfg, deps, stage.Options{Audit: s.Audit}); check(workflow.FnStage, err) {
 		reg(workflow.FnStage, h.Handle)
 	}
-	if h, err := deploy.New(cfg, deps); check(workflow.FnDeploy, err) {
+	if h, err := deploy.NewWith(cfg, deps, deploy.Options{Audit: s.Audit}); check(workflow.FnDeploy, err) {
 		reg(workflow.FnDeploy, h.Handle)
 	}
-	if h, err := notify.New(cfg, deps); check(workflow.FnNotify, err) {
+	if h, err := notify.NewWith(cfg, deps, notify.Options{Audit: s.Audit}); check(workflow.FnNotify, err) {
 		reg(workflow.FnNotify, h.Handle)
 	}
 	reg(workflow.FnApproval, approval.NewWithService(g).Handle)

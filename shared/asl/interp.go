@@ -929,8 +929,13 @@ func (f *frame) mapRun(s *state, c *cursor, env *evalEnv) (any, *failure, outcom
 	if conc < 1 {
 		conc = 1
 	}
-	// Above a few dozen goroutines a Map only adds scheduling cost in process.
-	conc = min(conc, 64)
+	// AWS runs at most 40 iterations of an inline Map at once; a distributed Map runs up
+	// to 10,000 child executions, which in process are goroutines: 1,000 is plenty.
+	if s.processor.mode == "DISTRIBUTED" {
+		conc = min(conc, 1000)
+	} else {
+		conc = min(conc, 40)
+	}
 	var mu sync.Mutex
 	var failures int
 	var firstFail *failure

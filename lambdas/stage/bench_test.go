@@ -203,7 +203,7 @@ func stageChild() int {
 	if os.Getenv("SHIPGATE_STAGE_BENCH_DEBUG") != "" {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		fmt.Fprintf(os.Stderr, "before handler: VmHWM %d KiB; heap sys %d MiB, inuse %d MiB, stacks %d MiB, other sys %d MiB, GCs %d\n",
+		fmt.Fprintf(os.Stderr, "VmHWM before the handler %d KiB; after it: heap sys %d MiB, inuse %d MiB, stacks %d MiB, other sys %d MiB, GCs %d\n",
 			startHWM, ms.HeapSys>>20, ms.HeapInuse>>20, ms.StackSys>>20, (ms.Sys-ms.HeapSys)>>20, ms.NumGC)
 	}
 	if p := os.Getenv("SHIPGATE_STAGE_BENCH_PROF"); p != "" {

@@ -151,6 +151,20 @@ var apiOps = map[string]apiOp{
 		}
 		return map[string]any{"updateDate": epoch(t)}, nil
 	},
+	"DescribeStateMachineForExecution": func(e *Engine, r *http.Request, body []byte) (any, error) {
+		var in struct {
+			ARN string `json:"executionArn"`
+		}
+		if err := decodeReq(body, &in); err != nil {
+			return nil, err
+		}
+		d, err := e.DescribeStateMachineForExecution(r.Context(), in.ARN)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"stateMachineArn": d.ARN, "name": d.Name, "definition": d.Definition,
+			"roleArn": fmt.Sprintf("arn:aws:iam::%s:role/shipgate-local", e.opts.Account), "updateDate": epoch(d.Created)}, nil
+	},
 	"ListStateMachines": func(e *Engine, r *http.Request, body []byte) (any, error) {
 		list := e.ListStateMachines(r.Context())
 		out := make([]map[string]any, len(list))

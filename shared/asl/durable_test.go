@@ -404,6 +404,9 @@ func TestUpdateStateMachine(t *testing.T) {
 	if str(d.Output) != `{"answer":"answered","who":"v1"}` {
 		t.Errorf("old execution: got %s %s, want it finished on its v1 definition", d.Status, str(d.Output))
 	}
+	if info, err := e2.DescribeStateMachineForExecution(ctx, old.ExecutionARN); err != nil || !sameJSON([]byte(info.Definition), []byte(callbackDef)) {
+		t.Errorf("definition of the old execution: got %v %v, want v1", info, err)
+	}
 }
 
 // TestCloseDuringParallel: a Parallel state cut short by Close is run again whole after

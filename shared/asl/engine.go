@@ -334,6 +334,16 @@ func (e *Engine) DescribeStateMachine(ctx context.Context, arn string) (*StateMa
 	return &StateMachineInfo{ARN: sm.arn, Name: sm.name, Definition: string(sm.def.raw), Created: sm.created}, nil
 }
 
+// DescribeStateMachineForExecution returns the definition an execution runs (the one it
+// started with, even after an UpdateStateMachine).
+func (e *Engine) DescribeStateMachineForExecution(ctx context.Context, executionARN string) (*StateMachineInfo, error) {
+	x, err := e.getExec(executionARN)
+	if err != nil {
+		return nil, err
+	}
+	return &StateMachineInfo{ARN: x.sm.arn, Name: x.sm.name, Definition: string(x.sm.def.raw), Created: x.sm.created}, nil
+}
+
 // ListStateMachines lists registered state machines by name.
 func (e *Engine) ListStateMachines(ctx context.Context) []StateMachineInfo {
 	e.mu.RLock()

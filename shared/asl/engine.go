@@ -488,7 +488,7 @@ func (e *Engine) StartExecution(ctx context.Context, smARN, name string, input [
 	}
 	x := &execution{arn: arn, name: name, sm: sm, input: inStr, status: StatusRunning, done: make(chan struct{}), root: &scope{}}
 	// Most executions walk each state about once: size the history for that.
-	x.events = make([]Event, 0, min(2*len(sm.def.root.states)+4, 512))
+	x.events = make([]Event, 0, min(2*len(sm.def.root.states)+4, 64))
 	x.info = execInfo{ID: arn, Name: name, SMID: sm.arn, SMName: sm.name, Input: in, Start: now,
 		RoleArn: fmt.Sprintf("arn:aws:iam::%s:role/shipgate-local", e.opts.Account)}
 	x.ctx, x.cancel = context.WithCancel(context.Background())

@@ -1,7 +1,14 @@
 // Package artifact is shipgate's S3 store: the key layout every stage and the CDK
-// lifecycle rules agree on, streaming uploads that compute SHA-256 as the bytes pass
-// (so a 1 GiB artifact never sits in memory), and the run's immutable manifest with
-// its digest, which is what an approver approves and what Deploy re-checks.
+// lifecycle rules agree on, uploads that carry S3's SHA-256 checksum and report the
+// object's SHA-256 without ever holding it in memory (streams and files over 256 MiB go
+// as multipart uploads from a few recycled part buffers, hashed as the bytes pass;
+// smaller files are hashed, then sent straight from disk), and the run's immutable
+// manifest with its digest, which is what an approver approves and what Deploy
+// re-checks.
+//
+// The local S3 stand-in (gofakes3) ignores x-amz-checksum-sha256, so locally nothing
+// checks those headers; Download therefore hashes what it receives, and Deploy compares
+// that with the manifest, on AWS and locally alike.
 package artifact
 
 import (

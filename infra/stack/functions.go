@@ -183,6 +183,10 @@ func NewFunctions(scope constructs.Construct, id string, p *FunctionsProps) (*Fu
 	return f, nil
 }
 
+// deployMarkerPartition is the partition-key pattern of the Deploy function's markers
+// (lambdas/deploy), the only items any function may delete.
+const deployMarkerPartition = "RUN#*"
+
 // imageExcludes keep the container build context to the Go sources: no Node tools, no
 // previous assemblies (which would nest), no local data.
 var imageExcludes = []string{
@@ -201,8 +205,8 @@ func (f *Functions) AddEnvironment(key string, value *string, names ...workflow.
 // nothing else. Table access is split: every function appends audit records (the audit
 // store writes conditionally with PutItem and reads with GetItem/Query); only Trigger
 // and the decision path (Api, Approval, Expire, Deploy) update items (push claims,
-// approval state, the deploy marker); only Deploy deletes (its own marker); no function
-// may scan.
+// approval state, the deploy marker); only Deploy deletes, and only in RUN# partitions
+// (its markers), never audit records; no function may scan.
 func (f *Functions) grant(stack awscdk.Stack, p *FunctionsProps) {
 	cfg := p.Config
 	st := p.Storage
@@ -224,10 +228,16 @@ func (f *Functions) grant(stack awscdk.Stack, p *FunctionsProps) {
 			actions = append(actions, "dynamodb:UpdateItem")
 		}
 		if name == workflow.FnDeploy {
-			// Deploy releases its own deploy marker when an attempt stopped before any
-			// side effect (a conditional delete of RUN#<run>/DEPLOY). IAM cannot narrow
-			// a delete to one sort key; the audit chain's hashes expose any other delete.
-			actions = append(actions, "dynamodb:DeleteItem")
+			// Deploy releases its own deploy marker (RUN#<run>/DEPLOY) when an attempt
+			// stopped before any side effect. The delete is limited to RUN# partitions,
+			// so the audit chain (PIPE#<pipeline>) stays out of reach of every role.
+			f.roles[name].AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("dynamodb:DeleteItem"),
+				Resources: &[]*string{st.Table.TableArn()},
+				Conditions: &map[string]any{"ForAllValues:StringLike": map[string]any{
+					"dynamodb:LeadingKeys": []string{deployMarkerPartition},
+				}},
+			}))
 		}
 		st.Table.Grant(f.roles[name], *jsii.Strings(actions...)...)
 		f.wild(name, "The table's global secondary indexes (GSI1..GSI5) are queried by name under table/index/; only this table's indexes match.",

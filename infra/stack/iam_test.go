@@ -160,6 +160,10 @@ func TestLeastPrivilege(t *testing.T) {
 							t.Errorf("%s allowed on %s: not this stack's resource, or broader than the handler needs", a, r)
 						}
 					}
+					if a == "dynamodb:DeleteItem" && st.condition != `{"ForAllValues:StringLike":{"dynamodb:LeadingKeys":"RUN#*"}}` &&
+						st.condition != `{"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["RUN#*"]}}` {
+						t.Errorf("dynamodb:DeleteItem with condition %s, want it limited to RUN# partitions (never the audit chain)", st.condition)
+					}
 					if a == "s3:ListBucket" && strings.Contains(jsonString(st.resources), bucketID) && !strings.Contains(st.condition, `"s3:prefix"`) {
 						t.Errorf("s3:ListBucket on the artifacts bucket without an s3:prefix condition")
 					}

@@ -257,3 +257,61 @@ func BenchmarkDurableExecutions(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "executions/s")
 	b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "executions/CPU-s")
 }
+
+// BenchmarkWaitingPipelineExecutions is BenchmarkWaitingExecutions with the project's own
+// state machine: 10,000 runs built, tested and staged (no-op handlers), all waiting at
+// RequestApproval, and the heap each holds (its history included).
+func BenchmarkWaitingPipelineExecutions(b *testing.B) {
+	const n = 10000
+	for i := 0; i < b.N; i++ {
+		var asked atomic.Int64
+		p := &pipeline{notified: make(chan string, n), tokens: make(chan string, n)}
+		e, err := Open(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.register(e, map[string]any{"skipped": false, "approvalTimeoutSeconds": 259200, "specKey": "runs/demo/main-0123abcd/spec.json"})
+		arn, err := e.CreateStateMachine(context.Background(), "pipeline", projectDefinition())
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		ctx := context.Background()
+		for j := 0; j < n; j++ {
+			if _, err := e.StartExecution(ctx, arn, fmt.Sprintf("run-%d", j), []byte(`{"repo":"octo/app","commit":"5f1c0ffee","branch":"main","pusher":"ana"}`)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for asked.Load() < n {
+			select {
+			case <-p.tokens:
+				asked.Add(1)
+			case <-time.After(30 * time.Second):
+				b.Fatalf("only %d executions reached the approval", asked.Load())
+			}
+		}
+		for {
+			parked := 0
+			e.mu.RLock()
+			for _, x := range e.execs {
+				x.mu.Lock()
+				if x.parked != nil {
+					parked++
+				}
+				x.mu.Unlock()
+			}
+			e.mu.RUnlock()
+			if parked == n {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/waiting-execution")
+		e.Close()
+	}
+}

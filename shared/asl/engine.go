@@ -369,7 +369,7 @@ type execution struct {
 	output any
 	ferr   *failure
 	stop   time.Time
-	events []Event
+	events []hevent
 	nextID int64
 	done   chan struct{}
 
@@ -418,7 +418,7 @@ func (x *execution) appendEvent(e *Engine, ev Event) int64 {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = e.clock.Now()
 	}
-	x.events = append(x.events, ev)
+	x.events = append(x.events, pack(&ev))
 	x.mu.Unlock()
 	if e.opts.OnEvent != nil {
 		e.observe(x, ev)
@@ -488,7 +488,7 @@ func (e *Engine) StartExecution(ctx context.Context, smARN, name string, input [
 	}
 	x := &execution{arn: arn, name: name, sm: sm, input: inStr, status: StatusRunning, done: make(chan struct{}), root: &scope{}}
 	// Most executions walk each state about once: size the history for that.
-	x.events = make([]Event, 0, min(2*len(sm.def.root.states)+4, 64))
+	x.events = make([]hevent, 0, min(2*len(sm.def.root.states)+4, 64))
 	x.info = execInfo{ID: arn, Name: name, SMID: sm.arn, SMName: sm.name, Input: in, Start: now,
 		RoleArn: fmt.Sprintf("arn:aws:iam::%s:role/shipgate-local", e.opts.Account)}
 	x.ctx, x.cancel = context.WithCancel(context.Background())
@@ -665,6 +665,10 @@ func (e *Engine) park(x *execution, c *cursor, w *waiter) (resumeMsg, bool) {
 	if x.status != StatusRunning {
 		w.cancel(e)
 		return resumeMsg{}, false
+	}
+	if spare := cap(x.events) - len(x.events); spare > 4 {
+		// A parked execution may wait for days: keep its history without spare room.
+		x.events = append(make([]hevent, 0, len(x.events)), x.events...)
 	}
 	x.parked = &parkRec{w: w, c: c}
 	return resumeMsg{}, false
@@ -886,7 +890,9 @@ func (e *Engine) GetExecutionHistory(ctx context.Context, arn string) ([]Event, 
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	out := make([]Event, len(x.events))
-	copy(out, x.events)
+	for i := range x.events {
+		out[i] = x.events[i].unpack()
+	}
 	return out, nil
 }
 

@@ -146,3 +146,79 @@ func (ev *Event) details() (string, map[string]any) {
 	}
 	return "", nil
 }
+
+// hevent is how an execution keeps an event in memory: a third of Event's size, since a
+// waiting execution's history is most of what it holds. Only task and map events carry
+// the rarely used fields, behind a pointer.
+type hevent struct {
+	ts    int64 // unix nanoseconds
+	id    int64
+	prev  int64
+	val   any // the Input, Output or Parameters, as flags say
+	state string
+	typ   string
+	x     *eventExtra
+	flags uint8
+}
+
+type eventExtra struct {
+	err, cause             string
+	resource, resourceType string
+	mapName                string
+	timeout, heartbeat     int64
+	index, length          int
+}
+
+const (
+	fHasInput uint8 = 1 << iota
+	fHasOutput
+	fHasCause
+	fValInput
+	fValOutput
+	fValParams
+)
+
+func pack(ev *Event) hevent {
+	h := hevent{ts: ev.Timestamp.UnixNano(), id: ev.ID, prev: ev.PreviousID, state: ev.StateName, typ: ev.Type}
+	switch {
+	case ev.Input != nil || ev.HasInput:
+		h.val, h.flags = ev.Input, fValInput
+	case ev.Output != nil || ev.HasOutput:
+		h.val, h.flags = ev.Output, fValOutput
+	case ev.Parameters != nil:
+		h.val, h.flags = ev.Parameters, fValParams
+	}
+	if ev.HasInput {
+		h.flags |= fHasInput
+	}
+	if ev.HasOutput {
+		h.flags |= fHasOutput
+	}
+	if ev.HasCause {
+		h.flags |= fHasCause
+	}
+	if ev.Error != "" || ev.Cause != "" || ev.Resource != "" || ev.ResourceType != "" || ev.MapName != "" ||
+		ev.Timeout != 0 || ev.Heartbeat != 0 || ev.Index != 0 || ev.Length != 0 {
+		h.x = &eventExtra{err: ev.Error, cause: ev.Cause, resource: ev.Resource, resourceType: ev.ResourceType,
+			mapName: ev.MapName, timeout: ev.Timeout, heartbeat: ev.Heartbeat, index: ev.Index, length: ev.Length}
+	}
+	return h
+}
+
+func (h *hevent) unpack() Event {
+	ev := Event{ID: h.id, PreviousID: h.prev, Timestamp: time.Unix(0, h.ts).UTC(), Type: h.typ, StateName: h.state,
+		HasInput: h.flags&fHasInput != 0, HasOutput: h.flags&fHasOutput != 0, HasCause: h.flags&fHasCause != 0}
+	switch {
+	case h.flags&fValInput != 0:
+		ev.Input = h.val
+	case h.flags&fValOutput != 0:
+		ev.Output = h.val
+	case h.flags&fValParams != 0:
+		ev.Parameters = h.val
+	}
+	if x := h.x; x != nil {
+		ev.Error, ev.Cause, ev.Resource, ev.ResourceType, ev.MapName = x.err, x.cause, x.resource, x.resourceType, x.mapName
+		ev.Timeout, ev.Heartbeat, ev.Index, ev.Length = x.timeout, x.heartbeat, x.index, x.length
+	}
+	return ev
+}

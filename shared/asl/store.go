@@ -195,7 +195,8 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 	}
 	evB := make([][]byte, len(evs))
 	for i := range evs {
-		evB[i] = appendEventJSON(nil, &evs[i])
+		ev := evs[i].unpack()
+		evB[i] = appendEventJSON(nil, &ev)
 	}
 	err = e.st.write(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bExecs).Put([]byte(x.arn), recB); err != nil {
@@ -209,7 +210,7 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 			return err
 		}
 		for i := range evs {
-			if err := eb.Put(eventKey(evs[i].ID), evB[i]); err != nil {
+			if err := eb.Put(eventKey(evs[i].id), evB[i]); err != nil {
 				return err
 			}
 		}
@@ -302,11 +303,15 @@ func (e *Engine) recover() error {
 			ferr: r.Fail, stop: r.Stop, done: make(chan struct{}), root: &scope{vars: r.Vars}, timeoutAt: r.TimeoutAt}
 		x.info = execInfo{ID: r.ARN, Name: r.Name, SMID: sm.arn, SMName: sm.name, Input: in, Start: r.Start,
 			RoleArn: fmt.Sprintf("arn:aws:iam::%s:role/shipgate-local", e.opts.Account)}
-		x.events = evs[r.ARN]
+		list := evs[r.ARN]
+		x.events = make([]hevent, len(list))
+		for i := range list {
+			x.events[i] = pack(&list[i])
+		}
 		x.flushed = len(x.events)
 		x.nextID = int64(len(x.events))
 		if n := len(x.events); n > 0 {
-			x.nextID = x.events[n-1].ID
+			x.nextID = x.events[n-1].id
 		}
 		x.ctx, x.cancel = contextPair()
 		e.execs[r.ARN] = x

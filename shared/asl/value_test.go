@@ -69,7 +69,8 @@ func TestSizeOver(t *testing.T) {
 	}
 }
 
-// TestEventRoundTrip: what the database stores decodes back to the same event.
+// TestEventRoundTrip: what the database stores, and the compact in-memory form, give
+// back the same event.
 func TestEventRoundTrip(t *testing.T) {
 	ts := VirtualStart.Add(1234567 * time.Microsecond)
 	tests := []Event{
@@ -85,6 +86,8 @@ func TestEventRoundTrip(t *testing.T) {
 			if err := json.Unmarshal(appendEventJSON(nil, &want), &got); err != nil {
 				t.Fatal(err)
 			}
+			h := pack(&got)
+			got = h.unpack()
 			gb, _ := json.Marshal(got)
 			wb, _ := json.Marshal(want)
 			if string(gb) != string(wb) || !got.Timestamp.Equal(want.Timestamp) {

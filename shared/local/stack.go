@@ -232,7 +232,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.StateMachine, err = eng.CreateStateMachine(ctx, StateMachineName, def); err != nil {
+	if s.StateMachine, err = eng.PutStateMachine(ctx, StateMachineName, def); err != nil {
 		return nil, fmt.Errorf("the embedded state machine definition does not load: %w", err)
 	}
 	if s.StateMachine != cfg.StateMachineARN {

@@ -35,6 +35,11 @@ type Config struct {
 	Repository      string
 	Branches        []string
 	NotifyEmails    []string
+	// Cognito sign-in of the console on AWS (see shared/webauth); all empty: no sessions.
+	CognitoPoolID   string
+	CognitoClientID string
+	CognitoDomain   string              // hosted UI base URL, no trailing slash
+	CognitoIssuer   string              // "" derives https://cognito-idp.<region>.amazonaws.com/<pool>
 	Endpoints       awsclient.Endpoints // empty on AWS
 }
 
@@ -53,6 +58,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Repository:      getenv(workflow.EnvRepository),
 		Branches:        splitList(getenv(workflow.EnvBranches)),
 		NotifyEmails:    splitList(getenv(workflow.EnvNotifyEmails)),
+		CognitoPoolID:   getenv(workflow.EnvCognitoPoolID),
+		CognitoClientID: getenv(workflow.EnvCognitoClientID),
+		CognitoDomain:   strings.TrimRight(getenv(workflow.EnvCognitoDomain), "/"),
+		CognitoIssuer:   strings.TrimRight(getenv(workflow.EnvCognitoIssuer), "/"),
 	}
 	var missing []string
 	if c.Table == "" {

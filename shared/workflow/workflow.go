@@ -120,6 +120,12 @@ const (
 	// approvalTimeout), set on Build: it reports approvalTimeoutSeconds from it when the
 	// spec names no approval timeout.
 	EnvApprovalTimeout = "SHIPGATE_APPROVAL_TIMEOUT"
+	// The console's Cognito sign-in (Api function only; local mode signs in a configured
+	// user instead). The issuer defaults to the pool's regional cognito-idp URL.
+	EnvCognitoPoolID   = "SHIPGATE_COGNITO_POOL_ID"   // user pool id, e.g. us-east-1_AbC123
+	EnvCognitoClientID = "SHIPGATE_COGNITO_CLIENT_ID" // the console's app client (no secret)
+	EnvCognitoDomain   = "SHIPGATE_COGNITO_DOMAIN"    // hosted UI base URL, https://<prefix>.auth.<region>.amazoncognito.com
+	EnvCognitoIssuer   = "SHIPGATE_COGNITO_ISSUER"    // optional: ID token issuer (other partitions, tests)
 )
 
 // Table key schema: one table holds the audit trail and the approvals. Every key

@@ -1,13 +1,12 @@
 package approval
 
 import (
-	"bytes"
 	"fmt"
-	htmltemplate "html/template"
+	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
+	"github.com/shipgate/shipgate/shared/htmlesc"
 	"github.com/shipgate/shipgate/shared/notify"
 )
 
@@ -36,53 +35,151 @@ type msgData struct {
 	Required int
 }
 
-var funcs = template.FuncMap{"short": Short, "human": humanBytes}
+// The request mail is built with plain string code rather than text/template and
+// html/template: their reflective field access keeps every exported method of every
+// reachable type in the Lambda binaries (see shared/htmlesc). messages_oracle_test.go
+// renders the former templates and checks these functions produce the same bytes.
 
-var textTmpl = template.Must(template.New("t").Funcs(funcs).Parse(`{{with .A.Summary}}{{.Pusher.Name}}{{if .Pusher.Email}} <{{.Pusher.Email}}>{{end}} pushed {{short .Commit}} to {{.Repository}} ({{.Branch}}); it is built, tested and staged, and waits for your decision.
+func requestText(d msgData) string {
+	var b strings.Builder
+	sm := &d.A.Summary
+	b.WriteString(sm.Pusher.Name)
+	if sm.Pusher.Email != "" {
+		b.WriteString(" <" + sm.Pusher.Email + ">")
+	}
+	b.WriteString(" pushed " + Short(sm.Commit) + " to " + sm.Repository + " (" + sm.Branch + "); it is built, tested and staged, and waits for your decision.\n\n")
+	b.WriteString("Commit:   " + sm.Commit + "\n")
+	b.WriteString("Message:  " + sm.Message + "\n")
+	if t := sm.Tests; t != nil {
+		fmt.Fprintf(&b, "Tests:    %d passed, %d failed, %d skipped\n", t.Passed, t.Failed, t.Skipped)
+	}
+	b.WriteString("Manifest: " + d.A.ManifestDigest + "\n")
+	if len(sm.Artifacts) > 0 {
+		b.WriteString("\nArtifacts:\n")
+		for _, a := range sm.Artifacts {
+			b.WriteString("  " + a.Name + "  " + a.Path + "  " + humanBytes(a.Size) + "\n    sha256:" + a.SHA256 + "\n")
+		}
+	}
+	if len(sm.Commits) > 0 {
+		b.WriteString("\nCommits in this push:\n")
+		for _, c := range sm.Commits {
+			b.WriteString("  " + Short(c.ID) + " " + c.Message)
+			if c.Author != "" {
+				b.WriteString(" (" + c.Author + ")")
+			}
+			b.WriteString("\n")
+		}
+		if sm.CommitsTruncated {
+			b.WriteString("  (more commits not shown)\n")
+		}
+	}
+	if ld := sm.LastDeployed; ld != nil {
+		b.WriteString("\nLast deployed: " + Short(ld.Commit) + " (run " + ld.RunID + ")")
+		if sm.SinceURL != "" {
+			b.WriteString("\nChanges since: " + sm.SinceURL)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nApprovals needed: " + strconv.Itoa(d.Required) + " (" + d.Others + ")\n")
+	b.WriteString("Decide by:        " + d.Expires + "\n\n")
+	b.WriteString("Review and decide (this link is yours alone; do not forward it):\n" + d.Link + "\n\n")
+	b.WriteString("Opening the link changes nothing; you decide on the page.\nConsole: " + d.Console + "\n")
+	return b.String()
+}
 
-Commit:   {{.Commit}}
-Message:  {{.Message}}
-{{if .Tests}}Tests:    {{.Tests.Passed}} passed, {{.Tests.Failed}} failed, {{.Tests.Skipped}} skipped
-{{end}}Manifest: {{$.A.ManifestDigest}}
-{{if .Artifacts}}
-Artifacts:
-{{range .Artifacts}}  {{.Name}}  {{.Path}}  {{human .Size}}
-    sha256:{{.SHA256}}
-{{end}}{{end}}{{if .Commits}}
-Commits in this push:
-{{range .Commits}}  {{short .ID}} {{.Message}}{{if .Author}} ({{.Author}}){{end}}
-{{end}}{{if .CommitsTruncated}}  (more commits not shown)
-{{end}}{{end}}{{if .LastDeployed}}
-Last deployed: {{short .LastDeployed.Commit}} (run {{.LastDeployed.RunID}}){{if .SinceURL}}
-Changes since: {{.SinceURL}}{{end}}
-{{end}}{{end}}
-Approvals needed: {{.Required}} ({{.Others}})
-Decide by:        {{.Expires}}
-
-Review and decide (this link is yours alone; do not forward it):
-{{.Link}}
-
-Opening the link changes nothing; you decide on the page.
-Console: {{.Console}}
-`))
-
-var htmlTmpl = htmltemplate.Must(htmltemplate.New("h").Funcs(htmltemplate.FuncMap(funcs)).Parse(`<!doctype html>
-<html><body style="font-family:sans-serif">
-{{with .A.Summary}}<p><b>{{.Pusher.Name}}</b>{{if .Pusher.Email}} &lt;{{.Pusher.Email}}&gt;{{end}} pushed <code>{{short .Commit}}</code> to <b>{{.Repository}}</b> ({{.Branch}}). It is built, tested and staged, and waits for your decision.</p>
-<table>
-<tr><th align="left">Commit</th><td><code>{{.Commit}}</code></td></tr>
-<tr><th align="left">Message</th><td>{{.Message}}</td></tr>
-{{if .Tests}}<tr><th align="left">Tests</th><td>{{.Tests.Passed}} passed, {{.Tests.Failed}} failed, {{.Tests.Skipped}} skipped</td></tr>{{end}}
-<tr><th align="left">Manifest</th><td><code>{{$.A.ManifestDigest}}</code></td></tr>
-</table>
-{{if .Artifacts}}<h3>Artifacts</h3><ul>{{range .Artifacts}}<li>{{.Name}} <code>{{.Path}}</code> {{human .Size}}<br><code>sha256:{{.SHA256}}</code></li>{{end}}</ul>{{end}}
-{{if .Commits}}<h3>Commits in this push</h3><ul>{{range .Commits}}<li><code>{{short .ID}}</code> {{.Message}}{{if .Author}} ({{.Author}}){{end}}</li>{{end}}</ul>{{end}}
-{{if .LastDeployed}}<p>Last deployed: <code>{{short .LastDeployed.Commit}}</code> (run {{.LastDeployed.RunID}}){{if .SinceURL}}, <a href="{{.SinceURL}}">changes since</a>{{end}}</p>{{end}}
-{{end}}<p>Approvals needed: {{.Required}} ({{.Others}}). Decide by {{.Expires}}.</p>
-<p><a href="{{.Link}}">Review and decide</a> (this link is yours alone; opening it changes nothing).</p>
-<p><a href="{{.Console}}">Console</a></p>
-</body></html>
-`))
+func requestHTML(d msgData) string {
+	var b htmlesc.Builder
+	sm := &d.A.Summary
+	b.Raw("<!doctype html>\n<html><body style=\"font-family:sans-serif\">\n<p><b>")
+	b.Text(sm.Pusher.Name)
+	b.Raw("</b>")
+	if sm.Pusher.Email != "" {
+		b.Raw(" &lt;")
+		b.Text(sm.Pusher.Email)
+		b.Raw("&gt;")
+	}
+	b.Raw(" pushed <code>")
+	b.Text(Short(sm.Commit))
+	b.Raw("</code> to <b>")
+	b.Text(sm.Repository)
+	b.Raw("</b> (")
+	b.Text(sm.Branch)
+	b.Raw("). It is built, tested and staged, and waits for your decision.</p>\n<table>\n<tr><th align=\"left\">Commit</th><td><code>")
+	b.Text(sm.Commit)
+	b.Raw("</code></td></tr>\n<tr><th align=\"left\">Message</th><td>")
+	b.Text(sm.Message)
+	b.Raw("</td></tr>\n")
+	if t := sm.Tests; t != nil {
+		b.Raw("<tr><th align=\"left\">Tests</th><td>")
+		b.Int(t.Passed)
+		b.Raw(" passed, ")
+		b.Int(t.Failed)
+		b.Raw(" failed, ")
+		b.Int(t.Skipped)
+		b.Raw(" skipped</td></tr>")
+	}
+	b.Raw("\n<tr><th align=\"left\">Manifest</th><td><code>")
+	b.Text(d.A.ManifestDigest)
+	b.Raw("</code></td></tr>\n</table>\n")
+	if len(sm.Artifacts) > 0 {
+		b.Raw("<h3>Artifacts</h3><ul>")
+		for _, a := range sm.Artifacts {
+			b.Raw("<li>")
+			b.Text(a.Name)
+			b.Raw(" <code>")
+			b.Text(a.Path)
+			b.Raw("</code> ")
+			b.Text(humanBytes(a.Size))
+			b.Raw("<br><code>sha256:")
+			b.Text(a.SHA256)
+			b.Raw("</code></li>")
+		}
+		b.Raw("</ul>")
+	}
+	b.Raw("\n")
+	if len(sm.Commits) > 0 {
+		b.Raw("<h3>Commits in this push</h3><ul>")
+		for _, c := range sm.Commits {
+			b.Raw("<li><code>")
+			b.Text(Short(c.ID))
+			b.Raw("</code> ")
+			b.Text(c.Message)
+			if c.Author != "" {
+				b.Raw(" (")
+				b.Text(c.Author)
+				b.Raw(")")
+			}
+			b.Raw("</li>")
+		}
+		b.Raw("</ul>")
+	}
+	b.Raw("\n")
+	if ld := sm.LastDeployed; ld != nil {
+		b.Raw("<p>Last deployed: <code>")
+		b.Text(Short(ld.Commit))
+		b.Raw("</code> (run ")
+		b.Text(ld.RunID)
+		b.Raw(")")
+		if sm.SinceURL != "" {
+			b.Raw(", <a href=\"")
+			b.URL(sm.SinceURL)
+			b.Raw("\">changes since</a>")
+		}
+		b.Raw("</p>")
+	}
+	b.Raw("\n<p>Approvals needed: ")
+	b.Int(d.Required)
+	b.Raw(" (")
+	b.Text(d.Others)
+	b.Raw("). Decide by ")
+	b.Text(d.Expires)
+	b.Raw(".</p>\n<p><a href=\"")
+	b.URL(d.Link)
+	b.Raw("\">Review and decide</a> (this link is yours alone; opening it changes nothing).</p>\n<p><a href=\"")
+	b.URL(d.Console)
+	b.Raw("\">Console</a></p>\n</body></html>\n")
+	return b.String()
+}
 
 func (s *Service) requestMessage(a *Approval, i int) (notify.Message, error) {
 	tok, err := s.signer.Mint(a.ID, a.Approvers, i, a.ExpiresAt)
@@ -93,18 +190,11 @@ func (s *Service) requestMessage(a *Approval, i int) (notify.Message, error) {
 	d := msgData{A: a, To: a.Approvers[i], Link: link, Console: s.baseURL + "/", Short: Short(a.Commit),
 		Expires: a.ExpiresAt.UTC().Format(time.RFC3339), Required: a.Required,
 		Others: "approvers: " + strings.Join(a.Approvers, ", ")}
-	var tb, hb bytes.Buffer
-	if err := textTmpl.Execute(&tb, d); err != nil {
-		return notify.Message{}, err
-	}
-	if err := htmlTmpl.Execute(&hb, d); err != nil {
-		return notify.Message{}, err
-	}
 	return notify.Message{
 		To:      []string{a.Approvers[i]},
 		Subject: fmt.Sprintf("[shipgate] Approve %s %s@%s: %s", a.Pipeline, a.Summary.Branch, Short(a.Commit), firstLine(a.Summary.Message)),
-		Text:    tb.String(),
-		HTML:    hb.String(),
+		Text:    requestText(d),
+		HTML:    requestHTML(d),
 		Links:   []string{link},
 		Kind:    KindRequest,
 		RunID:   a.RunID,

@@ -1,13 +1,19 @@
 // Package api is the Api Lambda: behind API Gateway's HTTP API it serves the GitHub
 // webhook, the approval pages, the console and the JSON API with the same router local
-// mode serves (shared/web), adapting API Gateway's events to net/http.
+// mode serves (shared/web), adapting API Gateway's events to net/http. API Gateway lets
+// every route through; the console and /api are authenticated here, by the Cognito
+// sign-in of shared/webauth (a session cookie for browsers, a Bearer ID token for
+// scripts), because a browser opening the console has no token to show an authorizer.
 package api
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -18,7 +24,9 @@ import (
 	"github.com/shipgate/shipgate/shared/console"
 	"github.com/shipgate/shipgate/shared/trigger"
 	"github.com/shipgate/shipgate/shared/web"
+	"github.com/shipgate/shipgate/shared/webauth"
 	"github.com/shipgate/shipgate/shared/webhook"
+	"github.com/shipgate/shipgate/shared/workflow"
 )
 
 // Handler serves API Gateway HTTP API events.
@@ -29,6 +37,8 @@ type Options struct {
 	// WebhookSecret is the GitHub webhook secret; nil refuses every delivery (fail closed).
 	WebhookSecret []byte
 	Logger        *slog.Logger
+	// HTTPClient calls Cognito's token and JWKS endpoints; nil: a 5 s timeout client.
+	HTTPClient *http.Client
 }
 
 // New builds the router from the function's config and clients. deps.SigningKey must be
@@ -58,9 +68,61 @@ func New(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	router := web.New(web.Routes{Webhook: wh, Console: con, Audit: audit.NewHTTP(trail, audit.WithDefaultPipeline(cfg.Pipeline)), Logger: log})
+	var consoleH, auditH http.Handler = con, audit.NewHTTP(trail, audit.WithDefaultPipeline(cfg.Pipeline))
+	auth, err := NewAuth(cfg, deps, log, o.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	if auth != nil {
+		// The console's routes (which include the approval link pages, left public) and
+		// the audit ones go through the session check; the webhook never does.
+		consoleH, auditH = auth.Wrap(consoleH), auth.Wrap(auditH)
+	} else {
+		log.Warn("no Cognito settings: console and /api answer 401 unless API Gateway's JWT authorizer signed the request in")
+	}
+	router := web.New(web.Routes{Webhook: wh, Console: consoleH, Audit: auditH, Logger: log})
 	return &Handler{lambda: web.Lambda{H: router}}, nil
 }
+
+// NewAuth builds the console's Cognito sign-in from cfg, or returns nil when no Cognito
+// setting is present. A partial configuration is an error: half a sign-in would lock
+// every user out without saying why. The issuer defaults to the pool's in the region of
+// the AWS config.
+func NewAuth(cfg app.Config, deps *app.Deps, log *slog.Logger, client *http.Client) (*webauth.Auth, error) {
+	if cfg.CognitoPoolID == "" && cfg.CognitoClientID == "" && cfg.CognitoDomain == "" {
+		return nil, nil
+	}
+	var missing []string
+	for _, kv := range [][2]string{{workflow.EnvCognitoPoolID, cfg.CognitoPoolID}, {workflow.EnvCognitoClientID, cfg.CognitoClientID},
+		{workflow.EnvCognitoDomain, cfg.CognitoDomain}, {workflow.EnvBaseURL, cfg.BaseURL}} {
+		if kv[1] == "" {
+			missing = append(missing, kv[0])
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("api: console sign-in half configured, missing %s", strings.Join(missing, ", "))
+	}
+	issuer := cfg.CognitoIssuer
+	if issuer == "" {
+		if deps.AWS.Region == "" {
+			return nil, fmt.Errorf("api: no AWS region to derive the Cognito issuer from (set AWS_REGION or %s)", workflow.EnvCognitoIssuer)
+		}
+		issuer = webauth.IssuerURL(deps.AWS.Region, cfg.CognitoPoolID)
+	}
+	a, err := webauth.New(webauth.Config{Issuer: issuer, ClientID: cfg.CognitoClientID, Domain: cfg.CognitoDomain, BaseURL: cfg.BaseURL,
+		// Not deps.Now: ID tokens are dated by Cognito's real clock, whatever clock runs
+		// the approval timeouts.
+		Key: deps.SigningKey, Public: PublicPrefixes, HTTPClient: client, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("api: console sign-in: %w", err)
+	}
+	return a, nil
+}
+
+// PublicPrefixes are served without a session: the approval link pages (the signed link
+// token is the credential; a session, when present, still signs the console's own
+// decision form in) and the webhook (GitHub's HMAC).
+var PublicPrefixes = []string{"/approvals/", "/webhooks/"}
 
 // Handle serves one HTTP API request.
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {

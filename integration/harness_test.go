@@ -207,21 +207,40 @@ func (w *world) eventually(d time.Duration, what string, ok func() bool) {
 
 var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/approvals/[A-Za-z0-9_-]+\?t=[A-Za-z0-9_.~%-]+`)
 
-// approvalLinks returns the approval link mailed to each approver for the commit's run.
+// approvalLink waits for the approval link mailed to approver for the commit's run.
+func (w *world) approvalLink(commit, approver string) string {
+	w.t.Helper()
+	var link string
+	w.eventually(30*time.Second, "an approval mail to "+approver, func() bool {
+		link = w.linksNow(commit)[approver]
+		return link != ""
+	})
+	return link
+}
+
+// approvalLinks waits for approval mails for the commit's run and returns the link
+// mailed to each approver so far.
 func (w *world) approvalLinks(commit string) map[string]string {
 	w.t.Helper()
-	links := map[string]string{}
+	var links map[string]string
 	w.eventually(30*time.Second, "approval mails for "+commit, func() bool {
-		for _, m := range w.mails() {
-			if !strings.Contains(m.subject, commit[:8]) && !strings.Contains(m.body, commit[:8]) {
-				continue
-			}
-			if l := linkRE.FindString(m.body); l != "" {
-				links[addrOf(m.to)] = l
-			}
-		}
+		links = w.linksNow(commit)
 		return len(links) > 0
 	})
+	return links
+}
+
+// linksNow reads the approval links in the outbox for the commit, by approver.
+func (w *world) linksNow(commit string) map[string]string {
+	links := map[string]string{}
+	for _, m := range w.mails() {
+		if !strings.Contains(m.subject, commit[:8]) && !strings.Contains(m.body, commit[:8]) {
+			continue
+		}
+		if l := linkRE.FindString(m.body); l != "" {
+			links[addrOf(m.to)] = l
+		}
+	}
 	return links
 }
 

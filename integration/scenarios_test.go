@@ -73,7 +73,7 @@ func TestRejectionEndsTheRunWithoutDeploying(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	commit, run := w.push()
 	w.waitState(run, "RequestApproval")
-	link := w.approvalLinks(commit)["ops@example.com"]
+	link := w.approvalLink(commit, "ops@example.com")
 	if code, body := postDecision(t, link, "reject", "not on a Friday"); code != http.StatusOK {
 		t.Fatalf("POST reject: %d %s", code, body)
 	}
@@ -151,7 +151,7 @@ func TestRestartWhileAnApprovalWaits(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	commit, run := w.push()
 	w.waitState(run, "RequestApproval")
-	link := w.approvalLinks(commit)["lead@example.com"]
+	link := w.approvalLink(commit, "lead@example.com")
 	oldBase := w.stack.Endpoints.Console
 	w.stop()
 	w.start()
@@ -184,7 +184,7 @@ func TestAuditThroughTheCLIAndTheAWSCLI(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	commit, run := w.push()
 	w.waitState(run, "RequestApproval")
-	postDecision(t, w.approvalLinks(commit)["lead@example.com"], "approve", "audited")
+	postDecision(t, w.approvalLink(commit, "lead@example.com"), "approve", "audited")
 	w.waitEnd(run)
 
 	out, errOut, code := cli(t, "audit", "--run", run, "--data", w.data, "--format", "json")

@@ -5,13 +5,15 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	apigw "github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/shipgate/shipgate/shared/webauth"
+	"github.com/shipgate/shipgate/shared/workflow"
 )
 
 // Route paths (the same routes local mode serves).
@@ -33,11 +35,13 @@ type APIProps struct {
 	PipelineName string
 }
 
-// API is the HTTP front door. The webhook and approval routes are public because they
-// authenticate each request themselves (GitHub's HMAC signature; the signed approval
-// link), and the approval link must work from a mail client without a login. The console
-// and /api sit behind a Cognito user pool through the API's JWT authorizer, so the Api
-// function receives the signed-in approver's verified claims.
+// API is the HTTP front door. Every route is public at API Gateway and authenticated by
+// the Api function: the webhook by GitHub's HMAC signature, the approval routes by the
+// signed link (it must work from a mail client without a login), and the console and
+// /api by the Cognito user pool (shared/webauth): the hosted UI's authorization code
+// flow with PKCE ends in a signed session cookie for browsers, and scripts send an ID
+// token as Bearer, both verified in the function against the pool's JWKS. A JWT
+// authorizer cannot do this: a browser opening the console has no token to present.
 type API struct {
 	HttpApi  apigw.HttpApi
 	Stage    apigw.HttpStage
@@ -49,6 +53,24 @@ type API struct {
 
 // URL is the API's base URL without a trailing slash (links in emails start with it).
 func (a *API) URL() *string { return a.HttpApi.ApiEndpoint() }
+
+// url is the API's URL of path.
+func (a *API) url(path string) *string {
+	return awscdk.Fn_Join(jsii.String(""), &[]*string{a.URL(), jsii.String(path)})
+}
+
+// LoginURL is where a person starts signing in to the console.
+func (a *API) LoginURL() *string { return a.url(webauth.PathLogin) }
+
+// Environment is what the Api function needs to run the console's sign-in (its
+// SHIPGATE_COGNITO_* variables); the issuer follows from the function's region.
+func (a *API) Environment() map[string]*string {
+	return map[string]*string{
+		workflow.EnvCognitoPoolID:   a.UserPool.UserPoolId(),
+		workflow.EnvCognitoClientID: a.Client.UserPoolClientId(),
+		workflow.EnvCognitoDomain:   a.Domain.BaseUrl(nil),
+	}
+}
 
 // NewAPI creates the HTTP API, the user pool and the routes under scope/id.
 func NewAPI(scope constructs.Construct, id string, p *APIProps) *API {
@@ -106,20 +128,16 @@ func NewAPI(scope constructs.Construct, id string, p *APIProps) *API {
 	a.Domain = a.UserPool.AddDomain(s("HostedUI"), &awscognito.UserPoolDomainOptions{
 		CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: s(prefix)},
 	})
-	consoleURL := awscdk.Fn_Join(s(""), &[]*string{a.URL(), s("/")})
 	a.Client = a.UserPool.AddClient(s("Console"), &awscognito.UserPoolClientOptions{
-		GenerateSecret:             jsii.Bool(false),
+		GenerateSecret:             jsii.Bool(false), // a public client: PKCE protects the code
 		AuthFlows:                  &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
 		PreventUserExistenceErrors: jsii.Bool(true),
 		OAuth: &awscognito.OAuthSettings{
-			Flows:        &awscognito.OAuthFlows{AuthorizationCodeGrant: jsii.Bool(true)},
+			Flows:        &awscognito.OAuthFlows{AuthorizationCodeGrant: jsii.Bool(true), ImplicitCodeGrant: jsii.Bool(false)},
 			Scopes:       &[]awscognito.OAuthScope{awscognito.OAuthScope_OPENID(), awscognito.OAuthScope_EMAIL()},
-			CallbackUrls: &[]*string{consoleURL},
-			LogoutUrls:   &[]*string{consoleURL},
+			CallbackUrls: &[]*string{a.url(webauth.PathCallback)},
+			LogoutUrls:   &[]*string{a.url(webauth.PathSignedOut)},
 		},
-	})
-	authz := awsapigatewayv2authorizers.NewHttpUserPoolAuthorizer(s("Console"), a.UserPool, &awsapigatewayv2authorizers.HttpUserPoolAuthorizerProps{
-		UserPoolClients: &[]awscognito.IUserPoolClient{a.Client},
 	})
 	integ := awsapigatewayv2integrations.NewHttpLambdaIntegration(s("Api"), p.Handler, nil)
 
@@ -132,15 +150,11 @@ func NewAPI(scope constructs.Construct, id string, p *APIProps) *API {
 		apigw.HttpMethod_POST)
 	public(RouteApproval, "Approval links are opened from email; each request is authorized by the link's HMAC signature bound to one approval, approver and expiry (GET/HEAD only render).",
 		apigw.HttpMethod_GET, apigw.HttpMethod_HEAD, apigw.HttpMethod_POST)
-	for _, r := range []struct {
-		path    string
-		methods []apigw.HttpMethod
-	}{
-		{RouteConsole, []apigw.HttpMethod{apigw.HttpMethod_GET}},
-		{RouteAPI, []apigw.HttpMethod{apigw.HttpMethod_ANY}},
-		{RouteConsoleUI, []apigw.HttpMethod{apigw.HttpMethod_GET}},
-	} {
-		a.HttpApi.AddRoutes(&apigw.AddRoutesOptions{Path: s(r.path), Methods: &r.methods, Integration: integ, Authorizer: authz})
-	}
+	const consoleWhy = "The Api function authenticates every console and /api request against this Cognito user pool: a session cookie " +
+		"signed after the hosted UI's code flow with PKCE and an ID token verified against the pool's JWKS, or a Bearer ID token verified " +
+		"the same way; unauthenticated requests get a redirect to sign in or 401. A browser has no token for a JWT authorizer."
+	public(RouteConsole, consoleWhy, apigw.HttpMethod_GET)
+	public(RouteConsoleUI, consoleWhy, apigw.HttpMethod_GET)
+	public(RouteAPI, consoleWhy, apigw.HttpMethod_ANY)
 	return a
 }

@@ -3,13 +3,16 @@ package stack
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 
+	"github.com/shipgate/shipgate/shared/workflow"
+
 	"sort"
 	"strings"
 	"testing"
 )
 
-// TestRoutes: the webhook and approval routes are public (they check HMACs themselves);
-// the console and /api need a Cognito JWT. One Lambda integration serves all.
+// TestRoutes: every route is public at API Gateway and one Lambda integration serves
+// all; the Api function authenticates them (webhook HMAC, approval link, and the Cognito
+// sign-in for the console and /api), so it gets the pool, client and hosted UI domain.
 func TestRoutes(t *testing.T) {
 	s := synthStack(t)
 	got := map[string]string{}
@@ -24,9 +27,9 @@ func TestRoutes(t *testing.T) {
 		"GET /approvals/{id}":   "NONE",
 		"HEAD /approvals/{id}":  "NONE",
 		"POST /approvals/{id}":  "NONE",
-		"GET /":                 "JWT",
-		"ANY /api/{proxy+}":     "JWT",
-		"GET /{proxy+}":         "JWT",
+		"GET /":                 "NONE",
+		"ANY /api/{proxy+}":     "NONE",
+		"GET /{proxy+}":         "NONE",
 	}
 	if jsonString(got) != jsonString(want) {
 		t.Errorf("routes (key -> authorization) = %s\nwant %s", jsonString(got), jsonString(want))
@@ -38,11 +41,64 @@ func TestRoutes(t *testing.T) {
 	if !strings.Contains(jsonString(props(integ)["IntegrationUri"]), s.fnIDs["Api"]) {
 		t.Errorf("integration targets %s, want the Api function", jsonString(props(integ)["IntegrationUri"]))
 	}
-	_, authz := s.only(t, "AWS::ApiGatewayV2::Authorizer")
-	ap := props(authz)
+	if n := len(s.resources("AWS::ApiGatewayV2::Authorizer")); n != 0 {
+		t.Errorf("%d API Gateway authorizers, want none: a browser has no token for one; the Api function checks the session", n)
+	}
+	// Each public route's APIG4 suppression says how that route is authenticated.
+	for id, r := range s.resources("AWS::ApiGatewayV2::Route") {
+		key := props(r)["RouteKey"].(string)
+		var reason string
+		for _, rule := range asList(at(r, "Metadata", "cdk_nag", "rules_to_suppress")) {
+			if at(rule, "id") == "AwsSolutions-APIG4" {
+				reason, _ = at(rule, "reason").(string)
+			}
+		}
+		wantWord := "Cognito"
+		switch {
+		case strings.Contains(key, "/webhooks/"):
+			wantWord = "HMAC"
+		case strings.Contains(key, "/approvals/"):
+			wantWord = "link"
+		}
+		if !strings.Contains(reason, wantWord) {
+			t.Errorf("route %s (%s): APIG4 suppression reason %q does not mention %s", key, id, reason, wantWord)
+		}
+	}
+
 	poolID := *s.stack.Stack.GetLogicalId(s.stack.API.UserPool.Node().DefaultChild().(cfnEl))
-	if ap["AuthorizerType"] != "JWT" || !strings.Contains(jsonString(at(ap, "JwtConfiguration", "Issuer")), poolID) {
-		t.Errorf("authorizer = %s, want JWT issued by the user pool %s", jsonString(ap), poolID)
+	_, client := s.only(t, "AWS::Cognito::UserPoolClient")
+	cp := props(client)
+	for _, tc := range []struct{ field, want string }{
+		{"AllowedOAuthFlows", `["code"]`},
+		{"AllowedOAuthFlowsUserPoolClient", `true`},
+		{"GenerateSecret", `false`},
+		{"AllowedOAuthScopes", `["openid","email"]`},
+	} {
+		if g := jsonString(cp[tc.field]); g != tc.want {
+			t.Errorf("user pool client %s = %s, want %s", tc.field, g, tc.want)
+		}
+	}
+	apiID := *s.stack.Stack.GetLogicalId(s.stack.API.HttpApi.Node().DefaultChild().(cfnEl))
+	for field, path := range map[string]string{"CallbackURLs": "/auth/callback", "LogoutURLs": "/auth/signed-out"} {
+		urls := asList(cp[field])
+		if len(urls) != 1 || !strings.Contains(jsonString(urls[0]), apiID) || !strings.HasSuffix(jsonString(urls[0]), `"`+path+`"]]}`) {
+			t.Errorf("user pool client %s = %s, want only <api url>%s", field, jsonString(cp[field]), path)
+		}
+	}
+	vars, _ := at(props(s.resources("AWS::Lambda::Function")[s.fnIDs["Api"]]), "Environment", "Variables").(map[string]any)
+	clientID := *s.stack.Stack.GetLogicalId(s.stack.API.Client.Node().DefaultChild().(cfnEl))
+	domainID := *s.stack.Stack.GetLogicalId(s.stack.API.Domain.Node().DefaultChild().(cfnEl))
+	for _, tc := range []struct{ key, want string }{
+		{workflow.EnvCognitoPoolID, `{"Ref":"` + poolID + `"}`},
+		{workflow.EnvCognitoClientID, `{"Ref":"` + clientID + `"}`},
+		{workflow.EnvCognitoDomain, domainID},
+	} {
+		if g := jsonString(vars[tc.key]); !strings.Contains(g, tc.want) {
+			t.Errorf("Api function %s = %s, want it to reference %s", tc.key, g, tc.want)
+		}
+	}
+	if g := jsonString(vars[workflow.EnvCognitoDomain]); !strings.Contains(g, "https://") || !strings.Contains(g, ".amazoncognito.com") {
+		t.Errorf("Api function %s = %s, want the hosted UI's https base URL", workflow.EnvCognitoDomain, g)
 	}
 	_, pool := s.only(t, "AWS::Cognito::UserPool")
 	pp := props(pool)
@@ -151,6 +207,7 @@ func TestOutputs(t *testing.T) {
 		{OutPipelineName, `"` + testConfig.PipelineName + `"`},
 		{OutWebhookURL, `"/webhooks/github"]]}`},
 		{OutConsoleURL, `"/"]]}`},
+		{OutLoginURL, `"/auth/login"]]}`},
 	}
 	for _, tc := range tests {
 		got := jsonString(at(outs, tc.key, "Value"))

@@ -265,6 +265,8 @@ func TestFunctionEnvironment(t *testing.T) {
 		workflow.FnDeploy:   {workflow.EnvBucket},
 		workflow.FnNotify:   {workflow.EnvBucket, workflow.EnvTopicARN, workflow.EnvNotifyEmails, workflow.EnvBaseURL},
 	}
+	// The Api function runs the console's Cognito sign-in.
+	want[workflow.FnAPI] = append(want[workflow.FnAPI], workflow.EnvCognitoPoolID, workflow.EnvCognitoClientID, workflow.EnvCognitoDomain)
 	for _, f := range AllFunctions() {
 		vars, _ := at(props(fns[s.fnIDs[f]]), "Environment", "Variables").(map[string]any)
 		var got []string

@@ -7,7 +7,9 @@ package stack
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -126,6 +128,11 @@ func NewShipgateStack(scope constructs.Construct, id string, props *Props) (s *S
 
 	s.API = NewAPI(st, "Api", &APIProps{Handler: fns.Function(workflow.FnAPI), DomainPrefix: cfg.CognitoDomain, PipelineName: cfg.PipelineName})
 	fns.AddEnvironment(workflow.EnvBaseURL, s.API.URL(), workflow.FnAPI, workflow.FnApproval, workflow.FnExpire, workflow.FnNotify)
+	// The Api function signs console users in itself (the routes are public at API Gateway).
+	cognitoEnv := s.API.Environment()
+	for _, k := range slices.Sorted(maps.Keys(cognitoEnv)) {
+		fns.AddEnvironment(k, cognitoEnv[k], workflow.FnAPI)
+	}
 
 	if cfg.Provider() == ProviderCodeCommit {
 		s.codeCommitRule(cfg)
@@ -226,7 +233,7 @@ func (s *ShipgateStack) outputs(cfg Config) {
 	}
 	url := s.API.URL()
 	out(OutWebhookURL, awscdk.Fn_Join(jsii.String(""), &[]*string{url, jsii.String(RouteWebhook)}), "GitHub webhook payload URL (content type application/json)")
-	out(OutConsoleURL, awscdk.Fn_Join(jsii.String(""), &[]*string{url, jsii.String("/")}), "Console (Cognito sign-in)")
+	out(OutConsoleURL, awscdk.Fn_Join(jsii.String(""), &[]*string{url, jsii.String("/")}), "Console (opening it asks to sign in through Cognito)")
 	out(OutTableName, s.Storage.Table.TableName(), "Audit and approvals table")
 	out(OutBucketName, s.Storage.Bucket.BucketName(), "Artifacts bucket")
 	out(OutStateMachineArn, s.Workflow.StateMachine.StateMachineArn(), "Pipeline state machine")
@@ -237,5 +244,5 @@ func (s *ShipgateStack) outputs(cfg Config) {
 	}
 	out(OutUserPoolID, s.API.UserPool.UserPoolId(), "Cognito user pool of console users")
 	out(OutUserPoolClient, s.API.Client.UserPoolClientId(), "Cognito app client of the console")
-	out(OutLoginURL, s.API.Domain.BaseUrl(nil), "Cognito hosted sign-in")
+	out(OutLoginURL, s.API.LoginURL(), "Console sign-in (through the Cognito hosted UI)")
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/lambdaerr"
 	"github.com/shipgate/shipgate/shared/trigger"
+	"github.com/shipgate/shipgate/shared/trigger/ccapi"
 )
 
 // Handler handles CodeCommit push events.
@@ -39,7 +40,7 @@ func NewWithOptions(cfg app.Config, deps *app.Deps, o trigger.Options) (*Handler
 		o.Audit = audit.NewDynamo(deps.DynamoDB, cfg.Table, audit.WithClock(deps.Clock()))
 	}
 	if o.Commits == nil && (o.Provider == "" || o.Provider == domain.ProviderCodeCommit) {
-		o.Commits = trigger.CodeCommitCommits{API: codecommit.NewFromConfig(deps.AWS)}
+		o.Commits = ccapi.Commits{API: codecommit.NewFromConfig(deps.AWS)}
 	}
 	svc, err := trigger.New(cfg, deps, o)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/shipgate/shipgate/shared/dynalite"
 	"github.com/shipgate/shipgate/shared/table"
 	"github.com/shipgate/shipgate/shared/trigger"
+	"github.com/shipgate/shipgate/shared/trigger/ccapi"
 	"github.com/shipgate/shipgate/shared/trigger/triggertest"
 )
 
@@ -53,7 +54,7 @@ func TestHandlerThroughTheLambdaRuntimeCodec(t *testing.T) {
 	db := newDB(t, "shipgate")
 	sfn := triggertest.NewSFN(t)
 	cfg := app.Config{Pipeline: "demo", Table: "shipgate", StateMachineARN: triggertest.StateMachineARN, Branches: []string{"my*"}}
-	h, err := lambdatrigger.NewWithOptions(cfg, &app.Deps{DynamoDB: db}, trigger.Options{SFN: sfn.Client(), Commits: trigger.CodeCommitCommits{API: getCommit{}}})
+	h, err := lambdatrigger.NewWithOptions(cfg, &app.Deps{DynamoDB: db}, trigger.Options{SFN: sfn.Client(), Commits: ccapi.Commits{API: getCommit{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

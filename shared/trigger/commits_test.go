@@ -19,6 +19,7 @@ import (
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/trigger"
+	"github.com/shipgate/shipgate/shared/trigger/ccapi"
 )
 
 func git(t *testing.T, dir string, args ...string) string {
@@ -153,7 +154,7 @@ func TestCodeCommitCommitsWalksFirstParentsToTheOldTip(t *testing.T) {
 			if c.oldIdx >= 0 {
 				old = ids[c.oldIdx]
 			}
-			cs, truncated, err := trigger.CodeCommitCommits{API: f}.Commits(context.Background(), "MyDemoRepo", ids[c.n-1], old, c.max)
+			cs, truncated, err := ccapi.Commits{API: f}.Commits(context.Background(), "MyDemoRepo", ids[c.n-1], old, c.max)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,7 +177,7 @@ func TestHandleCodeCommitOnAWS(t *testing.T) {
 	f, ids := chain(3)
 	ev := loadEvent(t, "codecommit-reference-updated.json")
 	ev.Detail = []byte(strings.NewReplacer(sha2, ids[2], sha3, ids[0]).Replace(string(ev.Detail)))
-	e := newEnv(t, app.Config{Repository: "MyDemoRepo"}, trigger.Options{Commits: trigger.CodeCommitCommits{API: f}})
+	e := newEnv(t, app.Config{Repository: "MyDemoRepo"}, trigger.Options{Commits: ccapi.Commits{API: f}})
 	res, err := e.svc.HandleCodeCommit(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +206,7 @@ func TestHandleCodeCommitOnAWS(t *testing.T) {
 
 func TestHandleCodeCommitDoesNotListCommitsOfFilteredPushes(t *testing.T) {
 	f, _ := chain(1)
-	e := newEnv(t, app.Config{Branches: []string{"main"}}, trigger.Options{Commits: trigger.CodeCommitCommits{API: f}})
+	e := newEnv(t, app.Config{Branches: []string{"main"}}, trigger.Options{Commits: ccapi.Commits{API: f}})
 	res, err := e.svc.HandleCodeCommit(context.Background(), loadEvent(t, "codecommit-reference-updated.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +218,7 @@ func TestHandleCodeCommitDoesNotListCommitsOfFilteredPushes(t *testing.T) {
 
 func TestHandleCodeCommitListingFailureIsTransient(t *testing.T) {
 	f := &fakeCodeCommit{err: errors.New("connection reset")}
-	e := newEnv(t, app.Config{}, trigger.Options{Commits: trigger.CodeCommitCommits{API: f}})
+	e := newEnv(t, app.Config{}, trigger.Options{Commits: ccapi.Commits{API: f}})
 	_, err := e.svc.HandleCodeCommit(context.Background(), loadEvent(t, "codecommit-reference-updated.json"))
 	if !domain.IsKind(err, domain.Transient) {
 		t.Errorf("err = %v (kind %s), want Transient so EventBridge retries", err, domain.KindOf(err))

@@ -52,7 +52,7 @@ type Options struct {
 	// CompareURL links to the changes of a CodeCommit-shaped push; nil means the AWS
 	// console's compare page on AWS and no link for ProviderLocal.
 	CompareURL func(repo, region, before, after string) string
-	// Commits lists the commits of a CodeCommit-shaped push: CodeCommitCommits on AWS,
+	// Commits lists the commits of a CodeCommit-shaped push: ccapi.Commits on AWS,
 	// GitCommits locally. Nil means a push carries only its head commit id.
 	Commits CommitLister
 }

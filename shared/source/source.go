@@ -166,7 +166,12 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if _, err := g.run(ctx, append(initArgs, ".")...); err != nil {
 		return fail(err)
 	}
-	haveBefore, err := f.fetchCommit(ctx, g, rem.url, push)
+	var haveBefore bool
+	if objects := localObjects(push, rem); objects != "" {
+		haveBefore, err = linkLocal(ctx, g, objects, push)
+	} else {
+		haveBefore, err = f.fetchCommit(ctx, g, rem.url, push)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -235,6 +240,46 @@ func (f *Fetcher) fetchCommit(ctx context.Context, g *gitRun, u string, push dom
 		return false, nil
 	}
 	return false, errMissing
+}
+
+// localObjects is the object directory of a local repository (bare or working), or ""
+// when the push is not local or the layout is not a plain one (then it is fetched).
+func localObjects(push domain.Push, rem remote) string {
+	if push.Provider != domain.ProviderLocal {
+		return ""
+	}
+	u, err := url.Parse(rem.url)
+	if err != nil || u.Scheme != "file" {
+		return ""
+	}
+	for _, dir := range []string{u.Path, filepath.Join(u.Path, ".git")} {
+		if st, err := os.Stat(filepath.Join(dir, "objects")); err == nil && st.IsDir() {
+			if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
+				return filepath.Join(dir, "objects")
+			}
+		}
+	}
+	return ""
+}
+
+// linkLocal makes a local repository's objects reachable from the checkout through
+// git's alternates instead of fetching them: nothing is packed, copied or indexed, so a
+// local push reaches the build commands in a few milliseconds. The repository must stay
+// where it is while the run lasts, which holds for the watched repository of local mode.
+func linkLocal(ctx context.Context, g *gitRun, objects string, push domain.Push) (haveBefore bool, err error) {
+	alt := filepath.Join(g.dir, ".git", "objects", "info", "alternates")
+	if err := os.MkdirAll(filepath.Dir(alt), 0o755); err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(alt, []byte(objects+"\n"), 0o644); err != nil {
+		return false, err
+	}
+	if !g.has(ctx, push.Commit) {
+		return false, errMissing
+	}
+	// Whether Before is there is found out by the diff itself (a failure means
+	// "unknown", which runs the pipeline rather than skipping it).
+	return usefulBefore(push), nil
 }
 
 // usefulBefore reports whether push.Before names a commit worth diffing against: a full

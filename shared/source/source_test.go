@@ -189,9 +189,10 @@ func TestFetchLocal(t *testing.T) {
 				t.Errorf("Bytes: got %d, want the directory's size", res.Bytes)
 			}
 			checkout(t, dir, tt.push.Commit, tt.files)
-			_, err = os.Stat(filepath.Join(dir, ".git", "shallow"))
+			// Local repositories are borrowed through alternates, not fetched.
+			_, err = os.Stat(filepath.Join(dir, ".git", "objects", "info", "alternates"))
 			if got := err == nil; got != tt.shallow {
-				t.Errorf("shallow: got %v want %v", got, tt.shallow)
+				t.Errorf("objects borrowed through alternates: got %v want %v", got, tt.shallow)
 			}
 		})
 	}
@@ -557,7 +558,7 @@ func TestSizeWatchKillsTheProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	fake := filepath.Join(t.TempDir(), "git")
 	script := `#!/bin/sh
-if [ "$1" = fetch ]; then
+if [ "$1" = fetch ] || [ "$1" = checkout ]; then
   head -c 3000000 /dev/zero > .git/objects/pack-in-progress
   sleep 60 &
   echo $! > ` + pidFile + `

@@ -3,10 +3,9 @@ package trigger
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/go-github/v75/github"
 
 	"github.com/shipgate/shipgate/shared/domain"
 )
@@ -36,30 +35,30 @@ func ParseGitHub(eventType string, body []byte, deliveryID string, receivedAt ti
 		}
 		return ev, nil
 	}
-	var pe github.PushEvent
+	var pe pushEvent
 	if err := json.Unmarshal(body, &pe); err != nil {
 		return Event{}, domain.Errorf(domain.Invalid, "push payload: %v", err)
 	}
 	var bad []string
-	if pe.Repo == nil || pe.Repo.GetFullName() == "" {
+	if pe.Repository == nil || pe.Repository.FullName == "" {
 		bad = append(bad, "repository.full_name missing")
 	}
-	if pe.GetRef() == "" {
+	if pe.Ref == "" {
 		bad = append(bad, "ref missing")
 	}
 	if len(bad) > 0 {
 		return Event{}, domain.Errorf(domain.Invalid, "push payload: %s", strings.Join(bad, "; "))
 	}
-	ref := pe.GetRef()
+	ref := pe.Ref
 	p := domain.Push{
 		Provider:   domain.ProviderGitHub,
-		Repository: pe.Repo.GetFullName(),
-		CloneURL:   pe.Repo.GetCloneURL(),
+		Repository: pe.Repository.FullName,
+		CloneURL:   pe.Repository.CloneURL,
 		Ref:        ref,
 		Branch:     strings.TrimPrefix(ref, "refs/heads/"),
-		Commit:     pe.GetAfter(),
-		Before:     pe.GetBefore(),
-		CompareURL: pe.GetCompare(),
+		Commit:     pe.After,
+		Before:     pe.Before,
+		CompareURL: pe.Compare,
 		ReceivedAt: receivedAt,
 		DeliveryID: deliveryID,
 	}
@@ -71,17 +70,17 @@ func ParseGitHub(eventType string, body []byte, deliveryID string, receivedAt ti
 	}
 	// GitHub's pusher carries the login as its name; sender is the authenticated account
 	// that pushed. Self-approval is checked against the login.
-	if pu := pe.GetPusher(); pu != nil {
-		p.Pusher = domain.Identity{Name: pu.GetName(), Email: pu.GetEmail(), Login: pu.GetLogin()}
+	if pu := pe.Pusher; pu != nil {
+		p.Pusher = domain.Identity{Name: pu.Name, Email: pu.Email, Login: pu.Login}
 	}
-	if s := pe.GetSender(); s != nil && s.GetLogin() != "" {
-		p.Pusher.Login = s.GetLogin()
+	if s := pe.Sender; s != nil && s.Login != "" {
+		p.Pusher.Login = s.Login
 	}
 	if p.Pusher.Login == "" {
 		p.Pusher.Login = p.Pusher.Name
 	}
-	if hc := pe.GetHeadCommit(); hc != nil {
-		p.Message = hc.GetMessage()
+	if hc := pe.HeadCommit; hc != nil {
+		p.Message = hc.Message
 	}
 	cs := pe.Commits
 	if len(cs) > domain.MaxPushCommits {
@@ -91,11 +90,11 @@ func ParseGitHub(eventType string, body []byte, deliveryID string, receivedAt ti
 		if c == nil {
 			continue
 		}
-		dc := domain.Commit{ID: c.GetID(), Message: c.GetMessage(), Added: c.Added, Modified: c.Modified, Removed: c.Removed}
-		if a := c.GetAuthor(); a != nil {
-			dc.Author = domain.Identity{Name: a.GetName(), Email: a.GetEmail(), Login: a.GetLogin()}
+		dc := domain.Commit{ID: c.ID, Message: c.Message, Added: c.Added, Modified: c.Modified, Removed: c.Removed}
+		if a := c.Author; a != nil {
+			dc.Author = domain.Identity{Name: a.Name, Email: a.Email, Login: a.Login}
 		}
-		if ts := c.GetTimestamp(); !ts.IsZero() {
+		if ts := c.Timestamp; ts != nil && !ts.IsZero() {
 			dc.Timestamp = ts.UTC()
 		}
 		p.Commits = append(p.Commits, dc)
@@ -106,7 +105,7 @@ func ParseGitHub(eventType string, body []byte, deliveryID string, receivedAt ti
 		kind = "tag"
 	}
 	switch {
-	case pe.GetDeleted() || isZero(p.Commit):
+	case pe.Deleted || isZero(p.Commit):
 		ev.Ignored = fmt.Sprintf("%s %s deleted", kind, strings.TrimPrefix(strings.TrimPrefix(ref, "refs/heads/"), "refs/tags/"))
 	case kind == "tag":
 		ev.Ignored = fmt.Sprintf("tag %s (tags do not start runs)", strings.TrimPrefix(ref, "refs/tags/"))
@@ -116,4 +115,68 @@ func ParseGitHub(eventType string, body []byte, deliveryID string, receivedAt ti
 		return Event{}, domain.Errorf(domain.Invalid, "push payload: after %q is not a commit id", p.Commit)
 	}
 	return ev, nil
+}
+
+// pushEvent is the part of GitHub's push webhook payload a run needs. It is declared here
+// rather than taken from go-github, whose thousands of payload types and methods cost the
+// Api Lambda a share of its 12 MB budget (issue 4) for the dozen fields read below.
+type pushEvent struct {
+	Ref        string          `json:"ref"`
+	Before     string          `json:"before"`
+	After      string          `json:"after"`
+	Compare    string          `json:"compare"`
+	Deleted    bool            `json:"deleted"`
+	Repository *pushRepository `json:"repository"`
+	Pusher     *pushAuthor     `json:"pusher"`
+	Sender     *struct {
+		Login string `json:"login"`
+	} `json:"sender"`
+	HeadCommit *pushCommit   `json:"head_commit"`
+	Commits    []*pushCommit `json:"commits"`
+}
+
+type pushRepository struct {
+	FullName string `json:"full_name"`
+	CloneURL string `json:"clone_url"`
+}
+
+// pushAuthor is a pusher or commit author; webhooks name the GitHub login "username".
+type pushAuthor struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Login string `json:"username"`
+}
+
+type pushCommit struct {
+	ID        string      `json:"id"`
+	Message   string      `json:"message"`
+	Author    *pushAuthor `json:"author"`
+	Timestamp *pushTime   `json:"timestamp"`
+	Added     []string    `json:"added"`
+	Removed   []string    `json:"removed"`
+	Modified  []string    `json:"modified"`
+}
+
+// pushTime reads the timestamps GitHub sends: an RFC 3339 string in push payloads, and
+// Unix seconds (or milliseconds) in some others.
+type pushTime struct{ time.Time }
+
+func (t *pushTime) UnmarshalJSON(b []byte) error {
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		t.Time = time.Unix(n, 0)
+		if t.Time.Year() > 3000 {
+			t.Time = time.UnixMilli(n)
+		}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	t.Time = v
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	apigw "github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -49,6 +50,8 @@ type API struct {
 	Client   awscognito.UserPoolClient
 	Domain   awscognito.UserPoolDomain
 	LogGroup awslogs.LogGroup
+	// Authorizer guards /api (programmatic callers with a Bearer token).
+	Authorizer awsapigatewayv2authorizers.HttpUserPoolAuthorizer
 }
 
 // URL is the API's base URL without a trailing slash (links in emails start with it).
@@ -155,6 +158,13 @@ func NewAPI(scope constructs.Construct, id string, p *APIProps) *API {
 		"the same way; unauthenticated requests get a redirect to sign in or 401. A browser has no token for a JWT authorizer."
 	public(RouteConsole, consoleWhy, apigw.HttpMethod_GET)
 	public(RouteConsoleUI, consoleWhy, apigw.HttpMethod_GET)
-	public(RouteAPI, consoleWhy, apigw.HttpMethod_ANY)
+	// /api is for programs, which present a Bearer token: API Gateway's JWT authorizer
+	// checks it against the user pool before the function runs (the browser console never
+	// calls /api; its pages are server-rendered). The function checks the ID token again
+	// and maps its email claim to the caller.
+	a.Authorizer = awsapigatewayv2authorizers.NewHttpUserPoolAuthorizer(s("ApiUsers"), a.UserPool,
+		&awsapigatewayv2authorizers.HttpUserPoolAuthorizerProps{UserPoolClients: &[]awscognito.IUserPoolClient{a.Client}})
+	methods := []apigw.HttpMethod{apigw.HttpMethod_ANY}
+	a.HttpApi.AddRoutes(&apigw.AddRoutesOptions{Path: s(RouteAPI), Methods: &methods, Integration: integ, Authorizer: a.Authorizer})
 	return a
 }

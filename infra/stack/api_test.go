@@ -28,7 +28,7 @@ func TestRoutes(t *testing.T) {
 		"HEAD /approvals/{id}":  "NONE",
 		"POST /approvals/{id}":  "NONE",
 		"GET /":                 "NONE",
-		"ANY /api/{proxy+}":     "NONE",
+		"ANY /api/{proxy+}":     "JWT",
 		"GET /{proxy+}":         "NONE",
 	}
 	if jsonString(got) != jsonString(want) {
@@ -41,12 +41,20 @@ func TestRoutes(t *testing.T) {
 	if !strings.Contains(jsonString(props(integ)["IntegrationUri"]), s.fnIDs["Api"]) {
 		t.Errorf("integration targets %s, want the Api function", jsonString(props(integ)["IntegrationUri"]))
 	}
-	if n := len(s.resources("AWS::ApiGatewayV2::Authorizer")); n != 0 {
-		t.Errorf("%d API Gateway authorizers, want none: a browser has no token for one; the Api function checks the session", n)
+	// /api (programs with a Bearer token) is behind a Cognito JWT authorizer for this
+	// pool and client; the browser console is authenticated by the function's session.
+	_, authz := s.only(t, "AWS::ApiGatewayV2::Authorizer")
+	ap := props(authz)
+	if ap["AuthorizerType"] != "JWT" || !strings.Contains(jsonString(ap["JwtConfiguration"]), "cognito-idp") ||
+		!strings.Contains(jsonString(ap["JwtConfiguration"]), "Audience") {
+		t.Errorf("authorizer = %s, want a JWT authorizer with the pool as issuer and the client as audience", jsonString(ap))
 	}
 	// Each public route's APIG4 suppression says how that route is authenticated.
 	for id, r := range s.resources("AWS::ApiGatewayV2::Route") {
 		key := props(r)["RouteKey"].(string)
+		if props(r)["AuthorizationType"] == "JWT" {
+			continue
+		}
 		var reason string
 		for _, rule := range asList(at(r, "Metadata", "cdk_nag", "rules_to_suppress")) {
 			if at(rule, "id") == "AwsSolutions-APIG4" {

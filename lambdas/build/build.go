@@ -138,7 +138,11 @@ func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.R
 		}
 		return out, domain.Errorf(domain.SpecInvalid, "read %s at commit %s: %w", spec.FileName, stagekit.Short(run.Push.Commit), err)
 	}
-	out.ApprovalTimeoutSeconds = int(sp.Approval.ApprovalTimeout() / time.Second)
+	wait := sp.Approval.ApprovalTimeout()
+	if sp.Approval.Timeout == 0 && h.cfg.ApprovalTimeout > 0 {
+		wait = h.cfg.ApprovalTimeout // the deployment's default, when the spec names none
+	}
+	out.ApprovalTimeoutSeconds = int(wait / time.Second)
 	if ok, reason := spec.Matches(sp, run.Push.Branch, src.ChangedFiles); !ok {
 		out.Skipped, out.Reason = true, stagekit.Clip(reason, 1024)
 		return out, rec.Record(ctx, domain.RecPushSkipped, "skipped", map[string]any{"reason": reason, "branch": run.Push.Branch})

@@ -233,3 +233,34 @@ func TestBuildWithRealAuditTrail(t *testing.T) {
 		t.Errorf("records in the table = %v, want %v", types, want)
 	}
 }
+
+// The deployment's approval timeout (CDK context approvalTimeout) applies when the spec
+// names none; a spec's own timeout wins.
+func TestApprovalTimeoutDefaultsToTheDeployment(t *testing.T) {
+	st := kittest.Start(t, false)
+	cfg := st.Config()
+	cfg.ApprovalTimeout = 5 * time.Hour
+	h, err := build.NewWith(cfg, st.Deps(), build.Options{Audit: &kittest.Audit{}, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noTimeout := "build:\n  commands: [\"true\"]\napproval:\n  approvers: [alice@example.com]\ndeploy:\n  commands: [\"true\"]\n"
+	for _, tc := range []struct {
+		name, spec string
+		want       int
+	}{
+		{"spec names none", noTimeout, 5 * 3600},
+		{"spec names one", specWith("build:\n  commands: [\"true\"]\n"), 7200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := kittest.NewRepo(t, map[string]string{"shipgate.yml": tc.spec})
+			out, err := h.Handle(context.Background(), domain.State{Run: repo.Run("run-" + strings.ReplaceAll(tc.name, " ", "-"))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.ApprovalTimeoutSeconds != tc.want {
+				t.Errorf("approvalTimeoutSeconds = %d, want %d", out.ApprovalTimeoutSeconds, tc.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,8 +39,11 @@ type Config struct {
 	// Cognito sign-in of the console on AWS (see shared/webauth); all empty: no sessions.
 	CognitoPoolID   string
 	CognitoClientID string
-	CognitoDomain   string              // hosted UI base URL, no trailing slash
-	CognitoIssuer   string              // "" derives https://cognito-idp.<region>.amazonaws.com/<pool>
+	CognitoDomain   string // hosted UI base URL, no trailing slash
+	CognitoIssuer   string // "" derives https://cognito-idp.<region>.amazonaws.com/<pool>
+	// ApprovalTimeout is the deployment's default wait for a decision, used when the
+	// spec names none (0: the spec package's default).
+	ApprovalTimeout time.Duration
 	Endpoints       awsclient.Endpoints // empty on AWS
 }
 
@@ -62,6 +66,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		CognitoClientID: getenv(workflow.EnvCognitoClientID),
 		CognitoDomain:   strings.TrimRight(getenv(workflow.EnvCognitoDomain), "/"),
 		CognitoIssuer:   strings.TrimRight(getenv(workflow.EnvCognitoIssuer), "/"),
+	}
+	if v := getenv(workflow.EnvApprovalTimeout); v != "" {
+		secs, err := strconv.Atoi(v)
+		if err != nil || secs <= 0 {
+			return c, fmt.Errorf("%s=%q: want a positive number of seconds", workflow.EnvApprovalTimeout, v)
+		}
+		c.ApprovalTimeout = time.Duration(secs) * time.Second
 	}
 	var missing []string
 	if c.Table == "" {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -28,9 +27,9 @@ func (l Lambda) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (
 		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusBadRequest, Body: err.Error() + "\n",
 			Headers: map[string]string{"Content-Type": "text/plain; charset=utf-8"}}, nil
 	}
-	rec := httptest.NewRecorder()
+	rec := newRecorder()
 	l.H.ServeHTTP(rec, req)
-	return Response(rec), nil
+	return rec.response(), nil
 }
 
 // Request builds the http.Request API Gateway described: the body is base64-decoded when
@@ -82,17 +81,41 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 	return req, nil
 }
 
-// Response converts a recorded response; bodies that are not UTF-8 text go base64.
-func Response(rec *httptest.ResponseRecorder) events.APIGatewayV2HTTPResponse {
-	res := events.APIGatewayV2HTTPResponse{StatusCode: rec.Code, Headers: map[string]string{}}
-	for k, vs := range rec.Header() {
+// recorder collects a handler's response for API Gateway. (httptest's recorder would do,
+// but it drags the flag package and a test certificate into the Lambda binary.)
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+	wrote  bool
+}
+
+func newRecorder() *recorder { return &recorder{header: http.Header{}, code: http.StatusOK} }
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.code, r.wrote = code, true
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.body.Write(b)
+}
+
+// response converts the recorded response; bodies that are not UTF-8 text go base64.
+func (r *recorder) response() events.APIGatewayV2HTTPResponse {
+	res := events.APIGatewayV2HTTPResponse{StatusCode: r.code, Headers: map[string]string{}}
+	for k, vs := range r.header {
 		if strings.EqualFold(k, "Set-Cookie") {
 			res.Cookies = append(res.Cookies, vs...)
 			continue
 		}
 		res.Headers[k] = strings.Join(vs, ",")
 	}
-	b := rec.Body.Bytes()
+	b := r.body.Bytes()
 	if utf8.Valid(b) {
 		res.Body = string(b)
 	} else {

@@ -159,6 +159,23 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("source: %w", err)
 	}
+	objects := localObjects(push, rem)
+	if objects != "" {
+		// A local push needs no fetch, so `git init` would be the slowest step left:
+		// the repository it makes is a few files, written here directly.
+		if err := writeSkeleton(dir, objects, len(push.Commit) == 64); err != nil {
+			return fail(err)
+		}
+		changed, err := checkoutLocal(ctx, g, push)
+		if err != nil {
+			return fail(err)
+		}
+		res, err := f.finish(ctx, g, push, changed)
+		if err != nil {
+			return fail(err)
+		}
+		return res, nil
+	}
 	initArgs := []string{"init", "-q", "--template="}
 	if len(push.Commit) == 64 {
 		initArgs = append(initArgs, "--object-format=sha256")
@@ -166,34 +183,35 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if _, err := g.run(ctx, append(initArgs, ".")...); err != nil {
 		return fail(err)
 	}
-	var haveBefore bool
-	if objects := localObjects(push, rem); objects != "" {
-		haveBefore, err = linkLocal(ctx, g, objects, push)
-	} else {
-		haveBefore, err = f.fetchCommit(ctx, g, rem.url, push)
-	}
+	haveBefore, err := f.fetchCommit(ctx, g, rem.url, push)
 	if err != nil {
 		return fail(err)
 	}
 	if _, err := g.run(ctx, "checkout", "-q", "--detach", push.Commit); err != nil {
 		return fail(err)
 	}
-	head, err := g.head(ctx)
+	res, err := f.finish(ctx, g, push, f.changedFiles(ctx, g, rem.url, push, haveBefore))
 	if err != nil {
 		return fail(err)
 	}
-	if head != push.Commit {
-		clearDir(dir)
-		return Result{}, domain.Errorf(domain.SourceUnavailable, "%s: checked out %s, not the pushed commit %s", repo, head, push.Commit)
-	}
-	res := Result{Commit: head, ChangedFiles: f.changedFiles(ctx, g, rem.url, push, haveBefore)}
-	res.Bytes, err = dirSize(dir)
+	return res, nil
+}
+
+// finish verifies that the checkout is the pushed commit and within the size limit.
+func (f *Fetcher) finish(ctx context.Context, g *gitRun, push domain.Push, changed []string) (Result, error) {
+	head, err := g.head(ctx)
 	if err != nil {
-		clearDir(dir)
+		return Result{}, err
+	}
+	if head != push.Commit {
+		return Result{}, domain.Errorf(domain.SourceUnavailable, "%s: checked out %s, not the pushed commit %s", repoName(push), head, push.Commit)
+	}
+	res := Result{Commit: head, ChangedFiles: changed}
+	if res.Bytes, err = dirSize(g.dir); err != nil {
 		return Result{}, fmt.Errorf("source: %w", err)
 	}
 	if res.Bytes > f.o.MaxBytes {
-		return fail(errTooLarge)
+		return Result{}, errTooLarge
 	}
 	return res, nil
 }
@@ -262,24 +280,64 @@ func localObjects(push domain.Push, rem remote) string {
 	return ""
 }
 
-// linkLocal makes a local repository's objects reachable from the checkout through
-// git's alternates instead of fetching them: nothing is packed, copied or indexed, so a
-// local push reaches the build commands in a few milliseconds. The repository must stay
-// where it is while the run lasts, which holds for the watched repository of local mode.
-func linkLocal(ctx context.Context, g *gitRun, objects string, push domain.Push) (haveBefore bool, err error) {
-	alt := filepath.Join(g.dir, ".git", "objects", "info", "alternates")
-	if err := os.MkdirAll(filepath.Dir(alt), 0o755); err != nil {
-		return false, err
+// writeSkeleton makes dir the smallest repository git accepts (what `git init
+// --template=` writes) whose objects are a local repository's, borrowed through git's
+// alternates instead of fetched: nothing is packed, copied or indexed, so a local push
+// reaches the build commands in a few milliseconds. The repository must stay where it is
+// while the run lasts, which holds for the watched repository of local mode.
+func writeSkeleton(dir, objects string, sha256 bool) error {
+	gd := filepath.Join(dir, ".git")
+	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
+		if err := os.MkdirAll(filepath.Join(gd, filepath.FromSlash(d)), 0o755); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
 	}
-	if err := os.WriteFile(alt, []byte(objects+"\n"), 0o644); err != nil {
-		return false, err
+	config := "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n"
+	if sha256 {
+		config = "[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n[extensions]\n\tobjectformat = sha256\n"
 	}
-	if !g.has(ctx, push.Commit) {
-		return false, errMissing
+	files := []struct{ name, body string }{
+		{"config", config},
+		{"HEAD", "ref: refs/heads/main\n"},
+		{"objects/info/alternates", objects + "\n"},
 	}
-	// Whether Before is there is found out by the diff itself (a failure means
-	// "unknown", which runs the pipeline rather than skipping it).
-	return usefulBefore(push), nil
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(gd, filepath.FromSlash(f.name)), []byte(f.body), 0o644); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkoutLocal checks out the pushed commit of a repository made by writeSkeleton and,
+// at the same time, lists the files changed since Before: both only read the borrowed
+// objects, and the checkout is the only writer of the work tree and index. Whether the
+// commit is there is asked only when the checkout fails, to say why.
+func checkoutLocal(ctx context.Context, g *gitRun, push domain.Push) ([]string, error) {
+	changed := make(chan []string, 1)
+	go func() { changed <- localChangedFiles(ctx, g, push) }()
+	_, err := g.run(ctx, "checkout", "-q", "--detach", push.Commit)
+	files := <-changed
+	if err != nil {
+		if kindOf(err) != failTooLarge && ctx.Err() == nil && !g.has(ctx, push.Commit) {
+			return nil, errMissing
+		}
+		return nil, err
+	}
+	return files, nil
+}
+
+// localChangedFiles is changedFiles for a repository whose objects are all present:
+// whether Before is there is found out by the diff itself (a failure means "unknown",
+// which runs the pipeline rather than skipping it).
+func localChangedFiles(ctx context.Context, g *gitRun, push domain.Push) []string {
+	if push.Before == push.Commit && shaRE.MatchString(push.Before) {
+		return []string{}
+	}
+	if !usefulBefore(push) {
+		return nil
+	}
+	return diffNames(ctx, g, push)
 }
 
 // usefulBefore reports whether push.Before names a commit worth diffing against: a full
@@ -302,6 +360,12 @@ func (f *Fetcher) changedFiles(ctx context.Context, g *gitRun, u string, push do
 		// The branch fallback may have brought it; otherwise it is unreachable.
 		return nil
 	}
+	return diffNames(ctx, g, push)
+}
+
+// diffNames lists the paths that differ between the trees of Before and Commit; nil
+// when git cannot tell.
+func diffNames(ctx context.Context, g *gitRun, push domain.Push) []string {
 	out, err := g.run(ctx, "diff", "--name-only", "--no-renames", "-z", push.Before, push.Commit)
 	if err != nil {
 		return nil

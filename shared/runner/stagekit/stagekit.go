@@ -228,3 +228,27 @@ func (d Dirs) RestoreMatching(ctx context.Context, store *artifact.Store, b *dom
 func Vars(run domain.Run, stage string) runner.Vars {
 	return runner.Vars{RunID: run.ID, Commit: run.Push.Commit, Branch: run.Push.Branch, Repo: run.Push.Repository, Stage: stage}
 }
+
+// Pending is a step started on its own goroutine so a stage can overlap it with work
+// that does not depend on it (an audit write with a fetch, an upload with commands).
+// Wait may be called any number of times; each returns the step's error.
+type Pending struct {
+	done chan struct{}
+	err  error
+}
+
+// Start runs f concurrently.
+func Start(f func() error) *Pending {
+	p := &Pending{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.err = f()
+	}()
+	return p
+}
+
+// Wait waits for the step to end and returns its error.
+func (p *Pending) Wait() error {
+	<-p.done
+	return p.err
+}

@@ -3,17 +3,19 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/shipgate/shipgate/shared/approval"
-	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/asl"
 )
 
 // benchSpec has one `true`-like command per stage; the build and deploy commands stamp
@@ -60,14 +62,23 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // BenchmarkLocalRun measures, per run of a trivial spec with a human who answers at once:
 //   - push-to-build: from `git push` returning to the first build command starting;
-//   - approve-to-deploy: from the decision call to the deploy command starting;
+//   - approve-to-deploy: from the approve POST (the email link's form) to the deploy
+//     command starting, and to the Deploy handler being invoked;
 //   - overhead: whole run wall time minus the user's commands and minus the time the
 //     run waited for the human (the time between the approval request and the decision).
 func BenchmarkLocalRun(b *testing.B) {
 	stamps := b.TempDir()
-	w := newBenchWorld(b, benchSpec(stamps))
+	var mu sync.Mutex
+	deployStarted := map[string]time.Time{} // run -> Deploy handler invoked
+	w := newBenchWorld(b, benchSpec(stamps), func(_, name string, ev asl.Event) {
+		if ev.Type == "TaskStateEntered" && ev.StateName == "Deploy" {
+			mu.Lock()
+			deployStarted[name] = time.Now()
+			mu.Unlock()
+		}
+	})
 	defer w.stack.Close()
-	var pushToBuild, approveToDeploy, overhead, userCmds []time.Duration
+	var pushToBuild, approveToDeploy, approveToHandler, overhead, userCmds []time.Duration
 	ctx := context.Background()
 	// The user's commands cost what `sh -c` costs here; measure that once and subtract it.
 	commandBaseline := shBaseline(b, stamps)
@@ -87,10 +98,10 @@ func BenchmarkLocalRun(b *testing.B) {
 			return err == nil && got != nil
 		})
 		requested := a.RequestedAt
+		link := w.approvalLink(commit, "lead@example.com")
 		decided := time.Now()
-		if _, err := w.stack.Gate.Decide(ctx, approval.DecideRequest{ApprovalID: a.ID, Actor: domain.Identity{Email: "lead@example.com"},
-			Channel: domain.ChannelCLI, Outcome: domain.Approved, ManifestDigest: a.ManifestDigest}); err != nil {
-			b.Fatal(err)
+		if code, body := postDecision(b, link, "approve", ""); code != http.StatusOK {
+			b.Fatalf("POST approve: %d %s", code, body)
 		}
 		d := w.waitEnd(run)
 		end := time.Now()
@@ -104,6 +115,9 @@ func BenchmarkLocalRun(b *testing.B) {
 		}
 		pushToBuild = append(pushToBuild, bs.Sub(pushed))
 		approveToDeploy = append(approveToDeploy, ds.Sub(decided))
+		mu.Lock()
+		approveToHandler = append(approveToHandler, deployStarted[run].Sub(decided))
+		mu.Unlock()
 		wait := decided.Sub(requested)
 		if wait < 0 {
 			wait = 0
@@ -114,6 +128,7 @@ func BenchmarkLocalRun(b *testing.B) {
 	}
 	b.ReportMetric(ms(p50(pushToBuild)), "ms-push-to-build-p50")
 	b.ReportMetric(ms(p50(approveToDeploy)), "ms-approve-to-deploy-p50")
+	b.ReportMetric(ms(p50(approveToHandler)), "ms-approve-to-deploy-handler-p50")
 	b.ReportMetric(ms(p50(overhead)), "ms-overhead-p50")
 	b.ReportMetric(ms(p50(userCmds)), "ms-user-commands-p50")
 }
@@ -135,10 +150,10 @@ func shBaseline(b *testing.B, stamps string) time.Duration {
 	return p50(runs)
 }
 
-func newBenchWorld(b *testing.B, spec string) *world {
+func newBenchWorld(b *testing.B, spec string, onEvent func(arn, name string, ev asl.Event)) *world {
 	b.Helper()
 	root := b.TempDir()
-	w := &world{t: b, bare: filepath.Join(root, "app.git"), work: filepath.Join(root, "work"), data: filepath.Join(root, "data"), out: &syncBuffer{}}
+	w := &world{t: b, bare: filepath.Join(root, "app.git"), work: filepath.Join(root, "work"), data: filepath.Join(root, "data"), out: &syncBuffer{}, onEvent: onEvent}
 	w.git(root, "init", "-q", "--bare", "-b", "main", w.bare)
 	w.git(root, "init", "-q", "-b", "main", w.work)
 	w.git(w.work, "remote", "add", "origin", w.bare)

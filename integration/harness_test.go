@@ -54,6 +54,8 @@ type world struct {
 	stack *local.Stack
 	out   *syncBuffer
 	clock *asl.VirtualClock
+	// onEvent, when set, observes the engine's history events (benchmarks).
+	onEvent func(arn, name string, ev asl.Event)
 }
 
 type worldOpts struct {
@@ -92,6 +94,7 @@ func (w *world) start() {
 	if w.clock != nil {
 		o.Clock = w.clock
 	}
+	o.OnEvent = w.onEvent
 	s, err := local.Start(context.Background(), o)
 	if err != nil {
 		w.t.Fatalf("start local stack: %v", err)

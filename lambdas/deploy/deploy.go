@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -109,10 +108,13 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.DeployRes
 		return domain.DeployResult{}, err
 	}
 	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
-	if err := rec.Record(ctx, domain.RecStageStarted, "", nil); err != nil {
-		return domain.DeployResult{}, err
+	// stage.started is written while the checks read what they need; the deploy claims
+	// nothing before it is recorded, and a failed write still stops the stage.
+	started := stagekit.Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
+	out, err := h.deploy(ctx, rec, run, in, started)
+	if serr := started.Wait(); serr != nil {
+		return domain.DeployResult{}, serr
 	}
-	out, err := h.deploy(ctx, rec, run, in)
 	dur := h.now().Sub(start)
 	out.DurationMs = dur.Milliseconds()
 	var extra map[string]any
@@ -128,10 +130,17 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.DeployRes
 	return out, nil
 }
 
-func (h *Handler) deploy(ctx context.Context, rec stagekit.Recorder, run domain.Run, in domain.State) (domain.DeployResult, error) {
+func (h *Handler) deploy(ctx context.Context, rec stagekit.Recorder, run domain.Run, in domain.State, started *stagekit.Pending) (domain.DeployResult, error) {
 	var out domain.DeployResult
+	wantKey := artifact.ManifestKey(run.Pipeline, run.Push.Commit, run.ID)
+	// Everything the checks below need is read at once: the reads have no effect outside
+	// the scratch directory, and the checks still run, in the same order, on what was
+	// read, all before the first side effect.
+	pre := h.prefetch(ctx, run, wantKey, in.Build)
+	defer pre.release()
+
 	// 1. The recorded decision, before anything else.
-	dec, err := h.decisions.FinalDecision(ctx, run.ID)
+	dec, err := pre.decision()
 	if domain.IsKind(err, domain.NotFound) {
 		return out, domain.Errorf(domain.DecisionMissing, "run %s has no recorded approval decision; refusing to deploy", run.ID)
 	}
@@ -153,11 +162,11 @@ func (h *Handler) deploy(ctx context.Context, rec stagekit.Recorder, run domain.
 	if dec.ManifestDigest != st.ManifestDigest {
 		return out, domain.Errorf(domain.ArtifactMismatch, "approved manifest %s, but the run staged %s; refusing to deploy", dec.ManifestDigest, st.ManifestDigest)
 	}
-	wantKey := artifact.ManifestKey(run.Pipeline, run.Push.Commit, run.ID)
 	if st.ManifestKey != wantKey {
 		return out, domain.Errorf(domain.ArtifactMismatch, "the state points at manifest %s, not this run's %s", st.ManifestKey, wantKey)
 	}
-	m, digest, err := h.store.GetManifest(ctx, wantKey)
+	pre.wait()
+	m, digest, err := pre.m, pre.digest, pre.mErr
 	if err != nil {
 		if domain.IsKind(err, domain.NotFound) {
 			return out, domain.Errorf(domain.ArtifactMismatch, "the approved manifest s3://%s/%s is gone", h.store.Bucket(), wantKey)
@@ -173,13 +182,13 @@ func (h *Handler) deploy(ctx context.Context, rec stagekit.Recorder, run domain.
 	out.ManifestDigest = digest
 
 	// 3. A retry of a deploy that already ran reports it and stops here.
-	if mk, err := h.markers.get(ctx, run.ID); err != nil {
-		return out, err
-	} else if mk != nil {
-		return h.existing(out, run, mk)
+	if pre.mkErr != nil {
+		return out, pre.mkErr
+	} else if pre.mk != nil {
+		return h.existing(out, run, pre.mk)
 	}
 
-	sp, err := h.loadSpec(ctx, in.Build)
+	sp, err := pre.sp, pre.spErr
 	if err != nil {
 		return out, err
 	}
@@ -189,20 +198,16 @@ func (h *Handler) deploy(ctx context.Context, rec stagekit.Recorder, run domain.
 		out.Target = "s3://" + target.Bucket + "/" + target.Prefix
 	}
 
-	// 4. Download and verify every artifact before any side effect.
-	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
-	if err != nil {
-		return out, err
+	// 4. Every artifact downloaded and verified before any side effect.
+	if pre.dirsErr != nil {
+		return out, pre.dirsErr
 	}
-	defer dirs.Remove()
-	if err := h.download(ctx, run, m, dirs.Workspace); err != nil {
-		return out, err
+	if pre.dlErr != nil {
+		return out, pre.dlErr
 	}
-	manifestPath := filepath.Join(dirs.Home, "manifest.json")
-	if b, err := artifact.EncodeManifest(m); err != nil {
+	dirs, manifestPath := pre.dirs, pre.manifestPath
+	if err := started.Wait(); err != nil {
 		return out, err
-	} else if err := os.WriteFile(manifestPath, b, 0o644); err != nil {
-		return out, domain.Errorf(domain.Internal, "write manifest for the deploy commands: %w", err)
 	}
 
 	// 5. Claim the deploy. From here on, a retry will not deploy again.
@@ -243,10 +248,13 @@ func (h *Handler) deploy(ctx context.Context, rec stagekit.Recorder, run domain.
 		}
 		mk.Status, mk.Message, outcome = markerFailed, stagekit.FirstLine(deployErr.Error()), stagekit.Outcome(deployErr)
 	}
-	finErr := h.markers.finish(ctx, run.ID, mk)
+	// The marker's end and the deploy.finished record are independent writes: both are
+	// done, side by side, before the stage reports.
+	fin := stagekit.Start(func() error { return h.markers.finish(ctx, run.ID, mk) })
 	recErr := rec.Record(ctx, domain.RecDeployFinished, outcome, map[string]any{
 		"manifestDigest": digest, "target": out.Target, "exitCode": out.ExitCode, "logKey": out.LogKey,
 	})
+	finErr := fin.Wait()
 	if deployErr != nil {
 		return out, deployErr
 	}

@@ -99,10 +99,14 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.StageResu
 		return domain.StageResult{}, err
 	}
 	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
-	if err := rec.Record(ctx, domain.RecStageStarted, "", nil); err != nil {
-		return domain.StageResult{}, err
+	// stage.started is written while the spec and the workspace are read back; nothing
+	// leaves the scratch directory before it is recorded, and a failed write still
+	// stops the stage.
+	started := stagekit.Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
+	out, n, err := h.stage(ctx, run, in.Build, started)
+	if serr := started.Wait(); serr != nil {
+		return domain.StageResult{}, serr
 	}
-	out, n, err := h.stage(ctx, run, in.Build)
 	dur := h.now().Sub(start)
 	out.DurationMs = dur.Milliseconds()
 	var extra map[string]any
@@ -117,7 +121,7 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.StageResu
 
 type file struct{ name, rel string }
 
-func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResult) (domain.StageResult, int, error) {
+func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResult, started *stagekit.Pending) (domain.StageResult, int, error) {
 	var out domain.StageResult
 	if b == nil {
 		return out, 0, domain.Errorf(domain.Invalid, "bad input: the state has no build result")
@@ -175,6 +179,9 @@ func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResu
 		return out, 0, domain.Errorf(domain.ArtifactsMissing, "the artifacts' globs match %d files, more than the %d a run may stage", len(files), MaxFiles)
 	}
 
+	if err := started.Wait(); err != nil {
+		return out, 0, err
+	}
 	m := domain.Manifest{Pipeline: run.Pipeline, Run: run.ID, Commit: run.Push.Commit, CreatedAt: h.now().UTC(), Artifacts: []domain.Artifact{}}
 	for _, f := range files {
 		key := artifact.ArtifactKey(run.Pipeline, run.Push.Commit, run.ID, f.name, f.rel)

@@ -86,10 +86,14 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.TestResul
 		return domain.TestResult{}, err
 	}
 	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
-	if err := rec.Record(ctx, domain.RecStageStarted, "", nil); err != nil {
-		return domain.TestResult{}, err
+	// stage.started is written while the spec and the workspace are read back; nothing
+	// leaves the scratch directory before it is recorded, and a failed write still
+	// stops the stage.
+	started := stagekit.Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
+	out, err := h.test(ctx, run, in.Build, started)
+	if serr := started.Wait(); serr != nil {
+		return domain.TestResult{}, serr
 	}
-	out, err := h.test(ctx, run, in.Build)
 	dur := h.now().Sub(start)
 	out.DurationMs = dur.Milliseconds()
 	if err := rec.Finished(ctx, stagekit.Outcome(err), dur, out.LogKey, err, nil); err != nil {
@@ -98,7 +102,7 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.TestResul
 	return out, nil
 }
 
-func (h *Handler) test(ctx context.Context, run domain.Run, b *domain.BuildResult) (domain.TestResult, error) {
+func (h *Handler) test(ctx context.Context, run domain.Run, b *domain.BuildResult, started *stagekit.Pending) (domain.TestResult, error) {
 	var out domain.TestResult
 	if b == nil {
 		return out, domain.Errorf(domain.Invalid, "bad input: the state has no build result")
@@ -116,6 +120,9 @@ func (h *Handler) test(ctx context.Context, run domain.Run, b *domain.BuildResul
 		return out, err
 	}
 
+	if err := started.Wait(); err != nil {
+		return out, err
+	}
 	var res runner.Result
 	if len(sp.Test.Commands) > 0 {
 		out.LogKey = artifact.LogKey(run.Pipeline, run.ID, Stage)

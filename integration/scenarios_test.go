@@ -288,3 +288,27 @@ func TestCommitInAWorkingRepositoryStartsARun(t *testing.T) {
 		t.Errorf("the data directory shows in git status: %q", out)
 	}
 }
+
+// The local console signs every visitor in, so it listens only on loopback and answers
+// only to loopback host names (no DNS rebinding from a web page).
+func TestLocalConsoleStaysOnThisMachine(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	root := t.TempDir()
+	_, err := local.Start(context.Background(), local.Options{Repo: w.bare, Data: filepath.Join(root, "d"), Addr: "0.0.0.0:0"})
+	if err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Fatalf("non-loopback --addr: err = %v, want a refusal", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, w.stack.Endpoints.Console+"/", nil)
+	req.Host = "attacker.example:80"
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("request with a foreign Host: %d, want 421", res.StatusCode)
+	}
+	if code, _ := get(t, w.stack.Endpoints.Console+"/"); code != http.StatusOK {
+		t.Fatalf("console at its own address: %d, want 200", code)
+	}
+}

@@ -138,12 +138,30 @@ func (d *demo) run(ctx context.Context, addr string, autoApprove, exitAfter bool
 	return nil
 }
 
+// demoMarker marks a directory the demo created, so that only such a directory is ever
+// cleared: --dir pointing at a project (or at a running stack's data) is refused.
+const demoMarker = ".shipgate-demo-dir"
+
 // prepare recreates the demo directory with a sample app and its spec.
 func (d *demo) prepare(bare, work, deployDir string) error {
-	if err := os.RemoveAll(d.root); err != nil {
-		return fmt.Errorf("clear %s: %w", d.root, err)
+	if ents, err := os.ReadDir(d.root); err == nil && len(ents) > 0 {
+		if _, err := os.Stat(filepath.Join(d.root, demoMarker)); err != nil {
+			return fmt.Errorf("%s exists and was not made by shipgate demo; refusing to clear it (pass another --dir)", d.root)
+		}
+		// A demo stack still running on this directory holds its data lock.
+		release, err := (local.DataDir{Root: filepath.Join(d.root, "data")}).TakeLock()
+		if err != nil {
+			return err
+		}
+		release()
+		if err := os.RemoveAll(d.root); err != nil {
+			return fmt.Errorf("clear %s: %w", d.root, err)
+		}
 	}
 	if err := os.MkdirAll(d.root, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d.root, demoMarker), []byte("created by shipgate demo; the next demo run clears this directory\n"), 0o644); err != nil {
 		return err
 	}
 	if err := gitRun(d.root, "init", "-q", "--bare", "-b", "main", bare); err != nil {
@@ -261,7 +279,7 @@ func gitOutput(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL="+demoPusher,
-		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL="+demoPusher, "GIT_CONFIG_NOSYSTEM=1")
+		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL="+demoPusher, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, io.Discard
 	if err := cmd.Run(); err != nil {

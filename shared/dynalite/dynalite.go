@@ -89,8 +89,16 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	go func() { s.cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if err := ping(ctx, s.URL); err == nil {
-			return s, nil
+		// Ready only when this process says it listens and the port answers: another
+		// server on a port that dynalite failed to take must not pass for it.
+		if strings.Contains(s.output(), "listening at") {
+			if err := ping(ctx, s.URL); err == nil {
+				select {
+				case <-s.done:
+				default:
+					return s, nil
+				}
+			}
 		}
 		select {
 		case <-s.done:

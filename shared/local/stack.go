@@ -83,6 +83,9 @@ type Options struct {
 	Quiet bool
 	// NoWatch turns off the git watcher (tests that drive pushes themselves).
 	NoWatch bool
+	// AllowRemote lets Addr be a non-loopback address. The console signs every request in
+	// as User, so serving it beyond this machine hands approvals to anyone who can reach it.
+	AllowRemote bool
 }
 
 // Stack is a running local pipeline.
@@ -176,15 +179,19 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the Step Functions API: %w", err)
 	}
+	s.closers = append(s.closers, closeListener(sfnL))
 	addr := o.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	if err := loopbackOnly(addr, o.AllowRemote); err != nil {
+		return nil, err
+	}
 	webL, err := net.Listen("tcp", addr)
 	if err != nil {
-		sfnL.Close()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	s.closers = append(s.closers, closeListener(webL))
 	sfnURL := "http://" + sfnL.Addr().String()
 	baseURL := "http://" + webL.Addr().String()
 
@@ -246,6 +253,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	router, err := s.routes(cfg, deps, baseURL)
 	if err != nil {
 		return nil, err
+	}
+	if !o.AllowRemote {
+		router = sameHost(webL.Addr().(*net.TCPAddr).Port, router)
 	}
 	webSrv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
 	go webSrv.Serve(webL)
@@ -475,6 +485,46 @@ func (s *Stack) Close() error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// loopbackOnly refuses a listen address beyond this machine unless allowed.
+func loopbackOnly(addr string, allow bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: want HOST:PORT: %w", addr, err)
+	}
+	if allow || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--addr %s is not a loopback address: the local console signs every visitor in as the configured user, so it only listens on this machine (127.0.0.1); pass --allow-remote to override", addr)
+}
+
+// sameHost answers only requests addressed to this machine's loopback names, so a web
+// page in the user's browser cannot reach the signed-in console through DNS rebinding.
+func sameHost(port int, next http.Handler) http.Handler {
+	ok := map[string]bool{}
+	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
+		ok[fmt.Sprintf("%s:%d", h, port)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ok[strings.ToLower(r.Host)] {
+			http.Error(w, "misdirected request: the local console answers only to 127.0.0.1 and localhost", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func closeListener(l net.Listener) func() error {
+	return func() error {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	}
 }
 
 func shutdown(srv *http.Server) func() error {

@@ -2,6 +2,8 @@ package table_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -43,5 +45,16 @@ func TestEnsureCreatesTableWithEveryIndexAndIsIdempotent(t *testing.T) {
 		if !got[ix.Name] {
 			t.Errorf("index %s missing; got %v", ix.Name, got)
 		}
+	}
+}
+
+// A port already served by something else must not pass for a started dynalite.
+func TestStartRefusesAPortSomeoneElseServes(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer other.Close()
+	srv, err := dynalite.Start(context.Background(), dynalite.Options{Addr: other.Listener.Addr().String()})
+	if err == nil {
+		srv.Stop()
+		t.Fatal("Start on a port another server holds succeeded; want an error")
 	}
 }

@@ -54,11 +54,13 @@ type world struct {
 	stack *local.Stack
 	out   *syncBuffer
 	clock *asl.VirtualClock
+	user  string
 	// onEvent, when set, observes the engine's history events (benchmarks).
 	onEvent func(arn, name string, ev asl.Event)
 }
 
 type worldOpts struct {
+	user    string // the local stack's signed-in user (default lead@example.com)
 	spec    string
 	files   map[string]string
 	virtual bool // engine on a virtual clock (expiry tests)
@@ -84,13 +86,18 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	if o.virtual {
 		w.clock = asl.NewVirtualClock(time.Now(), false)
 	}
+	w.user = o.user
 	w.start()
 	return w
 }
 
 func (w *world) start() {
 	w.t.Helper()
-	o := local.Options{Repo: w.bare, Data: w.data, User: "lead@example.com", Out: w.out}
+	user := w.user
+	if user == "" {
+		user = "lead@example.com"
+	}
+	o := local.Options{Repo: w.bare, Data: w.data, User: user, Out: w.out}
 	if w.clock != nil {
 		o.Clock = w.clock
 	}

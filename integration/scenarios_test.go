@@ -312,3 +312,33 @@ func TestLocalConsoleStaysOnThisMachine(t *testing.T) {
 		t.Fatalf("console at its own address: %d, want 200", code)
 	}
 }
+
+// The pusher is a listed approver but the spec forbids self-approval: their email link
+// and the CLI (the local stack's user is the pusher here) are refused and audited, and
+// the run still waits for someone else.
+func TestPusherCannotApproveTheirOwnPush(t *testing.T) {
+	spec := strings.Replace(trivialSpec, "approvers: [lead@example.com, ops@example.com]", "approvers: [dev@example.com, lead@example.com]", 1)
+	w := newWorld(t, worldOpts{spec: spec, user: "dev@example.com"})
+	commit, run := w.push() // committed and pushed by dev@example.com
+	w.waitState(run, "RequestApproval")
+	link := w.approvalLink(commit, "dev@example.com")
+	if code, body := postDecision(t, link, "approve", "my own change"); code != http.StatusForbidden {
+		t.Fatalf("pusher's own link POST: %d, want 403\n%s", code, body)
+	}
+	if out, errOut, code := cli(t, "approve", run, "--data", w.data); code != 1 {
+		t.Fatalf("shipgate approve as the pusher: exit %d, want 1 (refused)\n%s%s", code, out, errOut)
+	}
+	if s := w.status(run); s != asl.StatusRunning {
+		t.Fatalf("after the pusher's attempts the run is %s, want still RUNNING", s)
+	}
+	if recs := w.auditAPI(url.Values{"run": {run}, "type": {"approval.refused"}}); len(recs) < 2 {
+		t.Fatalf("approval.refused records = %d, want one per attempt (2)", len(recs))
+	}
+	// Someone else may approve.
+	if code, body := postDecision(t, w.approvalLink(commit, "lead@example.com"), "approve", "reviewed"); code != http.StatusOK {
+		t.Fatalf("lead's approval: %d %s", code, body)
+	}
+	if d := w.waitEnd(run); d.Status != asl.StatusSucceeded {
+		t.Fatalf("run = %s, want SUCCEEDED after lead's approval", d.Status)
+	}
+}

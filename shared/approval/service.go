@@ -891,20 +891,20 @@ func identityEmails(id domain.Identity) []string {
 	return out
 }
 
+// isPusher reports whether the decider is the pusher. A pusher may be known only by a
+// login (a CodeCommit caller ARN, or locally the committer's email) while console, CLI
+// and link deciders carry only an email, so every address either side may be known by
+// is compared, the approver entry the decider matched included.
 func isPusher(p domain.Identity, approver string, actor domain.Identity) bool {
-	pe := notify.NormalizeEmail(p.Email)
-	if pe != "" && pe == approver {
-		return true
-	}
-	for _, e := range identityEmails(actor) {
-		if pe != "" && e == pe {
-			return true
+	mine := append(identityEmails(actor), notify.NormalizeEmail(approver))
+	for _, pe := range identityEmails(p) {
+		for _, e := range mine {
+			if e != "" && e == pe {
+				return true
+			}
 		}
 	}
-	if p.Login != "" && actor.Login != "" && strings.EqualFold(p.Login, actor.Login) {
-		return true
-	}
-	return false
+	return p.Login != "" && actor.Login != "" && strings.EqualFold(p.Login, actor.Login)
 }
 
 func actorName(id domain.Identity) string {

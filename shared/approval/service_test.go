@@ -685,3 +685,55 @@ func TestExpireAfterALateDecision(t *testing.T) {
 		t.Errorf("approval.expired records: %+v, want one explaining the run ended", recs)
 	}
 }
+
+// A pusher known only by a login (a CodeCommit caller ARN, or locally the committer's
+// email) is still the pusher when they decide with their email: the console and the CLI
+// carry only an email, and so does a link.
+func TestSelfApprovalByPusherKnownOnlyByLogin(t *testing.T) {
+	pushers := []struct {
+		name   string
+		pusher domain.Identity
+	}{
+		{"login is the email (local mode)", domain.Identity{Login: "ana@example.com"}},
+		{"login is an ARN with an email session", domain.Identity{Login: "arn:aws:sts::1:assumed-role/Dev/Ana@Example.com"}},
+	}
+	deciders := []struct {
+		name    string
+		channel domain.Channel
+		actor   domain.Identity
+	}{
+		{"console", domain.ChannelConsole, domain.Identity{Email: "ana@example.com"}},
+		{"cli as the local user", domain.ChannelCLI, domain.Identity{Email: "ANA@example.com"}},
+		{"cli as an IAM user", domain.ChannelCLI, domain.Identity{Login: "arn:aws:iam::1:user/ana@example.com"}},
+	}
+	n := 0
+	for _, p := range pushers {
+		for _, d := range deciders {
+			n++
+			run := fmt.Sprintf("selflogin-%d", n)
+			t.Run(p.name+" via "+d.name, func(t *testing.T) {
+				e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+				a, _ := e.Request(approvaltest.Push{RunID: run, Pusher: p.pusher}, spec.Approval{Approvers: three})
+				_, err := e.Svc.Decide(ctx(), approval.DecideRequest{ApprovalID: a.ID, Actor: d.actor, Channel: d.channel, Outcome: domain.Approved})
+				if !domain.IsKind(err, domain.Forbidden) || !strings.Contains(err.Error(), "cannot approve") {
+					t.Fatalf("got %v, want Forbidden (self-approval)", err)
+				}
+				if n := len(e.SFN.Calls()); n != 0 {
+					t.Errorf("self-approval resumed the run (%d calls)", n)
+				}
+				if recs := e.Audit.Records(domain.RecApprovalRefused); len(recs) != 1 || !strings.Contains(fmt.Sprint(recs[0].Detail["reason"]), "self-approval") {
+					t.Errorf("refusal records: got %+v, want one for self-approval", recs)
+				}
+				// Another approver is unaffected, and allow_self_approval lets the pusher in.
+				if _, err := e.Svc.Decide(ctx(), approval.DecideRequest{ApprovalID: a.ID, Actor: bo, Channel: d.channel, Outcome: domain.Approved}); err != nil {
+					t.Errorf("another approver: %v", err)
+				}
+				e2 := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+				a2, _ := e2.Request(approvaltest.Push{RunID: run, Pusher: p.pusher}, spec.Approval{Approvers: three, AllowSelfApproval: true})
+				if _, err := e2.Svc.Decide(ctx(), approval.DecideRequest{ApprovalID: a2.ID, Actor: d.actor, Channel: d.channel, Outcome: domain.Approved}); err != nil {
+					t.Errorf("self-approval allowed by the spec: %v", err)
+				}
+			})
+		}
+	}
+}

@@ -280,6 +280,41 @@ func TestSelfApprovalThroughTheLinkIsRefused(t *testing.T) {
 	s.unchanged(t, a.ID)
 }
 
+// A pusher known only by a login (a CodeCommit caller ARN, or locally the committer's
+// email) cannot approve through their own link, nor from the console.
+func TestSelfApprovalOfALoginOnlyPusherIsRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		pusher domain.Identity
+	}{
+		{"login is the email", domain.Identity{Login: "ana@example.com"}},
+		{"login is an ARN with an email session", domain.Identity{Login: "arn:aws:sts::1:assumed-role/Dev/ana@example.com"}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name+" via the link", func(t *testing.T) {
+			s := newSite(t, "")
+			run := fmt.Sprintf("selflink-%d", i)
+			a, _ := s.Request(approvaltest.Push{RunID: run, Pusher: tc.pusher}, spec.Approval{Approvers: three})
+			tok := approvaltest.LinkToken(s.Links(run)["ana@example.com"])
+			code, body := postForm(t, s.URL+"/approvals/"+a.ID, url.Values{"t": {tok}, "decision": {"approve"}})
+			if code != http.StatusForbidden || !strings.Contains(body, "cannot approve") {
+				t.Errorf("got %d, want 403 explaining self-approval", code)
+			}
+			s.unchanged(t, a.ID)
+		})
+		t.Run(tc.name+" via the console", func(t *testing.T) {
+			s := newSite(t, "Ana@example.com")
+			a, _ := s.Request(approvaltest.Push{RunID: fmt.Sprintf("selfcon-%d", i), Pusher: tc.pusher}, spec.Approval{Approvers: three})
+			f := console.FormTokenForTest(s.Deps.SigningKey, "Ana@example.com", a.ID)
+			code, body := postForm(t, s.URL+"/approvals/"+a.ID, url.Values{"f": {f}, "decision": {"approve"}})
+			if code != http.StatusForbidden || !strings.Contains(body, "cannot approve") {
+				t.Errorf("got %d, want 403 explaining self-approval", code)
+			}
+			s.unchanged(t, a.ID)
+		})
+	}
+}
+
 // 50 concurrent approve and reject POSTs through the real routes, from five approvers'
 // links: one outcome, exactly one SendTask call.
 func TestFiftyConcurrentPostsOneOutcome(t *testing.T) {

@@ -93,9 +93,11 @@ func ParseCodeCommit(ev events.CloudWatchEvent) (Event, error) {
 	return ev2, nil
 }
 
-// callerIdentity names a CodeCommit pusher by the caller's ARN (what self-approval is
-// checked against) and a readable name: the user name, or the session name of an assumed
-// role (federated users and SSO arrive that way).
+// callerIdentity names a CodeCommit pusher by the caller's ARN (locally: the committer's
+// email) and a readable name: the user name, or the session name of an assumed role
+// (federated users and SSO arrive that way). When the caller, or that last segment, is an
+// email address it is also the Email: approvers are listed by email, and self-approval
+// can only be caught if the pusher is known by one.
 func callerIdentity(arn string) domain.Identity {
 	id := domain.Identity{Login: arn}
 	if i := strings.LastIndexByte(arn, '/'); i >= 0 && i+1 < len(arn) {
@@ -103,7 +105,21 @@ func callerIdentity(arn string) domain.Identity {
 	} else if i := strings.LastIndexByte(arn, ':'); i >= 0 && i+1 < len(arn) {
 		id.Name = arn[i+1:]
 	}
+	switch {
+	case isEmail(arn):
+		id.Email = arn
+	case isEmail(id.Name):
+		id.Email = id.Name
+	}
 	return id
+}
+
+// isEmail reports whether s has the shape of one email address: a local part and a
+// domain around a single @, and nothing that cannot be in either.
+func isEmail(s string) bool {
+	local, dom, ok := strings.Cut(s, "@")
+	return ok && local != "" && dom != "" && !strings.ContainsAny(dom, "@") &&
+		!strings.ContainsAny(s, " \t\r\n<>,;:/\"")
 }
 
 // HandleCodeCommit starts the run of a CodeCommit-shaped push event (from EventBridge on

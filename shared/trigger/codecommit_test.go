@@ -153,3 +153,35 @@ func TestCodeCommitEventHasTheDocumentedShape(t *testing.T) {
 		})
 	}
 }
+
+// The pusher's email is what self-approval is checked against (approvers are emails), so
+// a caller known by an address, plainly (local mode: the committer's email) or as an ARN's
+// user or session name, has it filled in.
+func TestCodeCommitCallerIdentityFillsEmail(t *testing.T) {
+	at := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name, caller string
+		want         domain.Identity
+	}{
+		{"local committer email", "Dev@Example.com", domain.Identity{Login: "Dev@Example.com", Email: "Dev@Example.com"}},
+		{"assumed-role session named by email", "arn:aws:sts::123456789012:assumed-role/Developers/ana@example.com",
+			domain.Identity{Login: "arn:aws:sts::123456789012:assumed-role/Developers/ana@example.com", Name: "ana@example.com", Email: "ana@example.com"}},
+		{"IAM user named by email", "arn:aws:iam::123456789012:user/bo@example.com",
+			domain.Identity{Login: "arn:aws:iam::123456789012:user/bo@example.com", Name: "bo@example.com", Email: "bo@example.com"}},
+		{"IAM user not named by email", "arn:aws:iam::123456789012:user/Mary_Major",
+			domain.Identity{Login: "arn:aws:iam::123456789012:user/Mary_Major", Name: "Mary_Major"}},
+		{"plain name", "dev", domain.Identity{Login: "dev"}},
+		{"at sign without a domain", "arn:aws:iam::1:user/dev@", domain.Identity{Login: "arn:aws:iam::1:user/dev@", Name: "dev@"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev, err := trigger.ParseCodeCommit(trigger.CodeCommitEvent("/repos/app", "refs/heads/main", sha2, sha1, c.caller, at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ev.Push.Pusher; got != c.want {
+				t.Errorf("pusher: got %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}

@@ -104,10 +104,14 @@ type CommitLine struct {
 // the table only to resume the run, so no JSON, page or log built from an Approval can
 // carry it.
 type Approval struct {
-	ID                string    `json:"id"`
-	Pipeline          string    `json:"pipeline"`
-	RunID             string    `json:"runId"`
-	Commit            string    `json:"commit"`
+	ID       string `json:"id"`
+	Pipeline string `json:"pipeline"`
+	RunID    string `json:"runId"`
+	Commit   string `json:"commit"`
+	Branch   string `json:"branch,omitempty"`
+	// ReceivedAt is when shipgate received the push: superseding goes by it, since runs
+	// of the same branch can reach the gate in another order than their pushes came.
+	ReceivedAt        time.Time `json:"receivedAt,omitzero"`
 	ManifestDigest    string    `json:"manifestDigest"`
 	Summary           Summary   `json:"summary"`
 	Approvers         []string  `json:"approvers"` // normalized emails, spec order
@@ -274,7 +278,8 @@ func (s *Service) Pipeline() string { return s.cfg.Pipeline }
 func Link(id string) string { return "/approvals/" + id }
 
 // Request stores the pending approval of the run in st (waiting on taskToken), supersedes
-// older pending approvals of the pipeline when the spec says so, and sends each approver
+// pending approvals of older pushes to the same branch when the spec says so (or, when a
+// newer push of the branch already waits, this run itself), and sends each approver
 // their own link. A retry with a new token replaces the stored one and re-sends.
 func (s *Service) Request(ctx context.Context, taskToken string, st domain.State) (*Approval, error) {
 	if taskToken == "" {
@@ -322,6 +327,8 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 		Pipeline:          pipeline,
 		RunID:             st.Run.ID,
 		Commit:            st.Run.Push.Commit,
+		Branch:            st.Run.Push.Branch,
+		ReceivedAt:        st.Run.Push.ReceivedAt.UTC(),
 		ManifestDigest:    st.Stage.ManifestDigest,
 		Summary:           s.summarize(ctx, st, pipeline),
 		Approvers:         approvers,
@@ -345,7 +352,11 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 	})
 	s.log.Info("approval requested", "approval", a.ID, "run", a.RunID, "approvers", len(a.Approvers), "required", a.Required)
 	if sp.Approval.SupersedeOlder() {
-		s.supersedeOlder(ctx, a)
+		if newer := s.supersedeOlder(ctx, a); newer != nil {
+			// A newer push of the branch already waits at the gate: this run ends here,
+			// and its approvers are not asked about a change that will not go live.
+			return s.supersededOnArrival(ctx, a, newer)
+		}
 	}
 	for i := range a.Approvers {
 		msg, err := s.requestMessage(a, i)
@@ -917,22 +928,84 @@ func actorName(id domain.Identity) string {
 	return "anonymous"
 }
 
-// supersedeOlder rejects the other open approvals of the pipeline requested before a.
-// Failures are logged, not returned: the new run's gate must open regardless.
-func (s *Service) supersedeOlder(ctx context.Context, a *Approval) {
+// supersedeOlder rejects the other pending approvals of a's pipeline and branch whose
+// pushes are older than the newest push among them and a. It returns that newest one when
+// it is not a (a is then to be superseded by it), else nil. Failures are logged, not
+// returned: the new run's gate must open regardless.
+func (s *Service) supersedeOlder(ctx context.Context, a *Approval) *Approval {
 	open, err := s.Open(ctx, a.Pipeline)
 	if err != nil {
 		s.log.Error("supersede: list pending", "err", err)
-		return
+		return nil
 	}
-	for _, old := range open {
-		if old.ID == a.ID || old.Status != StatusPending || !old.RequestedAt.Before(a.RequestedAt) {
+	newest := a
+	var same []*Approval
+	for _, o := range open {
+		if o.ID == a.ID || o.Status != StatusPending || branchOf(o) != branchOf(a) {
 			continue
 		}
-		if _, err := s.Supersede(ctx, old.ID, a.Commit); err != nil && !domain.IsKind(err, domain.Conflict) {
-			s.log.Error("supersede failed", "approval", old.ID, "err", err)
+		same = append(same, o)
+		if newerPush(o, newest) {
+			newest = o
 		}
 	}
+	for _, o := range same {
+		if o.ID == newest.ID {
+			continue
+		}
+		if _, err := s.Supersede(ctx, o.ID, newest.Commit); err != nil && !domain.IsKind(err, domain.Conflict) {
+			s.log.Error("supersede failed", "approval", o.ID, "err", err)
+		}
+	}
+	if newest == a {
+		return nil
+	}
+	return newest
+}
+
+// supersededOnArrival ends a, just stored, because newer (a newer push of its branch)
+// already waits at the gate.
+func (s *Service) supersededOnArrival(ctx context.Context, a, newer *Approval) (*Approval, error) {
+	s.log.Info("approval superseded on arrival", "approval", a.ID, "run", a.RunID, "by", newer.RunID)
+	d, err := s.Supersede(ctx, a.ID, newer.Commit)
+	if err != nil && !domain.IsKind(err, domain.Conflict) {
+		// The decision is recorded (Transient: resuming failed); the task's retry
+		// resumes with it.
+		return nil, err
+	}
+	if got, gerr := s.Get(ctx, a.ID); gerr == nil {
+		return got, nil
+	}
+	a.Final = d
+	return a, nil
+}
+
+func branchOf(a *Approval) string {
+	if a.Branch != "" {
+		return a.Branch
+	}
+	return a.Summary.Branch
+}
+
+// newerPush reports whether x's push came after y's: by the time shipgate received each
+// (an approval stored without it counts from its request), then by arrival at the gate,
+// then by id, so every caller picks the same newest one.
+func newerPush(x, y *Approval) bool {
+	tx, ty := pushedAt(x), pushedAt(y)
+	if !tx.Equal(ty) {
+		return tx.After(ty)
+	}
+	if !x.RequestedAt.Equal(y.RequestedAt) {
+		return x.RequestedAt.After(y.RequestedAt)
+	}
+	return x.ID > y.ID
+}
+
+func pushedAt(a *Approval) time.Time {
+	if !a.ReceivedAt.IsZero() {
+		return a.ReceivedAt
+	}
+	return a.RequestedAt
 }
 
 // Supersede ends approval id with outcome superseded ("superseded by <commit>") and fails

@@ -737,3 +737,77 @@ func TestSelfApprovalByPusherKnownOnlyByLogin(t *testing.T) {
 		}
 	}
 }
+
+// Superseding goes by when the pushes were received, not by when their runs reached the
+// gate (a slower build of an older push must not knock out a newer one), and only within
+// a branch.
+func TestSupersedingGoesByPushTimeWithinABranch(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	older := approvaltest.Push{RunID: "older", Commit: strings.Repeat("1", 40), Pusher: eve, ReceivedAt: t0}
+	newer := approvaltest.Push{RunID: "newer", Commit: strings.Repeat("2", 40), Pusher: eve, ReceivedAt: t0.Add(10 * time.Second)}
+	feature := approvaltest.Push{RunID: "feature", Commit: strings.Repeat("3", 40), Pusher: eve, ReceivedAt: t0.Add(20 * time.Second), Branch: "feature"}
+	tests := []struct {
+		name           string
+		first, second  approvaltest.Push
+		wantPending    []string // run ids, oldest request first
+		wantSuperseded string   // run id
+		wantBy         string   // commit
+	}{
+		{"newer push reaches the gate last", older, newer, []string{"newer"}, "older", newer.Commit},
+		{"older push reaches the gate last", newer, older, []string{"newer"}, "older", newer.Commit},
+		{"another branch is left alone", older, feature, []string{"older", "feature"}, "", ""},
+		{"another branch arriving first is left alone", feature, older, []string{"feature", "older"}, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+			ap := spec.Approval{Approvers: three}
+			_, tok1 := e.Request(tc.first, ap)
+			e.Clock.Advance(time.Minute)
+			second, tok2 := e.Request(tc.second, ap)
+			pending, err := e.Svc.Pending(ctx())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range pending {
+				got = append(got, p.RunID)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.wantPending, ",") {
+				t.Errorf("pending: got %v, want %v", got, tc.wantPending)
+			}
+			calls := e.SFN.Accepted()
+			if tc.wantSuperseded == "" {
+				if len(calls) != 0 || len(e.Audit.Records(domain.RecApprovalSuperseded)) != 0 {
+					t.Errorf("got %d resumes, want none: nothing superseded", len(calls))
+				}
+				return
+			}
+			wantTok := tok1
+			if tc.second.RunID == tc.wantSuperseded {
+				wantTok = tok2
+				if second.Final == nil || second.Final.Outcome != domain.Superseded {
+					t.Errorf("Request of the superseded arrival: got final %+v, want superseded", second.Final)
+				}
+				for _, m := range e.Mails() {
+					if m.Kind == approval.KindRequest && m.Run == tc.second.RunID {
+						t.Errorf("approvers were asked about a run superseded on arrival (mail to %s)", m.To)
+					}
+				}
+			}
+			if len(calls) != 1 || calls[0].TaskToken != wantTok || calls[0].Op != "SendTaskFailure" {
+				t.Fatalf("resumes: got %+v, want one SendTaskFailure for run %s", calls, tc.wantSuperseded)
+			}
+			if want := "superseded by " + tc.wantBy; calls[0].Cause != want {
+				t.Errorf("cause: got %q, want %q", calls[0].Cause, want)
+			}
+			fd, err := e.Svc.FinalDecision(ctx(), tc.wantSuperseded)
+			if err != nil || fd.Outcome != domain.Superseded || fd.Comment != "superseded by "+tc.wantBy {
+				t.Errorf("decision of %s: got %+v (%v), want superseded by %s", tc.wantSuperseded, fd, err, tc.wantBy)
+			}
+			if _, err := e.Svc.FinalDecision(ctx(), "newer"); !domain.IsKind(err, domain.NotFound) {
+				t.Errorf("the newer push's run was decided: %v", err)
+			}
+		})
+	}
+}

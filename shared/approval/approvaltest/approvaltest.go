@@ -313,6 +313,9 @@ type Push struct {
 	RunID  string
 	Commit string
 	Pusher domain.Identity
+	// Branch defaults to main; ReceivedAt (when the push reached shipgate) to zero.
+	Branch     string
+	ReceivedAt time.Time
 }
 
 // SpecKey is where PutSpec stores a run's spec.
@@ -364,10 +367,14 @@ func State(p Push, timeoutSeconds int) domain.State {
 	if commit == "" {
 		commit = strings.Repeat("a", 40)
 	}
+	branch := p.Branch
+	if branch == "" {
+		branch = "main"
+	}
 	return domain.State{
 		Run: domain.Run{ID: p.RunID, Pipeline: "demo", Push: domain.Push{
-			Provider: domain.ProviderLocal, Repository: "acme/web", Branch: "main", Ref: "refs/heads/main",
-			Commit: commit, Message: "Fix the <checkout> button\n\nlonger text", Pusher: p.Pusher,
+			Provider: domain.ProviderLocal, Repository: "acme/web", Branch: branch, Ref: "refs/heads/" + branch,
+			Commit: commit, ReceivedAt: p.ReceivedAt, Message: "Fix the <checkout> button\n\nlonger text", Pusher: p.Pusher,
 			Commits: []domain.Commit{{ID: commit, Message: "Fix the <checkout> button", Author: p.Pusher}},
 		}},
 		Build: &domain.BuildResult{SpecKey: SpecKey(p.RunID), ApprovalTimeoutSeconds: timeoutSeconds},

@@ -188,9 +188,17 @@ func (h *Handler) deploy(ctx context.Context, rec stagekit.Recorder, run domain.
 		return h.existing(out, run, pre.mk)
 	}
 
+	// The deploy commands and target come from the spec the approved manifest names, with
+	// the bytes it hashed: approving the manifest approved them too.
+	if wantSpec := artifact.SpecKey(run.Pipeline, run.ID); m.SpecKey != wantSpec || specKeyOf(in.Build) != wantSpec {
+		return out, domain.Errorf(domain.ArtifactMismatch, "the approved manifest binds spec %q and the state names %q, not this run's %s; refusing to deploy", m.SpecKey, specKeyOf(in.Build), wantSpec)
+	}
 	sp, err := pre.sp, pre.spErr
 	if err != nil {
 		return out, err
+	}
+	if m.SpecDigest == "" || pre.spDigest != m.SpecDigest {
+		return out, domain.Errorf(domain.ArtifactMismatch, "the spec at %s now has digest %s, the approved manifest bound %s: the deploy commands changed after approval; refusing to deploy", m.SpecKey, pre.spDigest, m.SpecDigest)
 	}
 	var target *spec.S3Target
 	if sp.Deploy.Target != nil && sp.Deploy.Target.S3 != nil {
@@ -349,11 +357,18 @@ func (h *Handler) existing(out domain.DeployResult, run domain.Run, mk *marker) 
 		"not deploying twice: check the target, then re-run the pipeline", run.ID, mk.StartedAt.UTC().Format(time.RFC3339))
 }
 
-func (h *Handler) loadSpec(ctx context.Context, b *domain.BuildResult) (*spec.Spec, error) {
+func (h *Handler) loadSpec(ctx context.Context, b *domain.BuildResult) (*spec.Spec, string, error) {
 	if b == nil {
-		return nil, domain.Errorf(domain.Invalid, "bad input: the state has no build result")
+		return nil, "", domain.Errorf(domain.Invalid, "bad input: the state has no build result")
 	}
-	return stagekit.LoadSpec(ctx, h.store, b.SpecKey)
+	return stagekit.LoadSpecDigest(ctx, h.store, b.SpecKey)
+}
+
+func specKeyOf(b *domain.BuildResult) string {
+	if b == nil {
+		return ""
+	}
+	return b.SpecKey
 }
 
 // download fetches every artifact into dir at its workspace path, verifying size and

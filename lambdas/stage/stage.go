@@ -126,7 +126,7 @@ func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResu
 	if b == nil {
 		return out, 0, domain.Errorf(domain.Invalid, "bad input: the state has no build result")
 	}
-	sp, err := stagekit.LoadSpec(ctx, h.store, b.SpecKey)
+	sp, specDigest, err := stagekit.LoadSpecDigest(ctx, h.store, b.SpecKey)
 	if err != nil {
 		return out, 0, err
 	}
@@ -182,7 +182,8 @@ func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResu
 	if err := started.Wait(); err != nil {
 		return out, 0, err
 	}
-	m := domain.Manifest{Pipeline: run.Pipeline, Run: run.ID, Commit: run.Push.Commit, CreatedAt: h.now().UTC(), Artifacts: []domain.Artifact{}}
+	m := domain.Manifest{Pipeline: run.Pipeline, Run: run.ID, Commit: run.Push.Commit, CreatedAt: h.now().UTC(), Artifacts: []domain.Artifact{},
+		SpecKey: b.SpecKey, SpecDigest: specDigest}
 	for _, f := range files {
 		key := artifact.ArtifactKey(run.Pipeline, run.Push.Commit, run.ID, f.name, f.rel)
 		obj, err := h.store.PutFile(ctx, key, filepath.Join(dirs.Workspace, filepath.FromSlash(f.rel)), "")

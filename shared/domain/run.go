@@ -134,6 +134,10 @@ type Manifest struct {
 	Commit    string     `json:"commit"`
 	CreatedAt time.Time  `json:"createdAt"`
 	Artifacts []Artifact `json:"artifacts"`
+	// SpecKey and SpecDigest bind the spec (deploy commands and target) to the manifest,
+	// so approving the manifest's digest approves how it will be deployed too.
+	SpecKey    string `json:"specKey,omitempty"`
+	SpecDigest string `json:"specDigest,omitempty"` // "sha256:<hex>" of the stored spec's bytes
 }
 
 // StageResult is the Stage stage's output ($.stage).

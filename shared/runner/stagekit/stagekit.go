@@ -169,18 +169,25 @@ const MaxSpecBytes = 1 << 20
 
 // LoadSpec reads the spec Build stored at key.
 func LoadSpec(ctx context.Context, store *artifact.Store, key string) (*spec.Spec, error) {
+	sp, _, err := LoadSpecDigest(ctx, store, key)
+	return sp, err
+}
+
+// LoadSpecDigest is LoadSpec that also returns the digest ("sha256:<hex>") of the stored
+// bytes, which Stage writes into the manifest and Deploy checks.
+func LoadSpecDigest(ctx context.Context, store *artifact.Store, key string) (*spec.Spec, string, error) {
 	if key == "" {
-		return nil, domain.Errorf(domain.Invalid, "bad input: the state has no build.specKey (did Build run?)")
+		return nil, "", domain.Errorf(domain.Invalid, "bad input: the state has no build.specKey (did Build run?)")
 	}
 	b, err := store.ReadAll(ctx, key, MaxSpecBytes)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var sp spec.Spec
 	if err := json.Unmarshal(b, &sp); err != nil {
-		return nil, domain.Errorf(domain.SpecInvalid, "stored spec s3://%s/%s: %w", store.Bucket(), key, err)
+		return nil, "", domain.Errorf(domain.SpecInvalid, "stored spec s3://%s/%s: %w", store.Bucket(), key, err)
 	}
-	return &sp, nil
+	return &sp, artifact.Digest(b), nil
 }
 
 // Dirs are a stage's scratch directories: the workspace and a HOME for user commands.

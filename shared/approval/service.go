@@ -500,10 +500,29 @@ func firstLine(s string) string {
 	return s
 }
 
+// checkPublic refuses, without writing anything, what anyone can send to the public
+// approval route without holding a token: an id that is no approval id (NotFound) and a
+// missing or malformed token (Forbidden). Auditing those would let anybody grow the
+// pipeline's hash-chained trail at will; a well-formed token that fails its check is
+// an attempt worth recording, and is.
+func (s *Service) checkPublic(id, linkToken string) error {
+	if !ValidID(id) {
+		return domain.Errorf(domain.NotFound, "no such approval")
+	}
+	if err := CheckTokenSyntax(linkToken); err != nil {
+		s.log.Debug("approval link refused unaudited", "approval", id, "reason", err.Error())
+		return domain.Errorf(domain.Forbidden, "this link is not valid")
+	}
+	return nil
+}
+
 // View checks a link token for approval id and returns the approval and the approver
 // the link belongs to. It writes nothing except, for a refused token, the audit record of
 // the refusal: viewing is what mail scanners do, so it must not decide anything.
 func (s *Service) View(ctx context.Context, id, linkToken string) (*Approval, string, error) {
+	if err := s.checkPublic(id, linkToken); err != nil {
+		return nil, "", err
+	}
 	a, err := s.Get(ctx, id)
 	if err != nil {
 		if domain.IsKind(err, domain.NotFound) {
@@ -588,6 +607,13 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*DecideResult,
 	}
 	if req.Outcome == domain.Rejected && req.Comment == "" {
 		return nil, domain.Errorf(domain.Invalid, "a rejection needs a comment saying why")
+	}
+	if req.LinkToken != "" {
+		if err := s.checkPublic(req.ApprovalID, req.LinkToken); err != nil {
+			return nil, err
+		}
+	} else if !ValidID(req.ApprovalID) {
+		return nil, domain.Errorf(domain.NotFound, "no such approval")
 	}
 	rec, err := s.get(ctx, req.ApprovalID)
 	if err != nil {

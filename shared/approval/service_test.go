@@ -811,3 +811,56 @@ func TestSupersedingGoesByPushTimeWithinABranch(t *testing.T) {
 		})
 	}
 }
+
+// What anyone can send without holding a token is refused without an audit record (the
+// trail is a hash chain on the public route's side); a well-formed token that fails its
+// check is refused and audited.
+func TestPublicRefusalsWriteNoAuditRecord(t *testing.T) {
+	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{RealAudit: true})
+	a, _ := e.Request(approvaltest.Push{RunID: "pub-1", Pusher: eve}, spec.Approval{Approvers: three})
+	good := approvaltest.LinkToken(e.Links("pub-1")["bo@example.com"])
+	tests := []struct {
+		name, id, tok string
+		wantKind      domain.Kind
+		wantAudit     bool
+	}{
+		{"junk id, no token", "../../etc/passwd", "", domain.NotFound, false},
+		{"junk id, good token", "anything", good, domain.NotFound, false},
+		{"id of the wrong length", a.ID + "0", good, domain.NotFound, false},
+		{"no token", a.ID, "", domain.Forbidden, false},
+		{"malformed token", a.ID, "x", domain.Forbidden, false},
+		{"right length, unknown version", a.ID, strings.Repeat("A", len(good)), domain.Forbidden, false},
+		{"well-formed token, unknown approval", "ap-00000000000000000000", good, domain.Forbidden, true},
+		{"well-formed token, MAC edited", a.ID, good[:len(good)-2] + "AA", domain.Forbidden, true},
+	}
+	for _, tc := range tests {
+		for _, how := range []string{"view", "decide"} {
+			t.Run(how+" "+tc.name, func(t *testing.T) {
+				before := len(e.Audit.Records(""))
+				var err error
+				switch {
+				case how == "view":
+					_, _, err = e.Svc.View(ctx(), tc.id, tc.tok)
+				case tc.tok == "" && tc.wantKind != domain.NotFound:
+					return // no link token is the console/CLI path, authenticated before the gate
+				default:
+					_, err = e.Svc.Decide(ctx(), approval.DecideRequest{ApprovalID: tc.id, LinkToken: tc.tok, Channel: domain.ChannelEmail, Outcome: domain.Approved})
+				}
+				if !domain.IsKind(err, tc.wantKind) {
+					t.Errorf("got %v, want kind %s", err, tc.wantKind)
+				}
+				recs := e.Audit.Records("")[before:]
+				if tc.wantAudit != (len(recs) == 1 && recs[0].Type == domain.RecApprovalRefused) || !tc.wantAudit && len(recs) != 0 {
+					t.Errorf("audit records: got %+v, want audited=%v", recs, tc.wantAudit)
+				}
+			})
+		}
+	}
+	trail, err := audit.NewDynamo(e.DB, e.Cfg.Table).Query(ctx(), audit.Filter{Pipeline: "demo", Type: domain.RecApprovalRefused, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(trail.Records); got != 4 {
+		t.Errorf("refusals in the real trail: got %d, want 4 (two well-formed tokens, viewed and posted)", got)
+	}
+}

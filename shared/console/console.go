@@ -160,12 +160,17 @@ func (h *Handler) approvalPage(w http.ResponseWriter, r *http.Request) {
 // approvalPost decides from the approval page (link token in the body: a cross-site
 // form cannot know it) or from the console (signed-in user plus the form token).
 func (h *Handler) approvalPost(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !approval.ValidID(id) {
+		// Nothing to decide and nothing worth a record in the trail.
+		h.errorPage(w, http.StatusNotFound, "no such approval")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		h.errorPage(w, http.StatusBadRequest, "could not read the form")
 		return
 	}
-	id := r.PathValue("id")
 	req := approval.DecideRequest{ApprovalID: id, Comment: r.PostForm.Get("comment"), ManifestDigest: r.PostForm.Get("digest")}
 	switch r.PostForm.Get("decision") {
 	case "approve":

@@ -203,6 +203,10 @@ func TestLinkPostApprovesAndTokenMustBeInTheBody(t *testing.T) {
 	}
 }
 
+// Well-formed tokens that fail verification are refused with 403 and audited. Requests
+// anyone can send without holding any token (no token, a malformed one, an id that is no
+// approval id) are refused without writing an audit record: the route is public, and the
+// trail is a hash chain nobody should be able to grow at will.
 func TestBadTokensAre403AndAudited(t *testing.T) {
 	s := newSite(t, "", true) // records also go to the real audit store, checked at the end
 	a, links := s.request(t, "bad-1", spec.Approval{Approvers: three, Timeout: spec.Duration(time.Hour)})
@@ -217,25 +221,33 @@ func TestBadTokensAre403AndAudited(t *testing.T) {
 	tests := []struct {
 		name, id, tok string
 		advance       time.Duration
+		wantCode      int
+		wantAudit     bool
 	}{
-		{"tampered mac", a.ID, flip(good, 25), 0},
-		{"tampered expiry", a.ID, flip(good, 3), 0},
-		{"other run's token", a.ID, approvaltest.LinkToken(blinks["bo@example.com"]), 0},
-		{"this token on the other run", b.ID, good, 0},
-		{"other approver (index edited)", a.ID, flip(good, 13), 0},
-		{"missing", a.ID, "", 0},
-		{"garbage", a.ID, "not-a-token", 0},
-		{"unknown approval", "ap-00000000000000000000", good, 0},
-		{"expired", a.ID, good, time.Hour},
+		{"tampered mac", a.ID, flip(good, 25), 0, http.StatusForbidden, true},
+		{"tampered expiry", a.ID, flip(good, 3), 0, http.StatusForbidden, true},
+		{"other run's token", a.ID, approvaltest.LinkToken(blinks["bo@example.com"]), 0, http.StatusForbidden, true},
+		{"this token on the other run", b.ID, good, 0, http.StatusForbidden, true},
+		{"other approver (index edited)", a.ID, flip(good, 13), 0, http.StatusForbidden, true},
+		{"unknown approval", "ap-00000000000000000000", good, 0, http.StatusForbidden, true},
+		{"expired", a.ID, good, time.Hour, http.StatusForbidden, true},
+		{"missing", a.ID, "", 0, http.StatusForbidden, false},
+		{"garbage", a.ID, "not-a-token", 0, http.StatusForbidden, false},
+		{"right length, not base64", a.ID, strings.Repeat("*", len(good)), 0, http.StatusForbidden, false},
+		{"wrong version", a.ID, flip(good, 0), 0, http.StatusForbidden, false},
+		{"not an approval id", "anything", good, 0, http.StatusNotFound, false},
+		{"not an approval id, no token", "wp-login.php", "", 0, http.StatusNotFound, false},
+		{"approval id not hex", "ap-zzzzzzzzzzzzzzzzzzzz", good, 0, http.StatusNotFound, false},
 	}
-	for _, method := range []string{http.MethodGet, http.MethodPost} {
+	audited := 0
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
 		for _, tc := range tests {
 			t.Run(method+" "+tc.name, func(t *testing.T) {
 				s.Clock.Advance(tc.advance)
 				defer s.Clock.Advance(-tc.advance)
-				before := len(s.Audit.Records(domain.RecApprovalRefused))
+				before := len(s.Audit.Records(""))
 				var code int
-				if method == http.MethodGet {
+				if method != http.MethodPost {
 					code, _ = get(t, http.DefaultClient, method, s.URL+"/approvals/"+tc.id+"?t="+url.QueryEscape(tc.tok))
 				} else {
 					form := url.Values{"t": {tc.tok}, "decision": {"approve"}}
@@ -244,12 +256,19 @@ func TestBadTokensAre403AndAudited(t *testing.T) {
 					}
 					code, _ = postForm(t, s.URL+"/approvals/"+tc.id, form)
 				}
-				if code != http.StatusForbidden {
-					t.Errorf("status: got %d, want 403", code)
+				if code != tc.wantCode {
+					t.Errorf("status: got %d, want %d", code, tc.wantCode)
 				}
-				recs := s.Audit.Records(domain.RecApprovalRefused)
-				if len(recs) != before+1 {
-					t.Fatalf("refusal records: got %d new, want 1", len(recs)-before)
+				recs := s.Audit.Records("")
+				if !tc.wantAudit {
+					if len(recs) != before {
+						t.Errorf("audit records: got %d new (%+v), want none", len(recs)-before, recs[before:])
+					}
+					return
+				}
+				audited++
+				if len(recs) != before+1 || recs[len(recs)-1].Type != domain.RecApprovalRefused {
+					t.Fatalf("refusal records: got %d new, want 1 approval.refused", len(recs)-before)
 				}
 				if r := recs[len(recs)-1]; r.ApprovalID != tc.id || r.Detail["reason"] == "" {
 					t.Errorf("refusal record: %+v", r)
@@ -262,8 +281,25 @@ func TestBadTokensAre403AndAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(page.Records), 2*len(tests); got != want {
-		t.Errorf("refusals in the real audit trail: got %d, want %d", got, want)
+	if got := len(page.Records); got != audited || audited == 0 {
+		t.Errorf("refusals in the real audit trail: got %d, want %d", got, audited)
+	}
+}
+
+// A signed-in console user posting to an id that is no approval id gets 404 and writes
+// nothing, form token or not.
+func TestConsolePostToAJunkIDWritesNothing(t *testing.T) {
+	s := newSite(t, "bo@example.com")
+	for _, id := range []string{"anything", "ap-zzzzzzzzzzzzzzzzzzzz"} {
+		t.Run(id, func(t *testing.T) {
+			code, _ := postForm(t, s.URL+"/approvals/"+id, url.Values{"decision": {"approve"}, "f": {"AAAAAAAAAAAAAAAAAAAAAA"}})
+			if code != http.StatusNotFound {
+				t.Errorf("status: got %d, want 404", code)
+			}
+			if recs := s.Audit.Records(""); len(recs) != 0 {
+				t.Errorf("audit records: got %+v, want none", recs)
+			}
+		})
 	}
 }
 

@@ -830,36 +830,74 @@ func (s *Service) resume(ctx context.Context, rec *record, d domain.Decision) (b
 
 // sendTask calls SendTaskSuccess (approved) or SendTaskFailure (anything else) and marks
 // the decision resumed. A token Step Functions no longer knows (the wait timed out, the
-// execution was stopped) is final too: retrying could never succeed.
+// execution was stopped) is final too: retrying could never succeed. Unless the stored
+// token changed meanwhile: a RequestApproval retry replaces it while a decider may hold
+// the old one, and the run then waits on the new token, so that one gets the decision.
 func (s *Service) sendTask(ctx context.Context, rec *record, d domain.Decision) error {
 	if rec.taskToken == "" {
 		return s.markResumed(ctx, d.RunID, d.ApprovalID, s.now().UTC(), "no task token stored")
 	}
-	var err error
-	if d.Outcome == domain.Approved {
-		out, _ := json.Marshal(d)
-		_, err = s.sfn.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(rec.taskToken), Output: aws.String(string(out))})
-	} else {
-		_, err = s.sfn.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{
-			TaskToken: aws.String(rec.taskToken),
-			Error:     aws.String(string(domain.ApprovalRejected)),
-			Cause:     aws.String(Cause(d)),
-		})
+	used := []string{rec.taskToken}
+	err := s.callSFN(ctx, rec.taskToken, d)
+	if taskGone(err) {
+		fresh, ferr := s.get(ctx, d.ApprovalID)
+		switch {
+		case ferr != nil:
+			// Closing now could strand a run that waits on a newer token: leave the
+			// decision for a retry or the sweep.
+			s.log.Error("resume run: re-read task token", "run", d.RunID, "approval", d.ApprovalID, "err", s.redact(rec, ferr))
+			return &domain.Error{Kind: domain.Transient, Op: "resume run " + d.RunID,
+				Msg: "the decision is recorded but the run could not be resumed; retry to complete it"}
+		case fresh.taskToken != "" && fresh.taskToken != rec.taskToken:
+			s.log.Info("task token replaced by a retried request; resuming with the new one", "run", d.RunID, "approval", d.ApprovalID)
+			rec.taskToken = fresh.taskToken
+			used = append(used, fresh.taskToken)
+			err = s.callSFN(ctx, fresh.taskToken, d)
+		}
+	}
+	redact := func(err error) string {
+		msg := errString(err)
+		for _, t := range used {
+			msg = strings.ReplaceAll(msg, t, "[task token]")
+		}
+		return msg
 	}
 	note := "resumed"
 	if err != nil {
-		var timedOut *sfntypes.TaskTimedOut
-		var invalid *sfntypes.InvalidToken
-		var gone *sfntypes.TaskDoesNotExist
-		if !errors.As(err, &timedOut) && !errors.As(err, &invalid) && !errors.As(err, &gone) {
-			s.log.Error("resume run failed", "run", d.RunID, "approval", d.ApprovalID, "err", s.redact(rec, err))
+		if !taskGone(err) {
+			s.log.Error("resume run failed", "run", d.RunID, "approval", d.ApprovalID, "err", redact(err))
 			return &domain.Error{Kind: domain.Transient, Op: "resume run " + d.RunID,
 				Msg: "the decision is recorded but the run could not be resumed; retry to complete it"}
 		}
-		note = "run no longer waiting: " + s.redact(rec, err)
+		note = "run no longer waiting: " + redact(err)
 		s.log.Warn("run no longer waiting", "run", d.RunID, "err", note)
 	}
 	return s.markResumed(ctx, d.RunID, d.ApprovalID, s.now().UTC(), note)
+}
+
+func (s *Service) callSFN(ctx context.Context, token string, d domain.Decision) error {
+	if d.Outcome == domain.Approved {
+		out, _ := json.Marshal(d)
+		_, err := s.sfn.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(string(out))})
+		return err
+	}
+	_, err := s.sfn.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{
+		TaskToken: aws.String(token),
+		Error:     aws.String(string(domain.ApprovalRejected)),
+		Cause:     aws.String(Cause(d)),
+	})
+	return err
+}
+
+// taskGone reports whether err says Step Functions no longer waits on the token.
+func taskGone(err error) bool {
+	if err == nil {
+		return false
+	}
+	var timedOut *sfntypes.TaskTimedOut
+	var invalid *sfntypes.InvalidToken
+	var gone *sfntypes.TaskDoesNotExist
+	return errors.As(err, &timedOut) || errors.As(err, &invalid) || errors.As(err, &gone)
 }
 
 // Cause is the SendTaskFailure cause for a decision: who and why.

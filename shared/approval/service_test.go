@@ -864,3 +864,67 @@ func TestPublicRefusalsWriteNoAuditRecord(t *testing.T) {
 		t.Errorf("refusals in the real trail: got %d, want 4 (two well-formed tokens, viewed and posted)", got)
 	}
 }
+
+// A RequestApproval retry can replace the stored task token while a decider holds the old
+// one; Step Functions then refuses the old token. The decider must resume the run on the
+// new token rather than close the approval with the run still waiting.
+func TestDecisionSurvivesATokenReplacedByARetriedRequest(t *testing.T) {
+	tests := []struct {
+		name    string
+		errType string
+		retry   bool // a retried request replaced the token before the refusal
+	}{
+		{"TaskTimedOut after a retry", "TaskTimedOut", true},
+		{"InvalidToken after a retry", "InvalidToken", true},
+		{"TaskDoesNotExist after a retry", "TaskDoesNotExist", true},
+		{"run gone, token unchanged", "TaskTimedOut", false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+			p := approvaltest.Push{RunID: fmt.Sprintf("tok-%d", i), Pusher: eve}
+			a, first := e.Request(p, spec.Approval{Approvers: three})
+			var mu sync.Mutex
+			var second string
+			e.SFN.Fail = func(c approvaltest.SFNCall) (int, string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if c.TaskToken != first {
+					return 0, ""
+				}
+				if tc.retry && second == "" {
+					// The task was retried after the decision was written and before the
+					// decider's SendTask: the execution now waits on the retry's token.
+					second = e.NewTaskToken()
+					if _, err := e.Svc.Request(ctx(), second, approvaltest.State(p, 0)); err != nil {
+						t.Errorf("retried request: %v", err)
+					}
+				}
+				return 400, tc.errType
+			}
+			res, err := decide(e, a.ID, bo, domain.Approved, "")
+			if err != nil || res.Final == nil || res.Final.Outcome != domain.Approved {
+				t.Fatalf("Decide: got %+v (%v), want approved", res, err)
+			}
+			calls, accepted := e.SFN.Calls(), e.SFN.Accepted()
+			if !tc.retry {
+				if len(calls) != 1 || len(accepted) != 0 {
+					t.Errorf("calls: got %d (%d accepted), want the one refused call and no resend", len(calls), len(accepted))
+				}
+			} else {
+				if len(accepted) != 1 || accepted[0].TaskToken != second || accepted[0].Op != "SendTaskSuccess" {
+					t.Fatalf("accepted: got %+v, want SendTaskSuccess on the retry's token", accepted)
+				}
+				if !res.Resumed {
+					t.Errorf("Resumed: got false, want true")
+				}
+			}
+			if p, _ := e.Svc.Pending(ctx()); len(p) != 0 {
+				t.Errorf("still pending: %v", p)
+			}
+			if n, err := e.Svc.Sweep(ctx()); n != 0 || err != nil {
+				t.Errorf("Sweep: got %d (%v), want nothing left to resume", n, err)
+			}
+		})
+	}
+}

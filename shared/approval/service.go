@@ -1119,21 +1119,33 @@ func (s *Service) Expire(ctx context.Context, st domain.State) (domain.Decision,
 		return domain.Decision{}, err
 	}
 	if !won {
-		cur, _, err := s.decision(ctx, st.Run.ID)
+		cur, dst, err := s.decision(ctx, st.Run.ID)
 		if err != nil {
 			return domain.Decision{}, err
 		}
-		_ = s.markResumed(ctx, st.Run.ID, id, s.now().UTC(), "wait timed out after the decision")
-		// The recorded outcome stands, but the run ends here without deploying: say so in
-		// the trail, or a reader would see an approval and wonder where the deploy went.
-		s.appendAudit(ctx, domain.Record{Type: domain.RecApprovalExpired, Pipeline: pipeline, RunID: d.RunID, Commit: d.Commit,
-			Actor: "system", Time: d.DecidedAt, Outcome: string(domain.Expired), Channel: domain.ChannelSystem, ApprovalID: id,
-			Detail: map[string]any{"reason": "the wait timed out before the run was resumed with the recorded " + string(cur.Outcome) + " decision"}})
-		return cur, nil
+		switch {
+		case cur.Outcome == domain.Expired && dst.resumed:
+			return cur, nil // a retried Expire whose first attempt completed
+		case cur.Outcome == domain.Expired:
+			// An earlier attempt recorded the expiry but not the run's end: finish it.
+			d = cur
+		default:
+			if !dst.resumed {
+				if err := s.markResumed(ctx, st.Run.ID, id, s.now().UTC(), "wait timed out after the decision"); err != nil {
+					return domain.Decision{}, s.expireUnrecorded(st.Run.ID, err)
+				}
+			}
+			// The recorded outcome stands, but the run ends here without deploying: say so in
+			// the trail, or a reader would see an approval and wonder where the deploy went.
+			s.appendAudit(ctx, domain.Record{Type: domain.RecApprovalExpired, Pipeline: pipeline, RunID: d.RunID, Commit: d.Commit,
+				Actor: "system", Time: d.DecidedAt, Outcome: string(domain.Expired), Channel: domain.ChannelSystem, ApprovalID: id,
+				Detail: map[string]any{"reason": "the wait timed out before the run was resumed with the recorded " + string(cur.Outcome) + " decision"}})
+			return cur, nil
+		}
 	}
 	// Nothing to resume: the timeout already ended the wait.
 	if err := s.markResumed(ctx, st.Run.ID, id, s.now().UTC(), "expired"); err != nil {
-		return d, err
+		return d, s.expireUnrecorded(st.Run.ID, err)
 	}
 	var approvers []string
 	if rec != nil {
@@ -1151,6 +1163,15 @@ func (s *Service) Expire(ctx context.Context, st domain.State) (domain.Decision,
 		}
 	}
 	return d, nil
+}
+
+// expireUnrecorded is Expire's error when the run's end could not be written: Transient,
+// so the state's Retry runs Expire again, which finishes the job (and audits and tells
+// the approvers once); the sweep would otherwise try to resume a run no longer waiting.
+func (s *Service) expireUnrecorded(runID string, err error) error {
+	s.log.Error("expire: record the end of the run", "run", runID, "err", err)
+	return &domain.Error{Kind: domain.Transient, Op: "expire run " + runID, Err: err,
+		Msg: "the wait ended but could not be recorded; retry to complete it"}
 }
 
 // Sweep resumes runs whose final decision is recorded but whose resume never completed

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shipgate/shipgate/shared/approval"
 	"github.com/shipgate/shipgate/shared/asl"
+	"github.com/shipgate/shipgate/shared/browsertest"
 	"github.com/shipgate/shipgate/shared/local"
 )
 
@@ -221,10 +222,7 @@ func TestAuditThroughTheCLIAndTheAWSCLI(t *testing.T) {
 }
 
 func TestConsoleApprovalInHeadlessChromium(t *testing.T) {
-	bin := "/usr/bin/chromium"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("headless browser test skipped: no Chromium at /usr/bin/chromium (apt-get install chromium)")
-	}
+	browsertest.Require(t) // skip before building the world
 	w := newWorld(t, worldOpts{})
 	_, run := w.push()
 	w.waitState(run, "RequestApproval")
@@ -234,18 +232,7 @@ func TestConsoleApprovalInHeadlessChromium(t *testing.T) {
 		ap = a
 		return err == nil && a != nil
 	})
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin), chromedp.UserDataDir(t.TempDir()), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true))
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	tctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	tctx := browsertest.New(t)
 	err := chromedp.Do(tctx,
 		chromedp.Navigate(w.stack.Endpoints.Console+"/"),
 		chromedp.WaitVisible(chromedp.ID("approve-"+ap.ID)),
@@ -340,5 +327,36 @@ func TestPusherCannotApproveTheirOwnPush(t *testing.T) {
 	}
 	if d := w.waitEnd(run); d.Status != asl.StatusSucceeded {
 		t.Fatalf("run = %s, want SUCCEEDED after lead's approval", d.Status)
+	}
+}
+
+// The approval mail says what going live also ships: the pushes since the last deploy
+// that were never deployed.
+func TestApprovalMailListsPushesSinceTheLastDeploy(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	first, run1 := w.push()
+	w.waitState(run1, "RequestApproval")
+	postDecision(t, w.approvalLink(first, "lead@example.com"), "approve", "first")
+	if d := w.waitEnd(run1); d.Status != asl.StatusSucceeded {
+		t.Fatalf("first run: %s", d.Status)
+	}
+	second, run2 := w.commitAndPush(map[string]string{"a.txt": "2"}, "second change")
+	w.waitState(run2, "RequestApproval")
+	postDecision(t, w.approvalLink(second, "lead@example.com"), "reject", "not this one")
+	w.waitEnd(run2)
+	third, run3 := w.commitAndPush(map[string]string{"a.txt": "3"}, "third change")
+	w.waitState(run3, "RequestApproval")
+	w.approvalLink(third, "lead@example.com")
+	var body string
+	for _, m := range w.mails() {
+		if addrOf(m.to) == "lead@example.com" && strings.Contains(m.subject, third[:8]) {
+			body = m.body
+		}
+	}
+	if !strings.Contains(body, "Last deployed: "+first[:8]) {
+		t.Errorf("mail does not name the last deployed commit %s:\n%s", first[:8], body)
+	}
+	if !strings.Contains(body, "never deployed") || !strings.Contains(body, second[:8]+" second change") {
+		t.Errorf("mail does not list the undeployed push %s:\n%s", second[:8], body)
 	}
 }

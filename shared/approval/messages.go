@@ -79,6 +79,16 @@ func requestText(d msgData) string {
 			b.WriteString("\nChanges since: " + sm.SinceURL)
 		}
 		b.WriteString("\n")
+		if len(sm.Undeployed) > 0 {
+			b.WriteString("Also pushed since then, never deployed (going live with this commit ships them too):\n")
+			for _, c := range sm.Undeployed {
+				b.WriteString("  " + Short(c.ID) + " " + c.Message)
+				if c.Author != "" {
+					b.WriteString(" (" + c.Author + ")")
+				}
+				b.WriteString("\n")
+			}
+		}
 	}
 	b.WriteString("\nApprovals needed: " + strconv.Itoa(d.Required) + " (" + d.Others + ")\n")
 	b.WriteString("Decide by:        " + d.Expires + "\n\n")

@@ -63,6 +63,10 @@ type Summary struct {
 	// SinceURL compares it with this commit (GitHub only: other hosts have no such page).
 	LastDeployed *DeployedRef `json:"lastDeployed,omitempty"`
 	SinceURL     string       `json:"sinceUrl,omitempty"`
+	// Undeployed are the other pushes of the pipeline since the last deploy, newest first
+	// (each push's head commit, from the audit trail): what going live with this commit
+	// also ships, when those runs were never deployed.
+	Undeployed []CommitLine `json:"undeployed,omitempty"`
 }
 
 // DeployedRef is a deploy that went live.
@@ -436,12 +440,45 @@ func (s *Service) summarize(ctx context.Context, st domain.State, pipeline strin
 	sm := summarize(st)
 	if last := s.lastDeployed(ctx, pipeline); last != nil {
 		sm.LastDeployed = last
+		sm.Undeployed = s.pushesSince(ctx, pipeline, last, st.Run.ID)
 		p := st.Run.Push
 		if p.Provider == domain.ProviderGitHub && strings.Count(p.Repository, "/") == 1 && last.Commit != "" && last.Commit != p.Commit {
 			sm.SinceURL = "https://github.com/" + p.Repository + "/compare/" + last.Commit + "..." + p.Commit
 		}
 	}
 	return sm
+}
+
+// maxUndeployed bounds the pushes listed since the last deploy.
+const maxUndeployed = 20
+
+// pushesSince lists the runs started after the last deploy's run (other than this one and
+// the deployed one), newest first, from the audit trail's runs index. A nicety for the
+// summary: a failed query leaves it out.
+func (s *Service) pushesSince(ctx context.Context, pipeline string, last *DeployedRef, self string) []CommitLine {
+	if s.history == nil {
+		return nil
+	}
+	page, err := s.history.Query(ctx, audit.Filter{Pipeline: pipeline, RunsOnly: true, Order: audit.OrderNewest, Limit: 50})
+	if err != nil {
+		s.log.Warn("pushes since the last deploy: audit query failed", "err", err)
+		return nil
+	}
+	var out []CommitLine
+	for _, r := range page.Records {
+		if r.RunID == last.RunID || r.Time.Before(last.At) && r.RunID != self {
+			break // reached the deployed run, or runs that started before it went live
+		}
+		if r.RunID == self || r.Commit == "" {
+			continue
+		}
+		msg, _ := r.Detail["message"].(string)
+		out = append(out, CommitLine{ID: r.Commit, Message: firstLine(msg), Author: r.Actor})
+		if len(out) == maxUndeployed {
+			break
+		}
+	}
+	return out
 }
 
 // lastDeployed finds the newest successful deploy.finished record of the pipeline. It is

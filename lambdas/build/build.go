@@ -99,10 +99,14 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.BuildResu
 		return domain.BuildResult{}, err
 	}
 	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
-	if err := rec.Record(ctx, domain.RecStageStarted, "", nil); err != nil {
-		return domain.BuildResult{}, err
+	// stage.started is written while the commit is fetched: fetching has no effect
+	// outside the scratch directory, and every later record of the stage waits for it, so
+	// the chain's order is unchanged and a failed write still stops the stage.
+	started := stagekit.Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
+	out, err := h.build(ctx, rec, run, started)
+	if serr := started.Wait(); serr != nil {
+		return domain.BuildResult{}, serr
 	}
-	out, err := h.build(ctx, rec, run)
 	dur := h.now().Sub(start)
 	out.DurationMs = dur.Milliseconds()
 	oc := stagekit.Outcome(err)
@@ -115,7 +119,7 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.BuildResu
 	return out, nil
 }
 
-func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.Run) (domain.BuildResult, error) {
+func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.Run, started *stagekit.Pending) (domain.BuildResult, error) {
 	var out domain.BuildResult
 	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
 	if err != nil {
@@ -145,6 +149,9 @@ func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.R
 	out.ApprovalTimeoutSeconds = int(wait / time.Second)
 	if ok, reason := spec.Matches(sp, run.Push.Branch, src.ChangedFiles); !ok {
 		out.Skipped, out.Reason = true, stagekit.Clip(reason, 1024)
+		if err := started.Wait(); err != nil {
+			return out, err
+		}
 		return out, rec.Record(ctx, domain.RecPushSkipped, "skipped", map[string]any{"reason": reason, "branch": run.Push.Branch})
 	}
 
@@ -153,30 +160,64 @@ func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.R
 		return out, domain.Errorf(domain.Internal, "encode spec: %w", err)
 	}
 	out.SpecKey = artifact.SpecKey(run.Pipeline, run.ID)
-	if _, err := h.store.PutBytes(ctx, out.SpecKey, specJSON, "application/json"); err != nil {
-		return out, err
+	// The stored spec is read only by later stages, so it is uploaded while the build
+	// commands run; the stage does not report done before the upload has succeeded, and
+	// an upload failure outranks the commands' own result, as when it came first.
+	specPut := stagekit.Start(func() error {
+		_, err := h.store.PutBytes(ctx, out.SpecKey, specJSON, "application/json")
+		return err
+	})
+	defer specPut.Wait()
+	if len(sp.Build.Commands) == 0 {
+		if err := specPut.Wait(); err != nil {
+			return out, err
+		}
 	}
 
 	if len(sp.Build.Commands) > 0 {
+		// User commands may reach outside the workspace: none runs before the trail
+		// says the stage started.
+		if err := started.Wait(); err != nil {
+			return out, err
+		}
 		out.LogKey = artifact.LogKey(run.Pipeline, run.ID, Stage)
-		res, err := stagekit.RunLogged(ctx, h.store, out.LogKey, sp.Build.Commands, runner.Options{
+		res, logged, err := stagekit.RunLoggedAsync(ctx, h.store, out.LogKey, sp.Build.Commands, runner.Options{
 			Dir: ws, Env: sp.Env, Home: home, Path: h.opts.Path,
 			Timeout: stagekit.Budget(ctx, sp.Build.TimeoutOr()),
 			Vars:    runner.Vars{RunID: run.ID, Commit: run.Push.Commit, Branch: run.Push.Branch, Repo: run.Push.Repository, Stage: Stage},
 		})
 		out.ExitCode, out.LogTail = res.ExitCode, res.Tail
+		// The log's upload ends while the workspace is snapshotted; the stage waits for
+		// both, and a failed log upload still outranks what follows, as before.
+		defer logged.Wait()
+		if perr := specPut.Wait(); perr != nil {
+			return out, perr
+		}
 		if err != nil {
 			return out, err
 		}
-		if err := stagekit.Failure(Stage, res, domain.BuildFailed); err != nil {
-			return out, err
+		if ferr := stagekit.Failure(Stage, res, domain.BuildFailed); ferr != nil {
+			if lerr := logged.Wait(); lerr != nil {
+				return out, lerr
+			}
+			return out, ferr
 		}
+		key, serr := h.snapshot(ctx, run, ws)
+		if lerr := logged.Wait(); lerr != nil {
+			return out, lerr
+		}
+		out.WorkspaceKey = key
+		return out, serr
 	}
+	out.WorkspaceKey, err = h.snapshot(ctx, run, ws)
+	return out, err
+}
 
+// snapshot stores the workspace for Test and Stage.
+func (h *Handler) snapshot(ctx context.Context, run domain.Run, ws string) (string, error) {
 	key := artifact.WorkspaceKey(run.Pipeline, run.ID)
 	if _, err := workspace.Snapshot(ctx, h.store, key, ws); err != nil {
-		return out, artifact.Wrap(err, domain.Internal, "snapshot workspace")
+		return "", artifact.Wrap(err, domain.Internal, "snapshot workspace")
 	}
-	out.WorkspaceKey = key
-	return out, nil
+	return key, nil
 }

@@ -27,16 +27,31 @@ type Appender interface {
 
 // RunLogged runs commands with their output streamed to the log object at key.
 func RunLogged(ctx context.Context, store *artifact.Store, key string, commands []string, o runner.Options) (runner.Result, error) {
+	res, logged, err := RunLoggedAsync(ctx, store, key, commands, o)
+	if lerr := logged.Wait(); err == nil && lerr != nil {
+		return res, lerr
+	}
+	return res, err
+}
+
+// RunLoggedAsync is RunLogged that returns as soon as the commands end, with the log's
+// upload still finishing in logged, so the caller can overlap it with its next step. The
+// caller must Wait on logged before reporting the stage done; a failed upload is an
+// error of the stage, outranked only by the error returned here.
+func RunLoggedAsync(ctx context.Context, store *artifact.Store, key string, commands []string, o runner.Options) (res runner.Result, logged *Pending, err error) {
 	w := store.NewWriter(ctx, key, "text/plain; charset=utf-8")
 	o.Output = w
-	res, err := runner.Run(ctx, commands, o)
-	if cerr := w.Close(); err == nil && cerr != nil {
-		return res, artifact.Wrap(cerr, domain.Internal, "store log %s", key)
-	}
+	res, err = runner.Run(ctx, commands, o)
+	logged = Start(func() error {
+		if cerr := w.Close(); cerr != nil {
+			return artifact.Wrap(cerr, domain.Internal, "store log %s", key)
+		}
+		return nil
+	})
 	if err != nil {
-		return res, domain.Errorf(domain.Internal, "%s commands: %w", o.Vars.Stage, err)
+		return res, logged, domain.Errorf(domain.Internal, "%s commands: %w", o.Vars.Stage, err)
 	}
-	return res, nil
+	return res, logged, nil
 }
 
 // Failure turns a failed or timed-out run into the stage's error (kind for a failed

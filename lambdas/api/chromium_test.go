@@ -2,63 +2,22 @@ package api_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/shipgate/shipgate/shared/approval/approvaltest"
+	"github.com/shipgate/shipgate/shared/browsertest"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/spec"
 	"github.com/shipgate/shipgate/shared/webauth"
 )
 
-// browser starts headless Chromium with a fresh profile, or skips when there is none. It
-// accepts the gateway's self-signed certificate (the console is https, as behind API
-// Gateway, so its Secure __Host- cookies behave as in production).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	bin := os.Getenv("SHIPGATE_CHROMIUM")
-	if bin == "" {
-		bin = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath(bin); err != nil {
-		t.Skipf("headless browser test skipped: no Chromium at %s (apt-get install chromium, or set SHIPGATE_CHROMIUM)", bin)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.IgnoreCertErrors,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	// The first call starts the browser and must not carry a timeout (it would stop it).
-	if err := chromedp.Do(ctx); err != nil {
-		cancelC()
-		cancelA()
-		t.Fatalf("start chromium: %v", err)
-	}
-	tctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	return tctx
-}
-
 // A person opens the console in a real browser, is sent through the (stand-in) hosted
 // UI, lands back signed in, approves from the console, then signs out.
 func TestChromiumSignsInThenApprovesInTheConsole(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.New(t)
 	s := newSignedInSite(t)
 	a, _ := s.env.Request(approvaltest.Push{RunID: "run-chrome-1", Pusher: eve}, spec.Approval{Approvers: []string{ann}})
 	err := chromedp.Do(ctx,

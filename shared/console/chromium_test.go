@@ -2,54 +2,15 @@ package console_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/shipgate/shipgate/shared/browsertest"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/spec"
 )
-
-// browser starts headless Chromium with a fresh profile, or skips when there is none.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	bin := os.Getenv("SHIPGATE_CHROMIUM")
-	if bin == "" {
-		bin = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath(bin); err != nil {
-		t.Skipf("headless browser test skipped: no Chromium at %s (apt-get install chromium, or set SHIPGATE_CHROMIUM)", bin)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	// The first call starts the browser and must not carry a timeout (it would stop the
-	// browser); the steps run under one derived from it.
-	if err := chromedp.Do(ctx); err != nil {
-		cancelC()
-		cancelA()
-		t.Fatalf("start chromium: %v", err)
-	}
-	tctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	return tctx
-}
 
 func text(ctx context.Context, t *testing.T, id string) string {
 	t.Helper()
@@ -61,7 +22,7 @@ func text(ctx context.Context, t *testing.T, id string) string {
 }
 
 func TestChromiumApprovesFromTheEmailLink(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.New(t)
 	s := newSite(t, "")
 	a, links := s.request(t, "chrome-1", spec.Approval{Approvers: three})
 	err := chromedp.Do(ctx,
@@ -98,7 +59,7 @@ func TestChromiumApprovesFromTheEmailLink(t *testing.T) {
 }
 
 func TestChromiumApprovesInTheConsole(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.New(t)
 	s := newSite(t, "bo@example.com")
 	a, _ := s.request(t, "chrome-2", spec.Approval{Approvers: three})
 	err := chromedp.Do(ctx,

@@ -121,12 +121,8 @@ func requestHTML(d msgData) string {
 	b.Raw("</td></tr>\n")
 	if t := sm.Tests; t != nil {
 		b.Raw("<tr><th align=\"left\">Tests</th><td>")
-		b.Int(t.Passed)
-		b.Raw(" passed, ")
-		b.Int(t.Failed)
-		b.Raw(" failed, ")
-		b.Int(t.Skipped)
-		b.Raw(" skipped</td></tr>")
+		TestsHTML(&b, t)
+		b.Raw("</td></tr>")
 	}
 	b.Raw("\n<tr><th align=\"left\">Manifest</th><td><code>")
 	b.Text(d.A.ManifestDigest)
@@ -149,18 +145,7 @@ func requestHTML(d msgData) string {
 	b.Raw("\n")
 	if len(sm.Commits) > 0 {
 		b.Raw("<h3>Commits in this push</h3><ul>")
-		for _, c := range sm.Commits {
-			b.Raw("<li><code>")
-			b.Text(Short(c.ID))
-			b.Raw("</code> ")
-			b.Text(c.Message)
-			if c.Author != "" {
-				b.Raw(" (")
-				b.Text(c.Author)
-				b.Raw(")")
-			}
-			b.Raw("</li>")
-		}
+		CommitItemsHTML(&b, sm.Commits)
 		b.Raw("</ul>")
 	}
 	b.Raw("\n")

@@ -147,12 +147,8 @@ func summary(b *htmlesc.Builder, a *approval.Approval) {
 	b.Raw("</td></tr>\n")
 	if t := sm.Tests; t != nil {
 		b.Raw("<tr><th>Tests</th><td id=\"tests\">")
-		b.Int(t.Passed)
-		b.Raw(" passed, ")
-		b.Int(t.Failed)
-		b.Raw(" failed, ")
-		b.Int(t.Skipped)
-		b.Raw(" skipped</td></tr>")
+		approval.TestsHTML(b, t)
+		b.Raw("</td></tr>")
 	}
 	b.Raw("\n<tr><th>Manifest</th><td><code id=\"digest\">")
 	b.Text(a.ManifestDigest)
@@ -175,18 +171,7 @@ func summary(b *htmlesc.Builder, a *approval.Approval) {
 	b.Raw("\n")
 	if len(sm.Commits) > 0 {
 		b.Raw("<h3>Commits in this push</h3><ul id=\"commits\">")
-		for _, c := range sm.Commits {
-			b.Raw("<li><code>")
-			b.Text(approval.Short(c.ID))
-			b.Raw("</code> ")
-			b.Text(c.Message)
-			if c.Author != "" {
-				b.Raw(" (")
-				b.Text(c.Author)
-				b.Raw(")")
-			}
-			b.Raw("</li>")
-		}
+		approval.CommitItemsHTML(b, sm.Commits)
 		b.Raw("\n")
 		if sm.CommitsTruncated {
 			b.Raw("<li>more commits not shown")

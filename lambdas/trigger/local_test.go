@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,23 +14,11 @@ import (
 	"github.com/shipgate/shipgate/shared/asl"
 	"github.com/shipgate/shipgate/shared/awsclient"
 	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/gittest"
 	"github.com/shipgate/shipgate/shared/gitwatch"
 	"github.com/shipgate/shipgate/shared/trigger"
 	"github.com/shipgate/shipgate/shared/trigger/triggertest"
 )
-
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
-		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL=dev@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // TestLocalGitPushStartsOneRunThroughTheSameHandler is local mode's trigger path end to
 // end: a real `git push` into a bare repository, the git watcher, the CodeCommit-shaped
@@ -42,9 +28,9 @@ func TestLocalGitPushStartsOneRunThroughTheSameHandler(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	bare, work := filepath.Join(root, "app.git"), filepath.Join(root, "work")
-	git(t, root, "init", "-q", "--bare", "-b", "main", bare)
-	git(t, root, "init", "-q", "-b", "main", work)
-	git(t, work, "remote", "add", "origin", bare)
+	gittest.Git(t, root, "init", "-q", "--bare", "-b", "main", bare)
+	gittest.Git(t, root, "init", "-q", "-b", "main", work)
+	gittest.Git(t, work, "remote", "add", "origin", bare)
 
 	eng, err := asl.Open(asl.Options{})
 	if err != nil {
@@ -95,13 +81,13 @@ func TestLocalGitPushStartsOneRunThroughTheSameHandler(t *testing.T) {
 	}
 
 	os.WriteFile(filepath.Join(work, "a.txt"), []byte("a"), 0o644)
-	git(t, work, "add", ".")
-	git(t, work, "commit", "-q", "-m", "first")
+	gittest.Git(t, work, "add", ".")
+	gittest.Git(t, work, "commit", "-q", "-m", "first")
 	os.WriteFile(filepath.Join(work, "b.txt"), []byte("b"), 0o644)
-	git(t, work, "add", ".")
-	git(t, work, "commit", "-q", "-m", "second")
-	head := git(t, work, "rev-parse", "HEAD")
-	git(t, work, "push", "-q", "origin", "main")
+	gittest.Git(t, work, "add", ".")
+	gittest.Git(t, work, "commit", "-q", "-m", "second")
+	head := gittest.Git(t, work, "rev-parse", "HEAD")
+	gittest.Git(t, work, "push", "-q", "origin", "main")
 	if r := next("push"); r.Outcome != trigger.Started || r.RunID != trigger.ExecutionName(bare, "refs/heads/main", head) {
 		t.Fatalf("push: %+v", r)
 	}
@@ -123,16 +109,16 @@ func TestLocalGitPushStartsOneRunThroughTheSameHandler(t *testing.T) {
 		t.Errorf("run push = %+v", p)
 	}
 
-	git(t, work, "tag", "v1")
-	git(t, work, "push", "-q", "origin", "v1")
+	gittest.Git(t, work, "tag", "v1")
+	gittest.Git(t, work, "push", "-q", "origin", "v1")
 	if r := next("tag"); r.Outcome != trigger.Skipped || r.Reason != "tag v1 (tags do not start runs)" {
 		t.Errorf("tag: %+v", r)
 	}
-	git(t, work, "push", "-q", "origin", "main:doomed")
+	gittest.Git(t, work, "push", "-q", "origin", "main:doomed")
 	if r := next("new branch"); r.Outcome != trigger.Started {
 		t.Errorf("new branch: %+v", r)
 	}
-	git(t, work, "push", "-q", "origin", ":doomed")
+	gittest.Git(t, work, "push", "-q", "origin", ":doomed")
 	if r := next("delete"); r.Outcome != trigger.Skipped || r.Reason != "branch doomed deleted" {
 		t.Errorf("branch deletion: %+v", r)
 	}

@@ -3,35 +3,22 @@ package gitwatch_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/shared/gittest"
 	"github.com/shipgate/shipgate/shared/gitwatch"
 )
-
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
-		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL=dev@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // newPushPair makes a bare repository and a clone to push from.
 func newPushPair(t *testing.T) (bare, work string) {
 	root := t.TempDir()
 	bare, work = filepath.Join(root, "origin.git"), filepath.Join(root, "work")
-	git(t, root, "init", "-q", "--bare", "-b", "main", bare)
-	git(t, root, "init", "-q", "-b", "main", work)
-	git(t, work, "remote", "add", "origin", bare)
+	gittest.Git(t, root, "init", "-q", "--bare", "-b", "main", bare)
+	gittest.Git(t, root, "init", "-q", "-b", "main", work)
+	gittest.Git(t, work, "remote", "add", "origin", bare)
 	return bare, work
 }
 
@@ -39,9 +26,9 @@ func commit(t *testing.T, work, msg string) string {
 	if err := os.WriteFile(filepath.Join(work, "f.txt"), []byte(msg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	git(t, work, "add", ".")
-	git(t, work, "commit", "-q", "-m", msg)
-	return git(t, work, "rev-parse", "HEAD")
+	gittest.Git(t, work, "add", ".")
+	gittest.Git(t, work, "commit", "-q", "-m", msg)
+	return gittest.Git(t, work, "rev-parse", "HEAD")
 }
 
 func TestPushesToABareRepositoryAreSeenInOrderByInotify(t *testing.T) {
@@ -59,14 +46,14 @@ func TestPushesToABareRepositoryAreSeenInOrderByInotify(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 
 	first := commit(t, work, "one")
-	git(t, work, "push", "-q", "origin", "main")
+	gittest.Git(t, work, "push", "-q", "origin", "main")
 	expect(t, got, gitwatch.Change{Ref: "refs/heads/main", Old: gitwatch.ZeroSHA, New: first})
 
 	second := commit(t, work, "two")
-	git(t, work, "push", "-q", "origin", "main:feature/x")
+	gittest.Git(t, work, "push", "-q", "origin", "main:feature/x")
 	expect(t, got, gitwatch.Change{Ref: "refs/heads/feature/x", Old: gitwatch.ZeroSHA, New: second})
 
-	git(t, work, "push", "-q", "origin", ":feature/x")
+	gittest.Git(t, work, "push", "-q", "origin", ":feature/x")
 	expect(t, got, gitwatch.Change{Ref: "refs/heads/feature/x", Old: second, New: gitwatch.ZeroSHA})
 }
 
@@ -82,7 +69,7 @@ func TestCommitsInAWorkingRepositoryAreSeen(t *testing.T) {
 	defer cancel()
 	go w.Run(ctx)
 	time.Sleep(50 * time.Millisecond)
-	before := git(t, work, "rev-parse", "HEAD")
+	before := gittest.Git(t, work, "rev-parse", "HEAD")
 	after := commit(t, work, "next")
 	expect(t, got, gitwatch.Change{Ref: "refs/heads/main", Old: before, New: after})
 }
@@ -91,13 +78,13 @@ func TestPushesWhileStoppedFireAtStartAndPackedRefsCount(t *testing.T) {
 	bare, work := newPushPair(t)
 	state := filepath.Join(t.TempDir(), "refs.json")
 	first := commit(t, work, "one")
-	git(t, work, "push", "-q", "origin", "main")
+	gittest.Git(t, work, "push", "-q", "origin", "main")
 	if _, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state}); err != nil {
 		t.Fatal(err) // baseline: main at first
 	}
 	second := commit(t, work, "two")
-	git(t, work, "push", "-q", "origin", "main")
-	git(t, bare, "pack-refs", "--all") // the ref now lives only in packed-refs
+	gittest.Git(t, work, "push", "-q", "origin", "main")
+	gittest.Git(t, bare, "pack-refs", "--all") // the ref now lives only in packed-refs
 
 	var got []gitwatch.Change
 	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) { got = append(got, c) }})

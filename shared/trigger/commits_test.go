@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,28 +17,16 @@ import (
 
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/gittest"
 	"github.com/shipgate/shipgate/shared/trigger"
 	"github.com/shipgate/shipgate/shared/trigger/ccapi"
 )
-
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
-		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL=dev@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // newRepo makes a repository with n commits on main; commit i adds f<i>.txt and, from
 // the second on, modifies f0.txt. It returns the directory and the commit ids, oldest first.
 func newRepo(t *testing.T, n int) (string, []string) {
 	dir := t.TempDir()
-	git(t, dir, "init", "-q", "-b", "main")
+	gittest.Git(t, dir, "init", "-q", "-b", "main")
 	var ids []string
 	for i := 0; i < n; i++ {
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.txt", i)), []byte("x"), 0o644); err != nil {
@@ -48,9 +35,9 @@ func newRepo(t *testing.T, n int) (string, []string) {
 		if i > 0 {
 			os.WriteFile(filepath.Join(dir, "f0.txt"), []byte(fmt.Sprint(i)), 0o644)
 		}
-		git(t, dir, "add", ".")
-		git(t, dir, "commit", "-q", "-m", fmt.Sprintf("commit %d\n\nbody of %d", i, i))
-		ids = append(ids, git(t, dir, "rev-parse", "HEAD"))
+		gittest.Git(t, dir, "add", ".")
+		gittest.Git(t, dir, "commit", "-q", "-m", fmt.Sprintf("commit %d\n\nbody of %d", i, i))
+		ids = append(ids, gittest.Git(t, dir, "rev-parse", "HEAD"))
 	}
 	return dir, ids
 }

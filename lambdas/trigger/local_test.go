@@ -3,7 +3,6 @@ package trigger_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,8 +10,6 @@ import (
 
 	lambdatrigger "github.com/shipgate/shipgate/lambdas/trigger"
 	"github.com/shipgate/shipgate/shared/app"
-	"github.com/shipgate/shipgate/shared/asl"
-	"github.com/shipgate/shipgate/shared/awsclient"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/gittest"
 	"github.com/shipgate/shipgate/shared/gitwatch"
@@ -32,25 +29,11 @@ func TestLocalGitPushStartsOneRunThroughTheSameHandler(t *testing.T) {
 	gittest.Git(t, root, "init", "-q", "-b", "main", work)
 	gittest.Git(t, work, "remote", "add", "origin", bare)
 
-	eng, err := asl.Open(asl.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	smARN, err := eng.CreateStateMachine(ctx, "shipgate", []byte(`{"StartAt":"Gate","States":{"Gate":{"Type":"Wait","Seconds":86400,"End":true}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(eng.Handler())
-	t.Cleanup(srv.Close)
-	ep := awsclient.Endpoints{StepFunctions: srv.URL}
-	awsCfg, err := awsclient.Load(ctx, ep)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := triggertest.NewEngine(t, "shipgate")
+	smARN := eng.StateMachineARN
 	rec := &triggertest.Audit{}
 	h, err := lambdatrigger.NewWithOptions(app.Config{Pipeline: "demo", Table: "shipgate", StateMachineARN: smARN},
-		&app.Deps{DynamoDB: newDB(t, "shipgate"), SFN: awsclient.SFN(awsCfg, ep)}, trigger.LocalOptions(rec))
+		&app.Deps{DynamoDB: newDB(t, "shipgate"), SFN: eng.SFN}, trigger.LocalOptions(rec))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,13 +2,10 @@ package trigger_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
 	"github.com/shipgate/shipgate/shared/app"
-	"github.com/shipgate/shipgate/shared/asl"
-	"github.com/shipgate/shipgate/shared/awsclient"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/trigger"
 	"github.com/shipgate/shipgate/shared/trigger/triggertest"
@@ -20,27 +17,13 @@ import (
 // nothing and is recorded.
 func TestExactlyOnceAgainstTheLocalEngine(t *testing.T) {
 	ctx := context.Background()
-	eng, err := asl.Open(asl.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
 	// A run that stays open until the test stops it, as a run waiting at the gate does.
-	smARN, err := eng.CreateStateMachine(ctx, "shipgate-test", []byte(`{"StartAt":"Gate","States":{"Gate":{"Type":"Wait","Seconds":86400,"End":true}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(eng.Handler())
-	t.Cleanup(srv.Close)
-	ep := awsclient.Endpoints{StepFunctions: srv.URL}
-	awsCfg, err := awsclient.Load(ctx, ep)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := triggertest.NewEngine(t, "shipgate-test")
+	smARN := eng.StateMachineARN
 	rec := &triggertest.Audit{}
 	c := &clock{}
 	svc, err := trigger.New(app.Config{Pipeline: "demo", Table: newTable(t), StateMachineARN: smARN},
-		&app.Deps{DynamoDB: ddb, SFN: awsclient.SFN(awsCfg, ep), Now: c.now}, trigger.Options{Audit: rec})
+		&app.Deps{DynamoDB: ddb, SFN: eng.SFN, Now: c.now}, trigger.Options{Audit: rec})
 	if err != nil {
 		t.Fatal(err)
 	}

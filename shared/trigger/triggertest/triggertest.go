@@ -2,7 +2,8 @@
 // stand-in that speaks the service's JSON protocol for StartExecution (so tests use the
 // real SDK client and its error types) with AWS's idempotency rules, and an in-memory
 // audit recorder. It exists until tests can run against the local engine; it is not an
-// engine: executions never run, a test ends them with End.
+// engine: executions never run, a test ends them with End. Tests that need the real
+// thing use NewEngine, shipgate's own engine served over HTTP.
 package triggertest
 
 import (

@@ -1,78 +1,35 @@
 package trigger_test
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/shipgate/shipgate/shared/app"
-	"github.com/shipgate/shipgate/shared/awsclient"
 	"github.com/shipgate/shipgate/shared/domain"
-	"github.com/shipgate/shipgate/shared/dynalite"
-	"github.com/shipgate/shipgate/shared/table"
+	"github.com/shipgate/shipgate/shared/table/tabletest"
 	"github.com/shipgate/shipgate/shared/trigger"
 	"github.com/shipgate/shipgate/shared/trigger/triggertest"
 )
 
 // One dynalite for the package; every test gets its own table.
 var (
-	ddb       *dynamodb.Client
-	ddbErr    error
-	tableSeq  atomic.Int64
-	dynaliteT *dynalite.Server
+	db  *tabletest.DB
+	ddb *dynamodb.Client
 )
 
 func TestMain(m *testing.M) {
-	ctx := context.Background()
-	srv, err := dynalite.Start(ctx, dynalite.Options{})
-	if err != nil {
-		ddbErr = err
-	} else {
-		dynaliteT = srv
-		ep := awsclient.Endpoints{DynamoDB: srv.URL}
-		cfg, err := awsclient.Load(ctx, ep)
-		if err != nil {
-			ddbErr = err
-		} else {
-			ddb = awsclient.DynamoDB(cfg, ep)
-		}
-	}
+	db = tabletest.Start("trigger")
+	ddb = db.Client
 	code := m.Run()
-	dynaliteT.Stop()
+	db.Stop()
 	os.Exit(code)
 }
 
-// newTable creates a fresh shipgate table on the package's dynalite.
-func newTable(t testing.TB) string {
-	t.Helper()
-	if ddbErr != nil {
-		t.Fatalf("dynalite: %v", ddbErr)
-	}
-	name := fmt.Sprintf("trigger%d", tableSeq.Add(1))
-	// table.Ensure's SDK waiter sleeps seconds between polls when dynalite answers
-	// CREATING once; polling by hand keeps each test's table ready in milliseconds.
-	ctx := context.Background()
-	if _, err := ddb.CreateTable(ctx, table.Input(name)); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		out, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-		if err == nil && out.Table.TableStatus == ddbtypes.TableStatusActive {
-			return name
-		}
-		if i == 500 {
-			t.Fatalf("table %s not active after 10s: %v", name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func newTable(t testing.TB) string { return db.NewTable(t) }
 
 type env struct {
 	svc   *trigger.Service

@@ -2,75 +2,37 @@ package webhook_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/shipgate/shipgate/shared/app"
-	"github.com/shipgate/shipgate/shared/awsclient"
-	"github.com/shipgate/shipgate/shared/dynalite"
-	"github.com/shipgate/shipgate/shared/table"
+	"github.com/shipgate/shipgate/shared/table/tabletest"
 	"github.com/shipgate/shipgate/shared/trigger"
 	"github.com/shipgate/shipgate/shared/trigger/triggertest"
 	"github.com/shipgate/shipgate/shared/webhook"
 )
 
+// One dynalite for the package; every test gets its own table.
 var (
-	ddb      *dynamodb.Client
-	ddbErr   error
-	tableSeq atomic.Int64
+	db  *tabletest.DB
+	ddb *dynamodb.Client
 )
 
 func TestMain(m *testing.M) {
-	ctx := context.Background()
-	srv, err := dynalite.Start(ctx, dynalite.Options{})
-	if err != nil {
-		ddbErr = err
-	} else {
-		ep := awsclient.Endpoints{DynamoDB: srv.URL}
-		cfg, err := awsclient.Load(ctx, ep)
-		if err != nil {
-			ddbErr = err
-		}
-		ddb = awsclient.DynamoDB(cfg, ep)
-	}
+	db = tabletest.Start("webhook")
+	ddb = db.Client
 	code := m.Run()
-	srv.Stop()
+	db.Stop()
 	os.Exit(code)
 }
 
-func newTable(t testing.TB) string {
-	t.Helper()
-	if ddbErr != nil {
-		t.Fatalf("dynalite: %v", ddbErr)
-	}
-	ctx := context.Background()
-	name := fmt.Sprintf("webhook%d", tableSeq.Add(1))
-	if _, err := ddb.CreateTable(ctx, table.Input(name)); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		out, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-		if err == nil && out.Table.TableStatus == ddbtypes.TableStatusActive {
-			return name
-		}
-		if i == 500 {
-			t.Fatalf("table %s not active: %v", name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func newTable(t testing.TB) string { return db.NewTable(t) }
 
 var secret = []byte("It's a Secret to Everybody")
 

@@ -3,8 +3,6 @@ package approval
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,23 +11,12 @@ import (
 
 	"github.com/shipgate/shipgate/shared/approval/approvaltest"
 	"github.com/shipgate/shipgate/shared/domain"
-	"github.com/shipgate/shipgate/shared/dynalite"
 	"github.com/shipgate/shipgate/shared/spec"
 )
 
 var dynamoURL string
 
-func TestMain(m *testing.M) {
-	srv, err := dynalite.Start(context.Background(), dynalite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tests need dynalite:", err)
-		os.Exit(1)
-	}
-	dynamoURL = srv.URL
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { approvaltest.Main(m, &dynamoURL) }
 
 // The handler is invoked the way the Lambda runtime does (aws-lambda-go's JSON codec),
 // with the payload the RequestApproval state sends.

@@ -3,8 +3,6 @@ package expire
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -12,23 +10,12 @@ import (
 
 	"github.com/shipgate/shipgate/shared/approval/approvaltest"
 	"github.com/shipgate/shipgate/shared/domain"
-	"github.com/shipgate/shipgate/shared/dynalite"
 	"github.com/shipgate/shipgate/shared/spec"
 )
 
 var dynamoURL string
 
-func TestMain(m *testing.M) {
-	srv, err := dynalite.Start(context.Background(), dynalite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tests need dynalite:", err)
-		os.Exit(1)
-	}
-	dynamoURL = srv.URL
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { approvaltest.Main(m, &dynamoURL) }
 
 func TestExpireInvocation(t *testing.T) {
 	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})

@@ -14,23 +14,12 @@ import (
 	"github.com/shipgate/shipgate/shared/approval/approvaltest"
 	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/domain"
-	"github.com/shipgate/shipgate/shared/dynalite"
 	"github.com/shipgate/shipgate/shared/spec"
 )
 
 var dynamoURL string
 
-func TestMain(m *testing.M) {
-	srv, err := dynalite.Start(context.Background(), dynalite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "approval tests need dynalite:", err)
-		os.Exit(1)
-	}
-	dynamoURL = srv.URL
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { approvaltest.Main(m, &dynamoURL) }
 
 var (
 	ana   = domain.Identity{Name: "Ana", Email: "ana@example.com", Login: "ana"}

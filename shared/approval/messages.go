@@ -62,13 +62,7 @@ func requestText(d msgData) string {
 	}
 	if len(sm.Commits) > 0 {
 		b.WriteString("\nCommits in this push:\n")
-		for _, c := range sm.Commits {
-			b.WriteString("  " + Short(c.ID) + " " + c.Message)
-			if c.Author != "" {
-				b.WriteString(" (" + c.Author + ")")
-			}
-			b.WriteString("\n")
-		}
+		commitLinesText(&b, sm.Commits)
 		if sm.CommitsTruncated {
 			b.WriteString("  (more commits not shown)\n")
 		}
@@ -81,13 +75,7 @@ func requestText(d msgData) string {
 		b.WriteString("\n")
 		if len(sm.Undeployed) > 0 {
 			b.WriteString("Also pushed since then, never deployed (going live with this commit ships them too):\n")
-			for _, c := range sm.Undeployed {
-				b.WriteString("  " + Short(c.ID) + " " + c.Message)
-				if c.Author != "" {
-					b.WriteString(" (" + c.Author + ")")
-				}
-				b.WriteString("\n")
-			}
+			commitLinesText(&b, sm.Undeployed)
 		}
 	}
 	b.WriteString("\nApprovals needed: " + strconv.Itoa(d.Required) + " (" + d.Others + ")\n")
@@ -95,6 +83,17 @@ func requestText(d msgData) string {
 	b.WriteString("Review and decide (this link is yours alone; do not forward it):\n" + d.Link + "\n\n")
 	b.WriteString("Opening the link changes nothing; you decide on the page.\nConsole: " + d.Console + "\n")
 	return b.String()
+}
+
+// commitLinesText writes a line a commit: short id, message, author.
+func commitLinesText(b *strings.Builder, commits []CommitLine) {
+	for _, c := range commits {
+		b.WriteString("  " + Short(c.ID) + " " + c.Message)
+		if c.Author != "" {
+			b.WriteString(" (" + c.Author + ")")
+		}
+		b.WriteString("\n")
+	}
 }
 
 func requestHTML(d msgData) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/shipgate/shipgate/shared/lambdaerr"
 	"github.com/shipgate/shipgate/shared/runner"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
+	"github.com/shipgate/shipgate/shared/spec"
 	"github.com/shipgate/shipgate/shared/workspace"
 )
 
@@ -107,17 +108,27 @@ func (h *Handler) test(ctx context.Context, run domain.Run, b *domain.BuildResul
 	if b == nil {
 		return out, domain.Errorf(domain.Invalid, "bad input: the state has no build result")
 	}
-	sp, err := stagekit.LoadSpec(ctx, h.store, b.SpecKey)
-	if err != nil {
-		return out, err
-	}
+	// The spec and the workspace are independent reads: they are fetched side by side,
+	// and their errors are reported in the order they were read in before.
+	var sp *spec.Spec
+	specRead := stagekit.Start(func() (err error) {
+		sp, err = stagekit.LoadSpec(ctx, h.store, b.SpecKey)
+		return err
+	})
 	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
 	if err != nil {
+		if serr := specRead.Wait(); serr != nil {
+			return out, serr
+		}
 		return out, err
 	}
 	defer dirs.Remove()
-	if err := dirs.Restore(ctx, h.store, b); err != nil {
+	rerr := dirs.Restore(ctx, h.store, b)
+	if err := specRead.Wait(); err != nil {
 		return out, err
+	}
+	if rerr != nil {
+		return out, rerr
 	}
 
 	if err := started.Wait(); err != nil {

@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,15 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codecommit"
 	cctypes "github.com/aws/aws-sdk-go-v2/service/codecommit/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	lambdatrigger "github.com/shipgate/shipgate/lambdas/trigger"
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/audit"
-	"github.com/shipgate/shipgate/shared/awsclient"
 	"github.com/shipgate/shipgate/shared/domain"
-	"github.com/shipgate/shipgate/shared/dynalite"
-	"github.com/shipgate/shipgate/shared/table"
+	"github.com/shipgate/shipgate/shared/table/tabletest"
 	"github.com/shipgate/shipgate/shared/trigger"
 	"github.com/shipgate/shipgate/shared/trigger/ccapi"
 	"github.com/shipgate/shipgate/shared/trigger/triggertest"
@@ -110,29 +106,8 @@ func TestNewNeedsItsConfiguration(t *testing.T) {
 // newDB starts a dynalite for the test and creates the shipgate table on it.
 func newDB(t *testing.T, name string) *dynamodb.Client {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := dynalite.Start(ctx, dynalite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	ep := awsclient.Endpoints{DynamoDB: srv.URL}
-	awsCfg, err := awsclient.Load(ctx, ep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := awsclient.DynamoDB(awsCfg, ep)
-	if _, err := db.CreateTable(ctx, table.Input(name)); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-		if err == nil && out.Table.TableStatus == ddbtypes.TableStatusActive {
-			return db
-		}
-		if i > 500 {
-			t.Fatalf("table %s not active: %v", name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	db := tabletest.Start("")
+	t.Cleanup(db.Stop)
+	db.Create(t, name)
+	return db.Client
 }

@@ -30,7 +30,8 @@ type DB struct {
 	seq    atomic.Int64
 }
 
-// Start starts dynalite, from TestMain. It does not fail: a machine without dynalite
+// Start starts dynalite, usually from TestMain (a test that needs a server of its own
+// calls it and t.Cleanup(d.Stop)). It does not fail: a machine without dynalite
 // fails each test that asks for a table, saying why, rather than the whole binary
 // without a word. Tables are named prefix1, prefix2, ...
 func Start(prefix string) *DB {
@@ -52,16 +53,24 @@ func Start(prefix string) *DB {
 	return d
 }
 
-// Stop stops dynalite, after m.Run.
+// Stop stops dynalite.
 func (d *DB) Stop() { d.srv.Stop() }
 
 // NewTable creates a fresh shipgate table and returns its name once it is active.
 func (d *DB) NewTable(t testing.TB) string {
 	t.Helper()
+	name := fmt.Sprintf("%s%d", d.prefix, d.seq.Add(1))
+	d.Create(t, name)
+	return name
+}
+
+// Create creates the shipgate table name and returns once it is active, for a test whose
+// code under test has the table name fixed.
+func (d *DB) Create(t testing.TB, name string) {
+	t.Helper()
 	if d.err != nil {
 		t.Fatalf("dynalite: %v", d.err)
 	}
-	name := fmt.Sprintf("%s%d", d.prefix, d.seq.Add(1))
 	// table.Ensure's SDK waiter sleeps seconds between polls when dynalite answers
 	// CREATING once; polling by hand keeps each test's table ready in milliseconds.
 	ctx := context.Background()
@@ -71,7 +80,7 @@ func (d *DB) NewTable(t testing.TB) string {
 	for i := 0; ; i++ {
 		out, err := d.Client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
 		if err == nil && out.Table.TableStatus == ddbtypes.TableStatusActive {
-			return name
+			return
 		}
 		if i == 500 {
 			t.Fatalf("table %s not active after 10s: %v", name, err)

@@ -224,20 +224,25 @@ func summary(b *htmlesc.Builder, a *approval.Approval) {
 			b.Text(v.Approver)
 			b.Raw(": ")
 			b.Text(string(v.Outcome))
-			b.Raw(" via ")
-			b.Text(string(v.Channel))
-			b.Raw(" at ")
-			b.Text(when(v.At))
-			if v.Comment != "" {
-				b.Raw(": “")
-				b.Text(v.Comment)
-				b.Raw("”")
-			}
+			via(b, v.Channel, v.At, v.Comment)
 			b.Raw("</li>")
 		}
 		b.Raw("</ul>")
 	}
 	b.Raw("\n")
+}
+
+// via writes how and when a vote or a final decision was made, and its comment.
+func via(b *htmlesc.Builder, ch domain.Channel, at time.Time, comment string) {
+	b.Raw(" via ")
+	b.Text(string(ch))
+	b.Raw(" at ")
+	b.Text(when(at))
+	if comment != "" {
+		b.Raw(": “")
+		b.Text(comment)
+		b.Raw("”")
+	}
 }
 
 func final(b *htmlesc.Builder, f *domain.Decision) {
@@ -250,15 +255,7 @@ func final(b *htmlesc.Builder, f *domain.Decision) {
 		b.Raw(" by ")
 		names(b, f.Approvers)
 	}
-	b.Raw(" via ")
-	b.Text(string(f.Channel))
-	b.Raw(" at ")
-	b.Text(when(f.DecidedAt))
-	if f.Comment != "" {
-		b.Raw(": “")
-		b.Text(f.Comment)
-		b.Raw("”")
-	}
+	via(b, f.Channel, f.DecidedAt, f.Comment)
 	b.Raw("</p>")
 }
 

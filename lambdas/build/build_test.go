@@ -197,15 +197,20 @@ func TestPathFilterUsesTheDiff(t *testing.T) {
 }
 
 // An audit trail that cannot be written fails the stage as Transient or Internal, never
-// silently.
+// silently, and no build command runs before stage.started is recorded (the record is
+// written while the commit is fetched).
 func TestAuditFailureFailsTheStage(t *testing.T) {
 	st := kittest.Start(t, false)
-	repo := kittest.NewRepo(t, map[string]string{"shipgate.yml": specWith("build:\n  commands: [\"true\"]\n")})
+	stamp := filepath.Join(t.TempDir(), "ran")
+	repo := kittest.NewRepo(t, map[string]string{"shipgate.yml": specWith("build:\n  commands: [\"touch " + stamp + "\"]\n")})
 	h, _ := build.NewWith(st.Config(), st.Deps(), build.Options{Audit: &kittest.Audit{Err: errors.New("table gone")}, WorkDir: t.TempDir()})
 	_, err := h.Handle(context.Background(), domain.State{Run: repo.Run("r1")})
 	var internal *lambdaerr.Internal
 	if !errors.As(err, &internal) || !strings.Contains(err.Error(), "table gone") {
 		t.Fatalf("error = %T %v, want Internal naming the cause", err, err)
+	}
+	if _, err := os.Stat(stamp); err == nil {
+		t.Errorf("the build command ran although stage.started could not be recorded")
 	}
 }
 

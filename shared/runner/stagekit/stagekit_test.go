@@ -2,6 +2,7 @@ package stagekit_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,32 @@ func TestCheckRun(t *testing.T) {
 func TestClipKeepsRunesWhole(t *testing.T) {
 	if got := stagekit.Clip("ééé", 3); got != "é…" {
 		t.Errorf("Clip = %q, want %q", got, "é…")
+	}
+}
+
+func TestPending(t *testing.T) {
+	boom := errors.New("boom")
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"succeeds", nil},
+		{"fails", boom},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			ran := false
+			p := stagekit.Start(func() error { <-release; ran = true; return tc.err })
+			close(release)
+			for i := 0; i < 2; i++ { // Wait may be called again, with the same answer
+				if got := p.Wait(); got != tc.err {
+					t.Fatalf("Wait #%d = %v, want %v", i+1, got, tc.err)
+				}
+			}
+			if !ran {
+				t.Errorf("Wait returned before the step ran")
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -350,4 +351,41 @@ func asType[T any](err error, target *T) bool {
 		*target = v
 	}
 	return ok
+}
+
+// stage.started is written while the decision, manifest and artifacts are read; when it
+// cannot be written the deploy is neither claimed nor run, so a retry can still deploy.
+func TestUnrecordedStartClaimsNothing(t *testing.T) {
+	st := kittest.Start(t, true)
+	ctx := context.Background()
+	log := filepath.Join(t.TempDir(), "deploys.log")
+	state := staged(t, st, "unrecorded", log, "")
+	cases := []struct {
+		name      string
+		audit     *kittest.Audit
+		wantErr   string
+		wantLines int
+	}{
+		{"audit down: refused before the claim", &kittest.Audit{Err: errors.New("table gone")}, "table gone", 0},
+		{"audit back: the retry deploys", &kittest.Audit{}, "", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := deploy.NewWith(st.Config(), st.Deps(), deploy.Options{Decisions: approved(state), Audit: tc.audit, WorkDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := h.Handle(ctx, state)
+			if tc.wantErr == "" && (err != nil || out.AlreadyDeployed) {
+				t.Fatalf("got %+v, %v; want a first deploy", out, err)
+			}
+			var internal *lambdaerr.Internal
+			if tc.wantErr != "" && (!errors.As(err, &internal) || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("error = %T %v, want Internal naming %q", err, err, tc.wantErr)
+			}
+			if got := lines(t, log); len(got) != tc.wantLines {
+				t.Errorf("deploy log = %q, want %d deployments", got, tc.wantLines)
+			}
+		})
+	}
 }

@@ -207,6 +207,10 @@ func (s *Service) expiredMessage(a *Approval, to string) notify.Message {
 	}
 }
 
+// HumanBytes is an artifact's size as approvers are shown it, in mail and in the console
+// alike.
+func HumanBytes(n int64) string { return humanBytes(n) }
+
 func humanBytes(n int64) string {
 	switch {
 	case n >= 1<<20:

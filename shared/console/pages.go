@@ -42,16 +42,6 @@ type homeItem struct {
 
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
-func human(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
 // renderPage builds the named page; an unknown name is a programming error reported as
 // such rather than a blank page.
 func renderPage(name string, d pageData) (string, error) {
@@ -161,7 +151,7 @@ func summary(b *htmlesc.Builder, a *approval.Approval) {
 			b.Raw("</td><td><code>")
 			b.Text(x.Path)
 			b.Raw("</code></td><td>")
-			b.Text(human(x.Size))
+			b.Text(approval.HumanBytes(x.Size))
 			b.Raw("</td><td><code>")
 			b.Text(x.SHA256)
 			b.Raw("</code></td></tr>")

@@ -70,7 +70,8 @@ func TestApiLambdaServesWebhookConsoleAndAuditRoutes(t *testing.T) {
 		{"unsigned push", req("POST", "/webhooks/github", "", map[string]string{"x-github-event": "push"}, []byte(`{}`), false, nil), http.StatusUnauthorized, ""},
 		{"pending approvals as JSON for a signed-in user", req("GET", "/api/approvals", "", nil, nil, false, map[string]string{"email": "lead@example.com"}), http.StatusOK, "["},
 		{"audit API with a bad filter", req("GET", "/api/audit", "since=yesterday", nil, nil, false, map[string]string{"email": "lead@example.com"}), http.StatusBadRequest, "since"},
-		{"approval page with a forged token", req("GET", "/approvals/ap-0000", "t=forged", nil, nil, false, nil), http.StatusForbidden, ""},
+		{"approval page for an id that is no approval id", req("GET", "/approvals/ap-0000", "t=forged", nil, nil, false, nil), http.StatusNotFound, ""},
+		{"approval page with a forged token", req("GET", "/approvals/ap-00112233445566778899", "t="+strings.Repeat("A", 40), nil, nil, false, nil), http.StatusForbidden, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -359,4 +359,9 @@ func TestApprovalMailListsPushesSinceTheLastDeploy(t *testing.T) {
 	if !strings.Contains(body, "never deployed") || !strings.Contains(body, second[:8]+" second change") {
 		t.Errorf("mail does not list the undeployed push %s:\n%s", second[:8], body)
 	}
+	// The approval page the link opens shows the same list.
+	code, page := get(t, w.approvalLink(third, "lead@example.com"))
+	if code != http.StatusOK || !strings.Contains(page, `id="undeployed"`) || !strings.Contains(page, second[:8]) {
+		t.Errorf("approval page (%d) does not list the undeployed push %s", code, second[:8])
+	}
 }

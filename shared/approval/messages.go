@@ -160,6 +160,7 @@ func requestHTML(d msgData) string {
 			b.Raw("\">changes since</a>")
 		}
 		b.Raw("</p>")
+		UndeployedHTML(&b, sm)
 	}
 	b.Raw("\n<p>Approvals needed: ")
 	b.Int(d.Required)

@@ -20,6 +20,17 @@ func TestsHTML(b *htmlesc.Builder, t *TestCounts) {
 	b.Raw(" skipped")
 }
 
+// UndeployedHTML lists the pushes since the last deploy that were never deployed, or
+// writes nothing when there are none.
+func UndeployedHTML(b *htmlesc.Builder, sm *Summary) {
+	if len(sm.Undeployed) == 0 {
+		return
+	}
+	b.Raw("<p id=\"undeployed\">Also pushed since then, never deployed (going live with this commit ships them too):</p>\n<ul>")
+	CommitItemsHTML(b, sm.Undeployed)
+	b.Raw("</ul>\n")
+}
+
 // CommitItemsHTML writes a list item a commit of the push: short id, message, author.
 func CommitItemsHTML(b *htmlesc.Builder, commits []CommitLine) {
 	for _, c := range commits {

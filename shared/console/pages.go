@@ -189,6 +189,7 @@ func summary(b *htmlesc.Builder, a *approval.Approval) {
 			b.Raw("\">changes since then</a>")
 		}
 		b.Raw("</p>")
+		approval.UndeployedHTML(b, sm)
 	}
 	b.Raw("\n\n<p>Run <code>")
 	b.Text(a.RunID)

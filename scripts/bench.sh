@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-pkgs=$(go list ./... | grep -v /infra)
-# -benchtime keeps the whole-run benchmarks bounded; micro benchmarks still get enough
-# iterations from their own b.Loop.
+pkgs=$(go list ./... | grep -v -e /infra -e /integration)
 go test -run '^$' -bench . -benchtime=${BENCHTIME:-1s} -timeout 30m $pkgs 2>&1 | tee "$out"
+# Whole local runs take a few hundred milliseconds each: a fixed count gives the p50s
+# enough samples without letting one benchmark run for minutes.
+go test -run '^$' -bench . -benchtime=${RUNS:-20}x -timeout 30m ./integration 2>&1 | tee -a "$out"
 echo
 echo "== summary"
 awk '

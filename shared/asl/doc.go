@@ -12,7 +12,9 @@
 //
 // With Options.Path set, an execution is on disk before StartExecution returns, and
 // again at each top-level checkpoint: before every Task attempt invokes its handler,
-// whenever the execution waits (Wait state, retry backoff, task token) and when it ends.
+// when a Parallel or Map state starts, whenever the execution waits (Wait state, retry
+// backoff, task token, including a task token in a branch or iteration of a top-level
+// Parallel or Map state) and when it ends.
 // After a crash (kill -9) Open resumes every execution that was RUNNING from its last
 // checkpoint:
 //
@@ -24,8 +26,17 @@
 //     happens (the project's definitions retry it). A handler can therefore run more than
 //     once for one state: handlers must be idempotent, exactly as on AWS, where Lambda
 //     invocations are at-least-once too;
-//   - states between checkpoints (Pass, Choice, a whole Parallel or Map state, including
-//     the task tokens inside its branches) are run again from the last checkpoint.
+//   - a task token issued in a branch of a top-level Parallel state or an iteration of a
+//     top-level Map state still resumes that branch after a restart, from the token's
+//     Task and with the branch's variables; branches already finished when the last
+//     checkpoint was written keep their results and do not run again; every other
+//     branch (still running, or finished after that checkpoint) runs again from its
+//     start. A token issued deeper (a Map inside a Parallel branch) is lost with its
+//     branch, which runs again and issues a new one, and so is a token whose handler
+//     was still running when the process died (as for a top-level Task in that case).
+//     As at the top level, a token answered after the last checkpoint is waited on
+//     again (its sender must send the answer again);
+//   - states between checkpoints (Pass, Choice) are run again from the last checkpoint.
 //
 // # What is not there
 //

@@ -3,6 +3,7 @@ package asl
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	bolt "go.etcd.io/bbolt"
 )
 
 const durableDef = `{"StartAt":"Prepare","States":{
@@ -22,6 +24,30 @@ const durableDef = `{"StartAt":"Prepare","States":{
 	"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
 		"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},
 		"TimeoutSeconds":3600,"ResultPath":"$.answer","End":true}}}`
+
+// durableParallelDef: branch 0 finishes before the crash, branch 1 waits on a token
+// (after a Wait, so branch 0 is done by then, and with a variable of its own), branch 2
+// is mid-flight in a handler when the process dies.
+const durableParallelDef = `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
+	{"StartAt":"Fast","States":{"Fast":{"Type":"Task","Resource":"` + fnARN + `work","End":true}}},
+	{"StartAt":"Pre","States":{
+		"Pre":{"Type":"Pass","Result":"pre","ResultPath":"$.pre","Assign":{"v":"kept"},"Next":"Pause"},
+		"Pause":{"Type":"Wait","Seconds":1,"Next":"Ask"},
+		"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+			"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},
+			"TimeoutSeconds":3600,"ResultPath":"$.answer","Next":"Post"},
+		"Post":{"Type":"Pass","Parameters":{"answer.$":"$.answer","pre.$":"$.pre","v.$":"$v"},"End":true}}},
+	{"StartAt":"Slow","States":{"Slow":{"Type":"Task","Resource":"` + fnARN + `slow","End":true}}}]}}}`
+
+// durableMapDef runs one iteration at a time: item 0 finishes, item 1 waits on a token,
+// item 2 has not started when the process dies.
+const durableMapDef = `{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":1,"End":true,
+	"ItemsPath":"$.items","ItemProcessor":{"ProcessorConfig":{"Mode":"INLINE"},"StartAt":"Kind","States":{
+		"Kind":{"Type":"Choice","Choices":[{"Variable":"$.kind","StringEquals":"ask","Next":"Ask"}],"Default":"Work"},
+		"Work":{"Type":"Task","Resource":"` + fnARN + `work","End":true},
+		"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+			"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token","index.$":"$$.Map.Item.Index"}},
+			"TimeoutSeconds":3600,"End":true}}}}}}`
 
 // TestDurableChild is the process that gets killed: it only runs when re-executed by
 // TestDurability.
@@ -42,21 +68,52 @@ func TestDurableChild(t *testing.T) {
 		}
 		return "worked", nil
 	}))
+	e.RegisterFunction(fnARN+"slow", lambda.NewHandler(func(ctx context.Context) (string, error) {
+		fmt.Println("SLOW")
+		select {} // killed while the handler runs
+	}))
 	e.RegisterFunction(fnARN+"ask", lambda.NewHandler(func(ctx context.Context, in struct {
 		Token string `json:"token"`
 	}) (string, error) {
 		fmt.Println("TOKEN", in.Token)
 		return "", nil
 	}))
-	arn, err := e.CreateStateMachine(context.Background(), "durable", []byte(durableDef))
+	def, input := durableDef, `{"n":1}`
+	switch mode {
+	case "parallel":
+		def = durableParallelDef
+	case "map":
+		def, input = durableMapDef, `{"items":[{"kind":"work"},{"kind":"ask"},{"kind":"work"}]}`
+	}
+	arn, err := e.CreateStateMachine(context.Background(), "durable", []byte(def))
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
-	res, err := e.StartExecution(context.Background(), arn, "d1", []byte(`{"n":1}`))
+	res, err := e.StartExecution(context.Background(), arn, "d1", []byte(input))
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
+	}
+	if mode == "parallel" || mode == "map" {
+		// Report once the database holds branch 0 finished and branch 1 waiting on its
+		// token: what the crash must not lose.
+		for {
+			var r execRec
+			_ = e.st.db.View(func(tx *bolt.Tx) error {
+				if v := tx.Bucket(bExecs).Get([]byte(res.ExecutionARN)); v != nil {
+					return json.Unmarshal(v, &r)
+				}
+				return nil
+			})
+			var b0, b1 branchRec
+			_ = json.Unmarshal(r.Branches["0"], &b0)
+			_ = json.Unmarshal(r.Branches["1"], &b1)
+			if b0.Done && b1.Cursor != nil && b1.Cursor.Token != "" {
+				fmt.Println("PARKED")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	// Report once the execution is parked on its token (its checkpoint is on disk).
 	x, _ := e.getExec(res.ExecutionARN)
@@ -217,6 +274,85 @@ func TestDurability(t *testing.T) {
 		h, _ := e.GetExecutionHistory(context.Background(), execARN)
 		if got := eventTypes(h); !strings.Contains(got, "LambdaFunctionStarted LambdaFunctionFailed LambdaFunctionScheduled LambdaFunctionStarted LambdaFunctionSucceeded") {
 			t.Errorf("history: got %s, want the interrupted attempt failed then retried", got)
+		}
+	})
+	t.Run("a task token issued inside a Parallel branch before the crash resumes its branch", func(t *testing.T) {
+		dir := t.TempDir()
+		cmd, lines := startChild(t, "parallel", dir)
+		expectLine(t, lines, "SLOW") // printed at once; the token comes after the 1 s Wait
+		token := expectLine(t, lines, "TOKEN")
+		expectLine(t, lines, "PARKED")
+		kill9(t, cmd)
+
+		var calls, slowCalls atomic.Int32
+		e, tokens := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil })
+		e.RegisterFunction(fnARN+"slow", lambda.NewHandler(func(ctx context.Context) (string, error) {
+			slowCalls.Add(1)
+			return "slow again", nil
+		}))
+		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
+			t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d, err := e.WaitExecution(ctx, execARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `["worked",{"answer":{"approved":true},"pre":"pre","v":"kept"},"slow again"]`
+		if d.Status != StatusSucceeded || str(d.Output) != want {
+			t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), want)
+		}
+		checks := []struct {
+			name      string
+			got, want int32
+		}{
+			{"finished branch's handler runs after restart", calls.Load(), 0},
+			{"interrupted branch's handler runs after restart", slowCalls.Load(), 1},
+			{"new tokens issued after restart", int32(len(tokens)), 0},
+		}
+		for _, c := range checks {
+			if c.got != c.want {
+				t.Errorf("%s: got %d, want %d", c.name, c.got, c.want)
+			}
+		}
+		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{}`)); ErrorCode(err) != "TaskTimedOut" {
+			t.Errorf("reusing the token: got %v, want TaskTimedOut", err)
+		}
+	})
+	t.Run("a task token issued inside a Map iteration before the crash resumes its iteration", func(t *testing.T) {
+		dir := t.TempDir()
+		cmd, lines := startChild(t, "map", dir)
+		token := expectLine(t, lines, "TOKEN")
+		expectLine(t, lines, "PARKED")
+		kill9(t, cmd)
+
+		var calls atomic.Int32
+		e, tokens := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil })
+		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
+			t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d, err := e.WaitExecution(ctx, execARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `["worked",{"approved":true},"again"]`
+		if d.Status != StatusSucceeded || str(d.Output) != want {
+			t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), want)
+		}
+		if calls.Load() != 1 || len(tokens) != 0 {
+			t.Errorf("after restart: work ran %d times (want 1: item 2 only), %d new tokens (want 0)", calls.Load(), len(tokens))
+		}
+		h, _ := e.GetExecutionHistory(context.Background(), execARN)
+		for i, ev := range h {
+			if ev.ID != int64(i+1) {
+				t.Fatalf("event %d has id %d", i, ev.ID)
+			}
+		}
+		if got := eventTypes(h); strings.Count(got, "MapStateStarted") != 1 || !strings.HasSuffix(got, "MapStateSucceeded MapStateExited ExecutionSucceeded") {
+			t.Errorf("history: got %s, want one MapStateStarted and the Map state's end", got)
 		}
 	})
 	t.Run("opening a data directory in use fails clearly", func(t *testing.T) {

@@ -385,6 +385,11 @@ type execution struct {
 	persistMu sync.Mutex
 	flushed   int
 	cur       *cursor // last checkpointed cursor (for persistence)
+
+	// nested is the progress of the branches of the top-level Parallel or Map state in
+	// progress (see branches.go); prearmed holds their tokens re-registered at Open.
+	nested   map[string]json.RawMessage
+	prearmed map[string]*waiter
 }
 
 type parkRec struct {

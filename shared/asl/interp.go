@@ -92,6 +92,7 @@ type frame struct {
 	inMap    bool
 	mapIndex int
 	mapValue any
+	key      string // branch key when the parent tracks branch progress (branches.go)
 }
 
 func (f *frame) env(c *cursor, input any) *evalEnv {
@@ -180,6 +181,9 @@ func (f *frame) loop(c *cursor) (any, *failure, int64) {
 				}
 				c.resume = &m
 				continue
+			}
+			if f.key != "" && c.Phase == phToken {
+				f.parkBranch(c)
 			}
 			select {
 			case m := <-o.wait.w.ch:
@@ -774,6 +778,9 @@ func (f *frame) compound(s *state, c *cursor) outcome {
 	if o.kind == outGone {
 		return o
 	}
+	if f.tracksBranches() {
+		f.endBranches()
+	}
 	if ferr != nil {
 		return f.handleError(s, c, ferr)
 	}
@@ -801,7 +808,13 @@ func (f *frame) parallel(s *state, c *cursor, env *evalEnv) (any, *failure, outc
 	if err != nil {
 		return nil, nil, f.evalFail(c, err)
 	}
-	f.emit(c, Event{Type: "ParallelStateStarted"})
+	track := f.tracksBranches()
+	var rec map[string]*branchRec
+	if track {
+		rec = f.beginBranches(c, Event{Type: "ParallelStateStarted"})
+	} else {
+		f.emit(c, Event{Type: "ParallelStateStarted"})
+	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	results := make([]any, len(s.branches))
@@ -810,10 +823,29 @@ func (f *frame) parallel(s *state, c *cursor, env *evalEnv) (any, *failure, outc
 	var wg sync.WaitGroup
 	prev := c.Prev
 	for i, b := range s.branches {
+		r := rec[branchKey(i)]
+		if r != nil && r.Done {
+			results[i] = r.Output
+			continue
+		}
 		wg.Add(1)
 		go func(i int, b *machine) {
 			defer wg.Done()
-			out, ferr, _ := f.child(b, ctx).run(in, prev)
+			cf := f.child(b, ctx)
+			var out any
+			var ferr *failure
+			var code int64
+			if track {
+				cf.key = branchKey(i)
+			}
+			if r != nil && r.Cursor != nil {
+				out, ferr, code = cf.resumeBranch(r, f.takePrearmed(cf.key))
+			} else {
+				out, ferr, code = cf.run(in, prev)
+			}
+			if track && ferr == nil && code != -1 && ctx.Err() == nil {
+				cf.finishBranch(out)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if ferr != nil && first == nil {
@@ -918,7 +950,13 @@ func (f *frame) mapRun(s *state, c *cursor, env *evalEnv) (any, *failure, outcom
 		}
 		list = batches
 	}
-	f.emit(c, Event{Type: "MapStateStarted", Length: len(list)})
+	track := f.tracksBranches()
+	var rec map[string]*branchRec
+	if track {
+		rec = f.beginBranches(c, Event{Type: "MapStateStarted", Length: len(list)})
+	} else {
+		f.emit(c, Event{Type: "MapStateStarted", Length: len(list)})
+	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	results := make([]any, len(list))
@@ -953,6 +991,11 @@ func (f *frame) mapRun(s *state, c *cursor, env *evalEnv) (any, *failure, outcom
 	var wg sync.WaitGroup
 	prev := c.Prev
 	for i, item := range list {
+		r := rec[branchKey(i)]
+		if r != nil && r.Done {
+			results[i] = r.Output
+			continue
+		}
 		sem <- struct{}{}
 		mu.Lock()
 		stop := aborted
@@ -967,17 +1010,23 @@ func (f *frame) mapRun(s *state, c *cursor, env *evalEnv) (any, *failure, outcom
 			defer func() { <-sem }()
 			cf := f.child(s.processor, ctx)
 			cf.inMap, cf.mapIndex, cf.mapValue = true, i, item
-			ienv := cf.env(c, data)
-			ienv.state = c.State
-			in := item
-			if s.itemSelector != nil {
-				var err error
-				in, err = s.itemSelector.eval(data, ienv)
-				if err != nil {
+			if track {
+				cf.key = branchKey(i)
+			}
+			ic := &cursor{Prev: prev}
+			var out any
+			var ferr *failure
+			var code int64
+			if r != nil && r.Cursor != nil {
+				// Recovered waiting on its token: its input was selected before the crash.
+				ic.Prev = r.Cursor.Prev
+				out, ferr, code = cf.resumeBranch(r, f.takePrearmed(cf.key))
+			} else {
+				out, ferr, code = f.startIteration(s, c, cf, ic, data, item, i)
+				if code == -3 {
 					mu.Lock()
 					if firstFail == nil {
-						o := f.evalFail(c, err)
-						firstFail = o.fail
+						firstFail = ferr
 					}
 					aborted = true
 					mu.Unlock()
@@ -985,9 +1034,9 @@ func (f *frame) mapRun(s *state, c *cursor, env *evalEnv) (any, *failure, outcom
 					return
 				}
 			}
-			ic := &cursor{Prev: prev}
-			f.emit(ic, Event{Type: "MapIterationStarted", MapName: c.State, Index: i})
-			out, ferr, _ := cf.run(in, ic.Prev)
+			if track && ferr == nil && code != -1 && ctx.Err() == nil {
+				cf.finishBranch(out)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if ferr != nil {
@@ -1025,6 +1074,24 @@ func (f *frame) mapRun(s *state, c *cursor, env *evalEnv) (any, *failure, outcom
 	}
 	f.emit(c, Event{Type: "MapStateSucceeded"})
 	return results, nil, outcome{}
+}
+
+// startIteration selects the input of Map iteration i and runs it from the start. An
+// ItemSelector error is returned with code -3: it aborts the Map state rather than
+// counting as a failed iteration.
+func (f *frame) startIteration(s *state, c *cursor, cf *frame, ic *cursor, data, item any, i int) (any, *failure, int64) {
+	ienv := cf.env(c, data)
+	ienv.state = c.State
+	in := item
+	if s.itemSelector != nil {
+		var err error
+		in, err = s.itemSelector.eval(data, ienv)
+		if err != nil {
+			return nil, f.evalFail(c, err).fail, -3
+		}
+	}
+	f.emit(ic, Event{Type: "MapIterationStarted", MapName: c.State, Index: i})
+	return cf.run(in, ic.Prev)
 }
 
 func (t *tmpl) srcExpr() string {

@@ -159,6 +159,8 @@ type execRec struct {
 	Cursor    *cursor        `json:"cursor,omitempty"`
 	Vars      map[string]any `json:"vars,omitempty"`
 	NextID    int64          `json:"nextId"`
+	// Branches is the progress of the top-level Parallel or Map state at Cursor.
+	Branches map[string]json.RawMessage `json:"branches,omitempty"`
 }
 
 func eventKey(id int64) []byte {
@@ -185,6 +187,12 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 		cc := *x.cur
 		rec.Cursor = &cc
 		rec.Vars = x.root.vars
+		if len(x.nested) > 0 {
+			rec.Branches = make(map[string]json.RawMessage, len(x.nested))
+			for k, v := range x.nested {
+				rec.Branches[k] = v
+			}
+		}
 	}
 	evs := x.events[x.flushed:]
 	flushed := len(x.events)
@@ -300,7 +308,7 @@ func (e *Engine) recover() error {
 		}
 		in, _ := decodeJSON([]byte(r.Input))
 		x := &execution{arn: r.ARN, name: r.Name, sm: sm, input: r.Input, status: r.Status, output: r.Output,
-			ferr: r.Fail, stop: r.Stop, done: make(chan struct{}), root: &scope{vars: r.Vars}, timeoutAt: r.TimeoutAt}
+			ferr: r.Fail, stop: r.Stop, done: make(chan struct{}), root: &scope{vars: r.Vars}, timeoutAt: r.TimeoutAt, nested: r.Branches}
 		x.info = execInfo{ID: r.ARN, Name: r.Name, SMID: sm.arn, SMName: sm.name, Input: in, Start: r.Start,
 			RoleArn: fmt.Sprintf("arn:aws:iam::%s:role/shipgate-local", e.opts.Account)}
 		list := evs[r.ARN]
@@ -339,6 +347,9 @@ func (e *Engine) resume(x *execution, c *cursor) {
 		return
 	}
 	x.cur = c
+	if x.nested != nil {
+		e.prearmBranches(x)
+	}
 	switch c.Phase {
 	case phInvoke:
 		// The handler may or may not have run: the attempt counts as failed and the

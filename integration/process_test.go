@@ -173,3 +173,30 @@ func TestSignedGitHubWebhookStartsALocalRun(t *testing.T) {
 		t.Errorf("redelivery answered %q, want duplicate", sc.Text())
 	}
 }
+
+// `shipgate demo` walks through a whole run unattended with --auto-approve --exit, and a
+// second demo may clear only a directory the demo made.
+func TestDemoRunsEndToEnd(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	out, errOut, code := cli(t, "demo", "--dir", dir, "--auto-approve", "--exit")
+	if code != 0 {
+		t.Fatalf("shipgate demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"Build: started", "RequestApproval: waiting for a decision", "/approvals/", "The run ended: SUCCEEDED",
+		"deployed: " + filepath.Join(dir, "deployed", "hello.tar.gz"), "approval.final", "run.finished"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "deployed", "hello.tar.gz")); err != nil {
+		t.Errorf("the demo's deploy left nothing: %v", err)
+	}
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "precious"), []byte("keep"), 0o644)
+	if _, errOut, code := cli(t, "demo", "--dir", other, "--exit"); code == 0 || !strings.Contains(errOut, "refusing to clear") {
+		t.Fatalf("demo on a foreign directory: exit %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(other, "precious")); err != nil {
+		t.Fatalf("demo removed a file it did not create: %v", err)
+	}
+}

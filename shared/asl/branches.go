@@ -139,6 +139,9 @@ func (f *frame) resumeBranch(r *branchRec, w *waiter) (out any, ferr *failure, c
 		case <-f.ctx.Done():
 			w.cancel(f.e)
 			return nil, nil, -1
+		case <-f.e.closeCh:
+			w.cancel(f.e)
+			return nil, nil, -1
 		}
 	}
 	return f.loop(c)

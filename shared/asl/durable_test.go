@@ -591,3 +591,58 @@ func TestCloseDuringParallel(t *testing.T) {
 		t.Errorf("got %s %s, want the Parallel re-run whole", d.Status, str(d.Output))
 	}
 }
+
+// TestCloseWithBranchOnToken: a clean Close while a Parallel branch waits on its task
+// token returns without waiting for the token, and after reopening the same token
+// resumes the branch.
+func TestCloseWithBranchOnToken(t *testing.T) {
+	dir := t.TempDir()
+	tokens := make(chan string, 4)
+	ask := lambda.NewHandler(func(ctx context.Context, in struct {
+		Token string `json:"token"`
+	}) (string, error) {
+		tokens <- in.Token
+		return "", nil
+	})
+	opts := Options{Path: dir, CloseTimeout: time.Hour, Functions: map[string]lambda.Handler{fnARN + "ask": ask}}
+	e, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := mustCreate(t, e, "par", `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
+		{"StartAt":"Fast","States":{"Fast":{"Type":"Pass","Result":"fast","End":true}}},
+		{"StartAt":"Ask","States":{"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+			"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},"End":true}}}]}}}`)
+	res, err := e.StartExecution(context.Background(), arn, "p1", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := waitToken(t, tokens)
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close waited for the branch's task token")
+	}
+	e2, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if err := e2.SendTaskSuccess(context.Background(), token, []byte(`"answered"`)); err != nil {
+		t.Fatalf("SendTaskSuccess with the token issued before Close: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := e2.WaitExecution(ctx, res.ExecutionARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `["fast","answered"]`; d.Status != StatusSucceeded || str(d.Output) != want {
+		t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), want)
+	}
+}

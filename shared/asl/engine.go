@@ -114,6 +114,7 @@ type Engine struct {
 	funcs    map[string]*function
 
 	closing  atomic.Bool
+	closeCh  chan struct{} // closed by Close: nested frames stop waiting on tokens and timers
 	workers  pool
 	inflight sync.WaitGroup
 	drivers  sync.WaitGroup
@@ -142,7 +143,7 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, clock: opts.Clock, log: opts.Logger,
 		machines: map[string]*stateMachine{}, execs: map[string]*execution{},
-		tokens: map[string]*waiter{}, funcs: map[string]*function{}}
+		tokens: map[string]*waiter{}, funcs: map[string]*function{}, closeCh: make(chan struct{})}
 	for arn, h := range opts.Functions {
 		e.RegisterFunction(arn, h)
 	}
@@ -176,6 +177,7 @@ func (e *Engine) Close() error {
 	if e.closing.Swap(true) {
 		return nil
 	}
+	close(e.closeCh)
 	e.mu.Lock()
 	execs := make([]*execution, 0, len(e.execs))
 	for _, x := range e.execs {

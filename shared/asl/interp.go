@@ -191,6 +191,11 @@ func (f *frame) loop(c *cursor) (any, *failure, int64) {
 			case <-f.ctx.Done():
 				o.wait.w.cancel(f.e)
 				return nil, nil, -1
+			case <-f.e.closeCh:
+				// A branch must not hold Close up until its token is answered: the
+				// compound state stops here and the next Open resumes it (branches.go).
+				o.wait.w.cancel(f.e)
+				return nil, nil, -1
 			}
 		}
 	}

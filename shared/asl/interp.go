@@ -774,6 +774,9 @@ func (f *frame) compound(s *state, c *cursor) outcome {
 	} else {
 		result, ferr, o = f.mapRun(s, c, env)
 	}
+	if f.tracksBranches() && o.kind != outGone {
+		f.endBranches()
+	}
 	if o.kind == outFail && o.fail != nil {
 		if o.fail.Error == "States.Runtime" {
 			return o
@@ -782,9 +785,6 @@ func (f *frame) compound(s *state, c *cursor) outcome {
 	}
 	if o.kind == outGone {
 		return o
-	}
-	if f.tracksBranches() {
-		f.endBranches()
 	}
 	if ferr != nil {
 		return f.handleError(s, c, ferr)

@@ -280,21 +280,26 @@ func localObjects(push domain.Push, rem remote) string {
 	return ""
 }
 
-// writeSkeleton makes dir the smallest repository git accepts (what `git init
+// writeSkeleton makes dir the smallest repository git accepts (less than `git init
 // --template=` writes) whose objects are a local repository's, borrowed through git's
 // alternates instead of fetched: nothing is packed, copied or indexed, so a local push
 // reaches the build commands in a few milliseconds. The repository must stay where it is
 // while the run lasts, which holds for the watched repository of local mode.
 func writeSkeleton(dir, objects string, sha256 bool) error {
 	gd := filepath.Join(dir, ".git")
-	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
-		if err := os.MkdirAll(filepath.Join(gd, filepath.FromSlash(d)), 0o755); err != nil {
+	// Only the directories git needs to recognise the repository and find the borrowed
+	// objects, parents first so each is one mkdir: creating entries is the dearest part of
+	// this step, and git makes refs/heads, objects/pack and the like when it writes there.
+	for _, d := range []string{"", "objects", "objects/info", "refs"} {
+		if err := os.Mkdir(filepath.Join(gd, filepath.FromSlash(d)), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("source: %w", err)
 		}
 	}
-	config := "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n"
+	// No reflog: the checkout lives for one stage, and HEAD's log would cost a directory
+	// and a file that nothing reads.
+	config := "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = false\n"
 	if sha256 {
-		config = "[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n[extensions]\n\tobjectformat = sha256\n"
+		config = "[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = false\n[extensions]\n\tobjectformat = sha256\n"
 	}
 	files := []struct{ name, body string }{
 		{"config", config},

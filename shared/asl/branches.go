@@ -3,33 +3,54 @@ package asl
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 )
 
-// Progress of the branches of a top-level Parallel or Map state, kept with the
-// execution's checkpoint so that a task token issued inside a branch survives a
-// restart. A branch is recorded when it parks on a task token (its cursor and
-// variables, written to disk at once, since the token is now out in the world) and when
-// it finishes (its output, written with the next checkpoint). Only the branches of a
-// top-level state are tracked: a token deeper down (a Map inside a Parallel branch) is
-// still lost with its branch, which runs again.
+// Progress of the branches of Parallel and Map states, kept with the execution's
+// checkpoint so that a task token issued inside a branch survives a restart, at any
+// nesting depth. A branch is recorded when it parks on a task token (its cursor and
+// variables, written to disk at once, since the token is now out in the world), when it
+// enters a Parallel or Map state of its own (its cursor at that state and its
+// variables, so that a restart resumes it there and the inner state finds its own
+// branches' progress) and when it finishes (its output, written with the next
+// checkpoint).
+//
+// Records live in one flat map keyed by the branch's path: "2" is branch (or
+// iteration) 2 of the top-level state, "2/0" is branch 0 of the compound state that
+// branch 2 is in, and so on.
 
 type branchRec struct {
 	Done   bool           `json:"done,omitempty"`
 	Output any            `json:"output,omitempty"`
 	Cursor *cursor        `json:"cursor,omitempty"`
 	Vars   map[string]any `json:"vars,omitempty"`
+	// Compound says Cursor is a Parallel or Map state the branch is running, whose
+	// own branches are recorded under this branch's key.
+	Compound bool `json:"compound,omitempty"`
 }
 
 func branchKey(i int) string { return strconv.Itoa(i) }
 
-// tracksBranches says whether f's compound state records its branches' progress.
-func (f *frame) tracksBranches() bool { return f.top && f.e.st != nil }
+// childKey is the key of branch i of the compound state f is running.
+func (f *frame) childKey(i int) string {
+	if f.key == "" {
+		return branchKey(i)
+	}
+	return f.key + "/" + branchKey(i)
+}
+
+// tracksBranches says whether f's compound state records its branches' progress: the
+// top level does, and so does every branch of a tracked state.
+func (f *frame) tracksBranches() bool { return (f.top || f.key != "") && f.e.st != nil }
 
 // beginBranches starts tracking the branches of the compound state at c. On a fresh
 // start it emits started and puts the state's start on disk, so a crash from here on
 // resumes this state rather than an earlier one; it returns nil. After a restart it
 // returns the recovered progress instead (started was emitted before the crash).
 func (f *frame) beginBranches(c *cursor, started Event) map[string]*branchRec {
+	if !f.top {
+		return f.beginNested(c, started)
+	}
 	x := f.x
 	x.mu.Lock()
 	raw := x.nested
@@ -55,15 +76,75 @@ func (f *frame) beginBranches(c *cursor, started Event) map[string]*branchRec {
 	return out
 }
 
+// beginNested is beginBranches for a compound state inside a tracked branch. The branch
+// is recorded at this state, so that a restart resumes it here; if it was resumed here
+// (resumeBranch), the state's branches' progress is what was recorded under its key.
+func (f *frame) beginNested(c *cursor, started Event) map[string]*branchRec {
+	if !f.resumed {
+		f.emit(c, started)
+		cc := *c
+		cc.resume = nil
+		f.saveBranch(f.key, branchRec{Cursor: &cc, Vars: f.sc.vars, Compound: true})
+		return nil
+	}
+	f.resumed = false
+	prefix := f.key + "/"
+	out := map[string]*branchRec{}
+	f.x.mu.Lock()
+	defer f.x.mu.Unlock()
+	for k, v := range f.x.nested {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || strings.Contains(rest, "/") {
+			continue
+		}
+		var r branchRec
+		if err := json.Unmarshal(v, &r); err == nil {
+			out[rest] = &r
+		}
+	}
+	return out
+}
+
 // endBranches forgets the progress once the compound state has an outcome: the next
-// checkpoint is past it, or a retry runs every branch again.
+// checkpoint is past it, or a retry runs every branch again. Inside a branch, the
+// branch's own record at this state goes too: a crash from here on runs the branch
+// again from its start (or from its next token).
 func (f *frame) endBranches() {
+	f.resumed = false
+	if !f.top {
+		f.endNested()
+		return
+	}
 	x := f.x
 	x.mu.Lock()
 	x.nested = nil
 	left := x.prearmed
 	x.prearmed = nil
 	x.mu.Unlock()
+	for _, w := range left {
+		w.cancel(f.e)
+	}
+}
+
+func (f *frame) endNested() {
+	prefix := f.key + "/"
+	var left []*waiter
+	f.x.mu.Lock()
+	if f.x.nested != nil {
+		delete(f.x.nested, f.key)
+		for k := range f.x.nested {
+			if strings.HasPrefix(k, prefix) {
+				delete(f.x.nested, k)
+			}
+		}
+	}
+	for k, w := range f.x.prearmed {
+		if strings.HasPrefix(k, prefix) {
+			left = append(left, w)
+			delete(f.x.prearmed, k)
+		}
+	}
+	f.x.mu.Unlock()
 	for _, w := range left {
 		w.cancel(f.e)
 	}
@@ -132,6 +213,7 @@ func (f *frame) resumeBranch(r *branchRec, w *waiter) (out any, ferr *failure, c
 	defer f.e.recoverInto(f.x, &ferr, &code)
 	f.sc.vars = r.Vars
 	c := r.Cursor
+	f.resumed = r.Compound
 	if w != nil {
 		select {
 		case m := <-w.ch:

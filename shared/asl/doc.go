@@ -13,8 +13,8 @@
 // With Options.Path set, an execution is on disk before StartExecution returns, and
 // again at each top-level checkpoint: before every Task attempt invokes its handler,
 // when a Parallel or Map state starts, whenever the execution waits (Wait state, retry
-// backoff, task token, including a task token in a branch or iteration of a top-level
-// Parallel or Map state) and when it ends.
+// backoff, task token, including a task token in a branch or iteration of a Parallel or
+// Map state at any nesting depth) and when it ends.
 // After a crash (kill -9) Open resumes every execution that was RUNNING from its last
 // checkpoint:
 //
@@ -26,16 +26,20 @@
 //     happens (the project's definitions retry it). A handler can therefore run more than
 //     once for one state: handlers must be idempotent, exactly as on AWS, where Lambda
 //     invocations are at-least-once too;
-//   - a task token issued in a branch of a top-level Parallel state or an iteration of a
-//     top-level Map state still resumes that branch after a restart, from the token's
-//     Task and with the branch's variables; branches already finished when the last
-//     checkpoint was written keep their results and do not run again; every other
-//     branch (still running, or finished after that checkpoint) runs again from its
-//     start. A token issued deeper (a Map inside a Parallel branch) is lost with its
-//     branch, which runs again and issues a new one, and so is a token whose handler
-//     was still running when the process died (as for a top-level Task in that case).
-//     As at the top level, a token answered after the last checkpoint is waited on
-//     again (its sender must send the answer again);
+//   - a task token issued in a branch of a Parallel state or an iteration of a Map
+//     state, at any nesting depth (a Map inside a Parallel branch, a Parallel inside a
+//     Map iteration, and deeper), still resumes that branch after a restart, from the
+//     token's Task and with the branch's variables; the branches and iterations that
+//     enclose it resume at their Parallel or Map state with their own variables, and
+//     its enclosing states' Started events are not repeated. At every level, branches
+//     already finished when the last checkpoint was written keep their results and do
+//     not run again; every other branch (still running, or finished after that
+//     checkpoint) runs again from its start, and so does a branch that had left its
+//     inner Parallel or Map state before that checkpoint without parking on a token
+//     since. A token whose handler was still running when the process died is lost
+//     with its branch, which runs again and issues a new one (as for a top-level Task
+//     in that case). As at the top level, a token answered after the last checkpoint
+//     is waited on again (its sender must send the answer again);
 //   - states between checkpoints (Pass, Choice) are run again from the last checkpoint.
 //
 // # What is not there

@@ -93,6 +93,7 @@ type frame struct {
 	mapIndex int
 	mapValue any
 	key      string // branch key when the parent tracks branch progress (branches.go)
+	resumed  bool   // resumed at a compound state whose branches' progress is recorded
 }
 
 func (f *frame) env(c *cursor, input any) *evalEnv {
@@ -841,7 +842,7 @@ func (f *frame) parallel(s *state, c *cursor, env *evalEnv) (any, *failure, outc
 			var ferr *failure
 			var code int64
 			if track {
-				cf.key = branchKey(i)
+				cf.key = f.childKey(i)
 			}
 			if r != nil && r.Cursor != nil {
 				out, ferr, code = cf.resumeBranch(r, f.takePrearmed(cf.key))
@@ -1016,7 +1017,7 @@ func (f *frame) mapRun(s *state, c *cursor, env *evalEnv) (any, *failure, outcom
 			cf := f.child(s.processor, ctx)
 			cf.inMap, cf.mapIndex, cf.mapValue = true, i, item
 			if track {
-				cf.key = branchKey(i)
+				cf.key = f.childKey(i)
 			}
 			ic := &cursor{Prev: prev}
 			var out any

@@ -49,6 +49,53 @@ const durableMapDef = `{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrenc
 			"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token","index.$":"$$.Map.Item.Index"}},
 			"TimeoutSeconds":3600,"End":true}}}}}}`
 
+// durableParMapDef nests a Map in a Parallel branch: branch 0 finishes, branch 1 (with
+// a variable of its own, after a Wait so branch 0 is done) runs a Map one item at a
+// time whose item 0 finishes, item 1 waits on a token (with a variable of the
+// iteration's own and reading the branch's) and item 2 has not started.
+const durableParMapDef = `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
+	{"StartAt":"Fast","States":{"Fast":{"Type":"Task","Resource":"` + fnARN + `work","End":true}}},
+	{"StartAt":"Pre","States":{
+		"Pre":{"Type":"Pass","Assign":{"v":"kept"},"Next":"Pause"},
+		"Pause":{"Type":"Wait","Seconds":1,"Next":"M"},
+		"M":{"Type":"Map","MaxConcurrency":1,"ItemsPath":"$.items","ResultPath":"$.m","Next":"Post",
+			"ItemProcessor":{"ProcessorConfig":{"Mode":"INLINE"},"StartAt":"Kind","States":{
+				"Kind":{"Type":"Choice","Choices":[{"Variable":"$.kind","StringEquals":"ask","Next":"Mark"}],"Default":"Work"},
+				"Work":{"Type":"Task","Resource":"` + fnARN + `work","End":true},
+				"Mark":{"Type":"Pass","Assign":{"w":"inner"},"Next":"Ask"},
+				"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+					"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},
+					"TimeoutSeconds":3600,"ResultPath":"$.answer","Next":"Seen"},
+				"Seen":{"Type":"Pass","Parameters":{"answer.$":"$.answer","w.$":"$w","v.$":"$v"},"End":true}}}},
+		"Post":{"Type":"Pass","Parameters":{"m.$":"$.m","v.$":"$v"},"End":true}}}]}}}`
+
+// durableMapParDef nests a Parallel in a Map iteration: items run one at a time, item
+// 0 finishes, item 1 runs a Parallel whose branch 0 finishes and branch 1 waits on a
+// token (after a Wait), item 2 has not started.
+const durableMapParDef = `{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":1,"End":true,
+	"ItemsPath":"$.items","ItemProcessor":{"ProcessorConfig":{"Mode":"INLINE"},"StartAt":"Kind","States":{
+		"Kind":{"Type":"Choice","Choices":[{"Variable":"$.kind","StringEquals":"ask","Next":"P"}],"Default":"Work"},
+		"Work":{"Type":"Task","Resource":"` + fnARN + `work","End":true},
+		"P":{"Type":"Parallel","End":true,"Branches":[
+			{"StartAt":"Fast","States":{"Fast":{"Type":"Task","Resource":"` + fnARN + `work","End":true}}},
+			{"StartAt":"Pause","States":{
+				"Pause":{"Type":"Wait","Seconds":1,"Next":"Ask"},
+				"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+					"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},
+					"TimeoutSeconds":3600,"End":true}}}]}}}}}}`
+
+// parkedKeys names, per child mode, the branch records that must be on disk (finished,
+// and waiting on a token) before the child reports PARKED.
+var parkedKeys = map[string]struct {
+	done  []string
+	token string
+}{
+	"parallel": {[]string{"0"}, "1"},
+	"map":      {[]string{"0"}, "1"},
+	"parmap":   {[]string{"0", "1/0"}, "1/1"},
+	"mappar":   {[]string{"0", "1/0"}, "1/1"},
+}
+
 // TestDurableChild is the process that gets killed: it only runs when re-executed by
 // TestDurability.
 func TestDurableChild(t *testing.T) {
@@ -84,6 +131,10 @@ func TestDurableChild(t *testing.T) {
 		def = durableParallelDef
 	case "map":
 		def, input = durableMapDef, `{"items":[{"kind":"work"},{"kind":"ask"},{"kind":"work"}]}`
+	case "parmap":
+		def, input = durableParMapDef, `{"items":[{"kind":"work"},{"kind":"ask"},{"kind":"work"}]}`
+	case "mappar":
+		def, input = durableMapParDef, `{"items":[{"kind":"work"},{"kind":"ask"},{"kind":"work"}]}`
 	}
 	arn, err := e.CreateStateMachine(context.Background(), "durable", []byte(def))
 	if err != nil {
@@ -95,9 +146,9 @@ func TestDurableChild(t *testing.T) {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
-	if mode == "parallel" || mode == "map" {
-		// Report once the database holds branch 0 finished and branch 1 waiting on its
-		// token: what the crash must not lose.
+	if pk, ok := parkedKeys[mode]; ok {
+		// Report once the database holds the finished branches and the one waiting on
+		// its token: what the crash must not lose.
 		for {
 			var r execRec
 			_ = e.st.db.View(func(tx *bolt.Tx) error {
@@ -106,10 +157,14 @@ func TestDurableChild(t *testing.T) {
 				}
 				return nil
 			})
-			var b0, b1 branchRec
-			_ = json.Unmarshal(r.Branches["0"], &b0)
-			_ = json.Unmarshal(r.Branches["1"], &b1)
-			if b0.Done && b1.Cursor != nil && b1.Cursor.Token != "" {
+			ready := true
+			for _, k := range pk.done {
+				var b branchRec
+				ready = ready && json.Unmarshal(r.Branches[k], &b) == nil && b.Done
+			}
+			var w branchRec
+			ready = ready && json.Unmarshal(r.Branches[pk.token], &w) == nil && w.Cursor != nil && w.Cursor.Token != ""
+			if ready {
 				fmt.Println("PARKED")
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -355,6 +410,65 @@ func TestDurability(t *testing.T) {
 			t.Errorf("history: got %s, want one MapStateStarted and the Map state's end", got)
 		}
 	})
+	nested := []struct {
+		name, mode, want string
+		work             int32 // handler runs after the restart: item 2 only
+	}{
+		{
+			name: "a task token issued in a Map inside a Parallel branch before the crash resumes its iteration",
+			mode: "parmap",
+			want: `["worked",{"m":["worked",{"answer":{"approved":true},"v":"kept","w":"inner"},"again"],"v":"kept"}]`,
+			work: 1,
+		},
+		{
+			name: "a task token issued in a Parallel inside a Map iteration before the crash resumes its branch",
+			mode: "mappar",
+			want: `["worked",["worked",{"approved":true}],"again"]`,
+			work: 1,
+		},
+	}
+	for _, tc := range nested {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd, lines := startChild(t, tc.mode, dir)
+			token := expectLine(t, lines, "TOKEN")
+			expectLine(t, lines, "PARKED")
+			kill9(t, cmd)
+
+			var calls atomic.Int32
+			e, tokens := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil })
+			if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
+				t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			d, err := e.WaitExecution(ctx, execARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Status != StatusSucceeded || str(d.Output) != tc.want {
+				t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), tc.want)
+			}
+			if calls.Load() != tc.work || len(tokens) != 0 {
+				t.Errorf("after restart: work ran %d times (want %d), %d new tokens (want 0)", calls.Load(), tc.work, len(tokens))
+			}
+			if err := e.SendTaskSuccess(context.Background(), token, []byte(`{}`)); ErrorCode(err) != "TaskTimedOut" {
+				t.Errorf("reusing the token: got %v, want TaskTimedOut", err)
+			}
+			h, _ := e.GetExecutionHistory(context.Background(), execARN)
+			for i, ev := range h {
+				if ev.ID != int64(i+1) {
+					t.Fatalf("event %d has id %d", i, ev.ID)
+				}
+			}
+			got := eventTypes(h)
+			for _, typ := range []string{"ParallelStateStarted", "MapStateStarted"} {
+				if strings.Count(got, typ) != 1 {
+					t.Errorf("history: got %s, want one %s", got, typ)
+				}
+			}
+		})
+	}
 	t.Run("opening a data directory in use fails clearly", func(t *testing.T) {
 		dir := t.TempDir()
 		e, err := Open(Options{Path: dir})
@@ -596,6 +710,31 @@ func TestCloseDuringParallel(t *testing.T) {
 // token returns without waiting for the token, and after reopening the same token
 // resumes the branch.
 func TestCloseWithBranchOnToken(t *testing.T) {
+	ask := `{"StartAt":"Ask","States":{"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+			"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},"End":true}}}`
+	cases := []struct {
+		name, def, want string
+	}{
+		{
+			name: "token in a top-level Parallel branch",
+			def: `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
+		{"StartAt":"Fast","States":{"Fast":{"Type":"Pass","Result":"fast","End":true}}},` + ask + `]}}}`,
+			want: `["fast","answered"]`,
+		},
+		{
+			name: "token in a Map iteration inside a Parallel branch",
+			def: `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
+		{"StartAt":"Fast","States":{"Fast":{"Type":"Pass","Result":"fast","End":true}}},
+		{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.items","End":true,"ItemProcessor":` + ask + `}}}]}}}`,
+			want: `["fast",["answered"]]`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { closeWithBranchOnToken(t, tc.def, tc.want) })
+	}
+}
+
+func closeWithBranchOnToken(t *testing.T, def, want string) {
 	dir := t.TempDir()
 	tokens := make(chan string, 4)
 	ask := lambda.NewHandler(func(ctx context.Context, in struct {
@@ -609,11 +748,8 @@ func TestCloseWithBranchOnToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arn := mustCreate(t, e, "par", `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
-		{"StartAt":"Fast","States":{"Fast":{"Type":"Pass","Result":"fast","End":true}}},
-		{"StartAt":"Ask","States":{"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
-			"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},"End":true}}}]}}}`)
-	res, err := e.StartExecution(context.Background(), arn, "p1", []byte(`{}`))
+	arn := mustCreate(t, e, "par", def)
+	res, err := e.StartExecution(context.Background(), arn, "p1", []byte(`{"items":[1]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,7 +778,7 @@ func TestCloseWithBranchOnToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `["fast","answered"]`; d.Status != StatusSucceeded || str(d.Output) != want {
+	if d.Status != StatusSucceeded || str(d.Output) != want {
 		t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), want)
 	}
 }

@@ -7,6 +7,7 @@ package workspace
 
 import (
 	"archive/tar"
+	"bufio"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -67,7 +68,10 @@ func RestoreMatching(ctx context.Context, s *artifact.Store, key, dir string, ke
 // (never followed), with modes and modification times, so build tools that compare
 // timestamps see the same tree after a restore.
 func Write(w io.Writer, dir string) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	// flate hands its output on a few hundred bytes at a time; into Snapshot's pipe each
+	// of those writes would be a hand-off to the uploading goroutine.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	zw, err := gzip.NewWriterLevel(bw, gzip.BestSpeed)
 	if err != nil {
 		return err
 	}
@@ -125,7 +129,10 @@ func Write(w io.Writer, dir string) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	return zw.Close()
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // Extract reads a tar.gz written by Write into dir. Entries that would land outside dir

@@ -137,11 +137,20 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if err != nil {
 		return Result{}, err
 	}
-	home, err := os.MkdirTemp("", "shipgate-git-home-")
-	if err != nil {
-		return Result{}, fmt.Errorf("source: %w", err)
+	objects := localObjects(push, rem)
+	// git's HOME is an empty directory of its own, so nothing of the user's or the
+	// orchestrator's (ssh keys, netrc) is used. A local push runs no transport, and
+	// GIT_CONFIG_GLOBAL already keeps ~/.gitconfig out: a HOME that does not exist does
+	// the same there and spares a directory made and removed in /tmp on every stage.
+	home := filepath.Join(dir, ".git", "no-home")
+	if objects == "" {
+		h, err := os.MkdirTemp("", "shipgate-git-home-")
+		if err != nil {
+			return Result{}, fmt.Errorf("source: %w", err)
+		}
+		defer os.RemoveAll(h)
+		home = h
 	}
-	defer os.RemoveAll(home)
 
 	g := &gitRun{
 		git:      f.o.Git,
@@ -159,7 +168,6 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("source: %w", err)
 	}
-	objects := localObjects(push, rem)
 	if objects != "" {
 		// A local push needs no fetch, so `git init` would be the slowest step left:
 		// the repository it makes is a few files, written here directly.

@@ -176,6 +176,7 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 	if wait {
 		w = f.newWaiter()
 		w.token = c.Token
+		w.owner = f.x
 		f.e.mu.Lock()
 		f.e.tokens[c.Token] = w
 		f.e.mu.Unlock()
@@ -286,6 +287,7 @@ func (f *frame) armTokenTimers(w *waiter, timeout, heartbeat time.Duration) {
 func (f *frame) rearmToken(s *state, c *cursor) outcome {
 	w := f.newWaiter()
 	w.token = c.Token
+	w.owner = f.x
 	f.e.mu.Lock()
 	f.e.tokens[c.Token] = w
 	f.e.mu.Unlock()

@@ -16,6 +16,13 @@ type waiter struct {
 	x      *execution // set for the top-level frame: delivery wakes the parked execution
 	hbStop func() bool
 	hbDur  int64 // heartbeat seconds
+	// owner is the execution a task token belongs to (set for token waiters).
+	owner *execution
+	// claimed says SendTaskSuccess/SendTaskFailure is putting its answer on disk: the
+	// answer wins over a timer that fires meanwhile (held in deferred in case the
+	// answer cannot be stored after all).
+	claimed  bool
+	deferred *resumeMsg
 }
 
 func newWaiter() *waiter { return &waiter{ch: make(chan resumeMsg, 1)} }
@@ -52,9 +59,44 @@ func (w *waiter) setHeartbeat(secs int64, stop func() bool) {
 	w.mu.Unlock()
 }
 
-func (w *waiter) deliver(e *Engine, m resumeMsg) bool {
+func (w *waiter) deliver(e *Engine, m resumeMsg) bool { return w.finish(e, m, false) }
+
+// claim reserves w for the answer of a SendTaskSuccess/SendTaskFailure; false when w
+// already has an outcome or another answer is on its way.
+func (w *waiter) claim() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done || w.claimed {
+		return false
+	}
+	w.claimed = true
+	return true
+}
+
+// unclaim gives w back when the answer could not be stored, delivering a timeout that
+// fired meanwhile.
+func (w *waiter) unclaim(e *Engine) {
+	w.mu.Lock()
+	w.claimed = false
+	d := w.deferred
+	w.deferred = nil
+	w.mu.Unlock()
+	if d != nil {
+		w.deliver(e, *d)
+	}
+}
+
+// finish delivers m; byClaimant is the stored answer of the claim (see claim).
+func (w *waiter) finish(e *Engine, m resumeMsg, byClaimant bool) bool {
 	w.mu.Lock()
 	if w.done {
+		w.mu.Unlock()
+		return false
+	}
+	if w.claimed && !byClaimant {
+		if w.deferred == nil {
+			w.deferred = &m
+		}
 		w.mu.Unlock()
 		return false
 	}

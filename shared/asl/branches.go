@@ -192,6 +192,14 @@ func (e *Engine) prearmBranches(x *execution) {
 		if json.Unmarshal(v, &r) != nil || r.Cursor == nil || r.Cursor.Phase != phToken || r.Cursor.Token == "" {
 			continue
 		}
+		if m, ok := e.takeStored(x, r.Cursor.Token); ok {
+			// Answered and acknowledged before the crash: the branch continues with it.
+			w := newWaiter()
+			w.done = true
+			w.ch <- m
+			pre[k] = w
+			continue
+		}
 		o := (&frame{e: e, x: x}).rearmToken(nil, r.Cursor)
 		pre[k] = o.wait.w
 	}

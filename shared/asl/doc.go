@@ -38,8 +38,14 @@
 //     inner Parallel or Map state before that checkpoint without parking on a token
 //     since. A token whose handler was still running when the process died is lost
 //     with its branch, which runs again and issues a new one (as for a top-level Task
-//     in that case). As at the top level, a token answered after the last checkpoint
-//     is waited on again (its sender must send the answer again);
+//     in that case);
+//   - an answer to a task token (SendTaskSuccess or SendTaskFailure) is on disk before
+//     it is acknowledged, so an answer its sender was told was accepted is never lost:
+//     if the process dies before the execution checkpoints past that task, Open
+//     continues the task (at the top level or in a branch at any depth) with the stored
+//     answer, without it being sent again, and a second answer to the same token gets
+//     TaskTimedOut, before and after the restart, as on AWS. A call that returned an
+//     error was not accepted, and the task still waits on its token;
 //   - states between checkpoints (Pass, Choice) are run again from the last checkpoint.
 //
 // # What is not there

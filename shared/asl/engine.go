@@ -118,6 +118,8 @@ type Engine struct {
 	workers  pool
 	inflight sync.WaitGroup
 	drivers  sync.WaitGroup
+	// stored holds, during recovery only, the answers found in the database.
+	stored map[string]answerRec
 }
 
 // Open starts an engine. With a Path it reopens the database there and resumes every
@@ -392,6 +394,8 @@ type execution struct {
 	// progress (see branches.go); prearmed holds their tokens re-registered at Open.
 	nested   map[string]json.RawMessage
 	prearmed map[string]*waiter
+	// answered holds the tokens whose answer is stored in the database (answers.go).
+	answered map[string]struct{}
 }
 
 type parkRec struct {
@@ -695,6 +699,9 @@ func (e *Engine) wake(x *execution, w *waiter) {
 	e.workers.run(func() {
 		defer e.drivers.Done()
 		m := <-w.ch
+		if testHookResume != nil {
+			testHookResume()
+		}
 		p.c.resume = &m
 		e.runFrom(x, p.c, false)
 	})
@@ -749,10 +756,7 @@ func (e *Engine) SendTaskSuccess(ctx context.Context, token string, output []byt
 	if err != nil {
 		return apiErr("InvalidOutput", "Invalid Output: '%v'", err)
 	}
-	if !w.deliver(e, resumeMsg{output: v, hasOutput: true}) {
-		return apiErr("TaskTimedOut", "Task Timed Out: '%s'", truncate(token, 64))
-	}
-	return nil
+	return e.answer(w, token, resumeMsg{output: v, hasOutput: true})
 }
 
 // SendTaskFailure fails the task waiting on token.
@@ -761,10 +765,7 @@ func (e *Engine) SendTaskFailure(ctx context.Context, token, errName, cause stri
 	if err != nil {
 		return err
 	}
-	if !w.deliver(e, resumeMsg{err: &failure{Error: errName, Cause: cause, HasCause: cause != ""}}) {
-		return apiErr("TaskTimedOut", "Task Timed Out: '%s'", truncate(token, 64))
-	}
-	return nil
+	return e.answer(w, token, resumeMsg{err: &failure{Error: errName, Cause: cause, HasCause: cause != ""}})
 }
 
 // SendTaskHeartbeat restarts the heartbeat timeout of the task waiting on token.

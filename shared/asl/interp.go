@@ -188,6 +188,9 @@ func (f *frame) loop(c *cursor) (any, *failure, int64) {
 			}
 			select {
 			case m := <-o.wait.w.ch:
+				if testHookResume != nil {
+					testHookResume()
+				}
 				c.resume = &m
 			case <-f.ctx.Done():
 				o.wait.w.cancel(f.e)

@@ -23,6 +23,7 @@ var (
 	bMachines  = []byte("machines")
 	bExecs     = []byte("executions")
 	bEvents    = []byte("events")
+	bAnswers   = []byte("answers")
 )
 
 type store struct {
@@ -103,7 +104,7 @@ func openStore(dir string, timeout time.Duration) (*store, error) {
 		return nil, fmt.Errorf("asl: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMachines, bRevisions, bExecs, bEvents} {
+		for _, b := range [][]byte{bMachines, bRevisions, bExecs, bEvents, bAnswers} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -196,6 +197,7 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 	}
 	evs := x.events[x.flushed:]
 	flushed := len(x.events)
+	consumed := x.consumedAnswers(&rec)
 	x.mu.Unlock()
 	recB, err := json.Marshal(rec)
 	if err != nil {
@@ -209,6 +211,11 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 	err = e.st.write(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bExecs).Put([]byte(x.arn), recB); err != nil {
 			return err
+		}
+		for _, t := range consumed {
+			if err := tx.Bucket(bAnswers).Delete([]byte(t)); err != nil {
+				return err
+			}
 		}
 		if len(evs) == 0 {
 			return nil
@@ -225,6 +232,11 @@ func (e *Engine) checkpoint(x *execution, c *cursor) error {
 		return nil
 	})
 	if err != nil {
+		x.mu.Lock()
+		for _, t := range consumed {
+			x.answered[t] = struct{}{}
+		}
+		x.mu.Unlock()
 		return fmt.Errorf("asl: persist execution %s: %w", x.arn, err)
 	}
 	x.mu.Lock()
@@ -290,6 +302,9 @@ func (e *Engine) recover() error {
 	if err != nil {
 		return fmt.Errorf("asl: reading the database: %w", err)
 	}
+	if err := e.loadAnswers(); err != nil {
+		return fmt.Errorf("asl: reading the database: %w", err)
+	}
 	for _, r := range recs {
 		sm, ok := e.machines[r.SM]
 		if !ok {
@@ -330,6 +345,7 @@ func (e *Engine) recover() error {
 		}
 		e.resume(x, r.Cursor)
 	}
+	e.dropUnclaimedAnswers()
 	return nil
 }
 
@@ -369,6 +385,11 @@ func (e *Engine) resume(x *execution, c *cursor) {
 			e.rootFrame(x).emit(c, ev)
 		}
 	case phToken:
+		if m, ok := e.takeStored(x, c.Token); ok {
+			// Answered and acknowledged before the crash: continue with that answer.
+			c.resume = &m
+			break
+		}
 		// Register the token synchronously, so a callback arriving right after Open
 		// finds it.
 		f := e.rootFrame(x)

@@ -119,12 +119,36 @@ func TestDurableChild(t *testing.T) {
 		fmt.Println("SLOW")
 		select {} // killed while the handler runs
 	}))
+	issued := make(chan string, 1)
 	e.RegisterFunction(fnARN+"ask", lambda.NewHandler(func(ctx context.Context, in struct {
 		Token string `json:"token"`
 	}) (string, error) {
 		fmt.Println("TOKEN", in.Token)
+		select {
+		case issued <- in.Token:
+		default:
+		}
 		return "", nil
 	}))
+	// With ASL_CHILD_ANSWER the child answers its own token once parked, then stops the
+	// execution right after the answer is acknowledged, before any checkpoint: the
+	// kill -9 that follows must not lose the answer.
+	answered := false
+	answerOnce := func() {
+		if answered || os.Getenv("ASL_CHILD_ANSWER") == "" {
+			return
+		}
+		answered = true
+		testHookResume = func() {
+			fmt.Println("RESUMING")
+			select {}
+		}
+		if err := e.SendTaskSuccess(context.Background(), <-issued, []byte(`{"approved":"before the crash"}`)); err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+		fmt.Println("ACKED")
+	}
 	def, input := durableDef, `{"n":1}`
 	switch mode {
 	case "parallel":
@@ -166,6 +190,7 @@ func TestDurableChild(t *testing.T) {
 			ready = ready && json.Unmarshal(r.Branches[pk.token], &w) == nil && w.Cursor != nil && w.Cursor.Token != ""
 			if ready {
 				fmt.Println("PARKED")
+				answerOnce()
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -178,16 +203,17 @@ func TestDurableChild(t *testing.T) {
 		x.mu.Unlock()
 		if parked {
 			fmt.Println("PARKED")
+			answerOnce()
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
 // startChild runs TestDurableChild and returns it with its stdout lines.
-func startChild(t *testing.T, mode, dir string) (*exec.Cmd, <-chan string) {
+func startChild(t *testing.T, mode, dir string, env ...string) (*exec.Cmd, <-chan string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDurableChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "ASL_CHILD_MODE="+mode, "ASL_CHILD_DIR="+dir)
+	cmd.Env = append(append(os.Environ(), "ASL_CHILD_MODE="+mode, "ASL_CHILD_DIR="+dir), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -274,3 +274,54 @@ func (p *Pending) Wait() error {
 	<-p.done
 	return p.err
 }
+
+// Frame is what every stage's handler brings to Handle.
+type Frame struct {
+	Audit Appender
+	Stage string
+	Now   func() time.Time
+	// Pipeline is the configured pipeline, used when the run names none.
+	Pipeline string
+}
+
+// Finish is what a stage puts in its stage.finished record beyond the duration and the
+// error.
+type Finish struct {
+	Outcome string // empty means Outcome(err)
+	LogKey  string
+	Extra   map[string]any
+}
+
+// Handle is the bookkeeping every stage wraps around its work, kept in one place so the
+// stages' audit trails cannot drift apart: check the run, write stage.started
+// concurrently with body (body waits on started before its first side effect), then
+// record stage.finished with what finish reports. A failed stage.started write outranks
+// body's error; a failed stage.finished write only replaces success. finish gets the
+// stage's duration and may set it on out.
+func Handle[T any](ctx context.Context, f Frame, run domain.Run,
+	body func(ctx context.Context, rec Recorder, started *Pending) (T, error),
+	finish func(out *T, dur time.Duration, err error) Finish) (T, error) {
+	var zero T
+	start := f.Now()
+	if run.Pipeline == "" {
+		run.Pipeline = f.Pipeline
+	}
+	if err := CheckRun(run); err != nil {
+		return zero, err
+	}
+	rec := Recorder{Audit: f.Audit, Run: run, Stage: f.Stage, Now: f.Now}
+	started := Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
+	out, err := body(ctx, rec, started)
+	if serr := started.Wait(); serr != nil {
+		return zero, serr
+	}
+	dur := f.Now().Sub(start)
+	fin := finish(&out, dur, err)
+	if fin.Outcome == "" {
+		fin.Outcome = Outcome(err)
+	}
+	if err := rec.Finished(ctx, fin.Outcome, dur, fin.LogKey, err, fin.Extra); err != nil {
+		return zero, err
+	}
+	return out, nil
+}

@@ -90,33 +90,22 @@ func (h *Handler) Handle(ctx context.Context, in domain.State) (domain.BuildResu
 }
 
 func (h *Handler) handle(ctx context.Context, in domain.State) (domain.BuildResult, error) {
-	start := h.now()
-	run := in.Run
-	if run.Pipeline == "" {
-		run.Pipeline = h.cfg.Pipeline
-	}
-	if err := stagekit.CheckRun(run); err != nil {
-		return domain.BuildResult{}, err
-	}
-	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
 	// stage.started is written while the commit is fetched: fetching has no effect
 	// outside the scratch directory, and every later record of the stage waits for it, so
 	// the chain's order is unchanged and a failed write still stops the stage.
-	started := stagekit.Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
-	out, err := h.build(ctx, rec, run, started)
-	if serr := started.Wait(); serr != nil {
-		return domain.BuildResult{}, serr
-	}
-	dur := h.now().Sub(start)
-	out.DurationMs = dur.Milliseconds()
-	oc := stagekit.Outcome(err)
-	if err == nil && out.Skipped {
-		oc = "skipped"
-	}
-	if err := rec.Finished(ctx, oc, dur, out.LogKey, err, nil); err != nil {
-		return domain.BuildResult{}, err
-	}
-	return out, nil
+	f := stagekit.Frame{Audit: h.audit, Stage: Stage, Now: h.now, Pipeline: h.cfg.Pipeline}
+	return stagekit.Handle(ctx, f, in.Run,
+		func(ctx context.Context, rec stagekit.Recorder, started *stagekit.Pending) (domain.BuildResult, error) {
+			return h.build(ctx, rec, rec.Run, started)
+		},
+		func(out *domain.BuildResult, dur time.Duration, err error) stagekit.Finish {
+			out.DurationMs = dur.Milliseconds()
+			fin := stagekit.Finish{LogKey: out.LogKey}
+			if err == nil && out.Skipped {
+				fin.Outcome = "skipped"
+			}
+			return fin
+		})
 }
 
 func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.Run, started *stagekit.Pending) (domain.BuildResult, error) {

@@ -99,35 +99,24 @@ func (h *Handler) Handle(ctx context.Context, in domain.State) (domain.DeployRes
 }
 
 func (h *Handler) handle(ctx context.Context, in domain.State) (domain.DeployResult, error) {
-	start := h.now()
-	run := in.Run
-	if run.Pipeline == "" {
-		run.Pipeline = h.cfg.Pipeline
-	}
-	if err := stagekit.CheckRun(run); err != nil {
-		return domain.DeployResult{}, err
-	}
-	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
 	// stage.started is written while the checks read what they need; the deploy claims
 	// nothing before it is recorded, and a failed write still stops the stage.
-	started := stagekit.Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
-	out, err := h.deploy(ctx, rec, run, in, started)
-	if serr := started.Wait(); serr != nil {
-		return domain.DeployResult{}, serr
-	}
-	dur := h.now().Sub(start)
-	out.DurationMs = dur.Milliseconds()
-	var extra map[string]any
-	if out.ManifestDigest != "" {
-		extra = map[string]any{"manifestDigest": out.ManifestDigest}
-		if out.AlreadyDeployed {
-			extra["alreadyDeployed"] = true
-		}
-	}
-	if err := rec.Finished(ctx, stagekit.Outcome(err), dur, out.LogKey, err, extra); err != nil {
-		return domain.DeployResult{}, err
-	}
-	return out, nil
+	f := stagekit.Frame{Audit: h.audit, Stage: Stage, Now: h.now, Pipeline: h.cfg.Pipeline}
+	return stagekit.Handle(ctx, f, in.Run,
+		func(ctx context.Context, rec stagekit.Recorder, started *stagekit.Pending) (domain.DeployResult, error) {
+			return h.deploy(ctx, rec, rec.Run, in, started)
+		},
+		func(out *domain.DeployResult, dur time.Duration, err error) stagekit.Finish {
+			out.DurationMs = dur.Milliseconds()
+			fin := stagekit.Finish{LogKey: out.LogKey}
+			if out.ManifestDigest != "" {
+				fin.Extra = map[string]any{"manifestDigest": out.ManifestDigest}
+				if out.AlreadyDeployed {
+					fin.Extra["alreadyDeployed"] = true
+				}
+			}
+			return fin
+		})
 }
 
 func (h *Handler) deploy(ctx context.Context, rec stagekit.Recorder, run domain.Run, in domain.State, started *stagekit.Pending) (domain.DeployResult, error) {

@@ -90,33 +90,24 @@ func (h *Handler) Handle(ctx context.Context, in domain.State) (domain.StageResu
 }
 
 func (h *Handler) handle(ctx context.Context, in domain.State) (domain.StageResult, error) {
-	start := h.now()
-	run := in.Run
-	if run.Pipeline == "" {
-		run.Pipeline = h.cfg.Pipeline
-	}
-	if err := stagekit.CheckRun(run); err != nil {
-		return domain.StageResult{}, err
-	}
-	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
 	// stage.started is written while the spec and the workspace are read back; nothing
 	// leaves the scratch directory before it is recorded, and a failed write still
 	// stops the stage.
-	started := stagekit.Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
-	out, n, err := h.stage(ctx, run, in.Build, started)
-	if serr := started.Wait(); serr != nil {
-		return domain.StageResult{}, serr
-	}
-	dur := h.now().Sub(start)
-	out.DurationMs = dur.Milliseconds()
-	var extra map[string]any
-	if err == nil {
-		extra = map[string]any{"manifestKey": out.ManifestKey, "manifestDigest": out.ManifestDigest, "artifacts": n}
-	}
-	if err := rec.Finished(ctx, stagekit.Outcome(err), dur, "", err, extra); err != nil {
-		return domain.StageResult{}, err
-	}
-	return out, nil
+	f := stagekit.Frame{Audit: h.audit, Stage: Stage, Now: h.now, Pipeline: h.cfg.Pipeline}
+	var n int // artifacts staged, for the stage.finished record
+	return stagekit.Handle(ctx, f, in.Run,
+		func(ctx context.Context, rec stagekit.Recorder, started *stagekit.Pending) (out domain.StageResult, err error) {
+			out, n, err = h.stage(ctx, rec.Run, in.Build, started)
+			return out, err
+		},
+		func(out *domain.StageResult, dur time.Duration, err error) stagekit.Finish {
+			out.DurationMs = dur.Milliseconds()
+			var fin stagekit.Finish
+			if err == nil {
+				fin.Extra = map[string]any{"manifestKey": out.ManifestKey, "manifestDigest": out.ManifestDigest, "artifacts": n}
+			}
+			return fin
+		})
 }
 
 type file struct{ name, rel string }

@@ -78,29 +78,18 @@ func (h *Handler) Handle(ctx context.Context, in domain.State) (domain.TestResul
 }
 
 func (h *Handler) handle(ctx context.Context, in domain.State) (domain.TestResult, error) {
-	start := h.now()
-	run := in.Run
-	if run.Pipeline == "" {
-		run.Pipeline = h.cfg.Pipeline
-	}
-	if err := stagekit.CheckRun(run); err != nil {
-		return domain.TestResult{}, err
-	}
-	rec := stagekit.Recorder{Audit: h.audit, Run: run, Stage: Stage, Now: h.now}
 	// stage.started is written while the spec and the workspace are read back; nothing
 	// leaves the scratch directory before it is recorded, and a failed write still
 	// stops the stage.
-	started := stagekit.Start(func() error { return rec.Record(ctx, domain.RecStageStarted, "", nil) })
-	out, err := h.test(ctx, run, in.Build, started)
-	if serr := started.Wait(); serr != nil {
-		return domain.TestResult{}, serr
-	}
-	dur := h.now().Sub(start)
-	out.DurationMs = dur.Milliseconds()
-	if err := rec.Finished(ctx, stagekit.Outcome(err), dur, out.LogKey, err, nil); err != nil {
-		return domain.TestResult{}, err
-	}
-	return out, nil
+	f := stagekit.Frame{Audit: h.audit, Stage: Stage, Now: h.now, Pipeline: h.cfg.Pipeline}
+	return stagekit.Handle(ctx, f, in.Run,
+		func(ctx context.Context, rec stagekit.Recorder, started *stagekit.Pending) (domain.TestResult, error) {
+			return h.test(ctx, rec.Run, in.Build, started)
+		},
+		func(out *domain.TestResult, dur time.Duration, err error) stagekit.Finish {
+			out.DurationMs = dur.Milliseconds()
+			return stagekit.Finish{LogKey: out.LogKey}
+		})
 }
 
 func (h *Handler) test(ctx context.Context, run domain.Run, b *domain.BuildResult, started *stagekit.Pending) (domain.TestResult, error) {

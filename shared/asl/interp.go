@@ -303,24 +303,29 @@ func (f *frame) evalAssign(t *tmpl, data any, env *evalEnv) (map[string]any, err
 	return m, nil
 }
 
+// jsonataTail evaluates a JSONata state's Assign and Output (against the state's input;
+// out is the output when there is no Output field), then moves on. Assignments take
+// effect only after Output is evaluated, as in Step Functions.
+func (f *frame) jsonataTail(s *state, c *cursor, out any, env *evalEnv) outcome {
+	assigns, err := f.evalAssign(s.assign, c.Input, env)
+	if err != nil {
+		return f.evalFail(c, err)
+	}
+	if s.output != nil {
+		if out, err = s.output.eval(c.Input, env); err != nil {
+			return f.evalFail(c, err)
+		}
+	}
+	f.sc.assign(assigns)
+	return f.transition(s, out)
+}
+
 // finish applies the JSONPath tail (Assign, ResultPath, OutputPath) or the JSONata tail
 // (Assign, Output) to a result.
 func (f *frame) finish(s *state, c *cursor, result any, env *evalEnv) outcome {
 	if s.ql == JSONata {
 		env.result, env.hasResult = result, true
-		assigns, err := f.evalAssign(s.assign, c.Input, env)
-		if err != nil {
-			return f.evalFail(c, err)
-		}
-		out := result
-		if s.output != nil {
-			out, err = s.output.eval(c.Input, env)
-			if err != nil {
-				return f.evalFail(c, err)
-			}
-		}
-		f.sc.assign(assigns)
-		return f.transition(s, out)
+		return f.jsonataTail(s, c, result, env)
 	}
 	if s.resultSel != nil {
 		r, err := s.resultSel.eval(result, env)
@@ -350,19 +355,7 @@ func (f *frame) finish(s *state, c *cursor, result any, env *evalEnv) outcome {
 func (f *frame) pass(s *state, c *cursor) outcome {
 	env := f.env(c, c.Input)
 	if s.ql == JSONata {
-		assigns, err := f.evalAssign(s.assign, c.Input, env)
-		if err != nil {
-			return f.evalFail(c, err)
-		}
-		out := c.Input
-		if s.output != nil {
-			out, err = s.output.eval(c.Input, env)
-			if err != nil {
-				return f.evalFail(c, err)
-			}
-		}
-		f.sc.assign(assigns)
-		return f.transition(s, out)
+		return f.jsonataTail(s, c, c.Input, env)
 	}
 	eff, err := f.inputPath(s, c, env)
 	if err != nil {
@@ -632,19 +625,7 @@ func (f *frame) wait(s *state, c *cursor) outcome {
 	c.resume = nil
 	c.Phase = phEnter
 	if s.ql == JSONata {
-		assigns, err := f.evalAssign(s.assign, c.Input, env)
-		if err != nil {
-			return f.evalFail(c, err)
-		}
-		out := c.Input
-		if s.output != nil {
-			out, err = s.output.eval(c.Input, env)
-			if err != nil {
-				return f.evalFail(c, err)
-			}
-		}
-		f.sc.assign(assigns)
-		return f.transition(s, out)
+		return f.jsonataTail(s, c, c.Input, env)
 	}
 	assigns, err := f.evalAssign(s.assign, data, env)
 	if err != nil {

@@ -489,23 +489,11 @@ func (c *intrinsicCall) apply(args, raw []any, env *evalEnv) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var h hash.Hash
-		switch algo {
-		case "MD5":
-			h = md5.New()
-		case "SHA-1":
-			h = sha1.New()
-		case "SHA-256":
-			h = sha256.New()
-		case "SHA-384":
-			h = sha512.New384()
-		case "SHA-512":
-			h = sha512.New()
-		default:
+		sum, ok := hashHex(algo, data)
+		if !ok {
 			return nil, ifail("States.Hash: unsupported algorithm %q (use MD5, SHA-1, SHA-256, SHA-384 or SHA-512)", algo)
 		}
-		h.Write([]byte(data))
-		return hex.EncodeToString(h.Sum(nil)), nil
+		return sum, nil
 	case "States.JsonMerge":
 		a, ok1 := args[0].(map[string]any)
 		b, ok2 := args[1].(map[string]any)
@@ -597,4 +585,26 @@ func formatUUID(b [16]byte) string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// hashHex is the hex digest of data with one of the algorithms Step Functions offers
+// (States.Hash and JSONata's $hash); ok is false for any other name.
+func hashHex(algo, data string) (sum string, ok bool) {
+	var h hash.Hash
+	switch algo {
+	case "MD5":
+		h = md5.New()
+	case "SHA-1":
+		h = sha1.New()
+	case "SHA-256":
+		h = sha256.New()
+	case "SHA-384":
+		h = sha512.New384()
+	case "SHA-512":
+		h = sha512.New()
+	default:
+		return "", false
+	}
+	h.Write([]byte(data))
+	return hex.EncodeToString(h.Sum(nil)), true
 }

@@ -1,14 +1,8 @@
 package asl
 
 import (
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"math"
 	mrand "math/rand/v2"
 	"reflect"
@@ -215,23 +209,11 @@ var sfnJSONataFuncs = map[string]jsonata.Extension{
 		if len(algos) > 0 {
 			algo = algos[0]
 		}
-		var h hash.Hash
-		switch algo {
-		case "MD5":
-			h = md5.New()
-		case "SHA-1":
-			h = sha1.New()
-		case "SHA-256":
-			h = sha256.New()
-		case "SHA-384":
-			h = sha512.New384()
-		case "SHA-512":
-			h = sha512.New()
-		default:
+		sum, ok := hashHex(algo, data)
+		if !ok {
 			return "", fmt.Errorf("$hash: unsupported algorithm %q", algo)
 		}
-		h.Write([]byte(data))
-		return hex.EncodeToString(h.Sum(nil)), nil
+		return sum, nil
 	}},
 	"random": {Func: func(seed ...float64) float64 {
 		if len(seed) > 0 {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/artifact"
-	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/lambdaerr"
 	"github.com/shipgate/shipgate/shared/runner"
@@ -67,11 +66,9 @@ func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 		return nil, errors.New("build: no bucket configured (SHIPGATE_BUCKET)")
 	}
 	h := &Handler{cfg: cfg, store: artifact.New(deps.S3, cfg.Bucket), fetch: o.Fetch, audit: o.Audit, now: deps.Clock(), opts: o}
-	if h.audit == nil {
-		if deps.DynamoDB == nil {
-			return nil, errors.New("build: no DynamoDB client for the audit trail")
-		}
-		h.audit = audit.NewDynamo(deps.DynamoDB, cfg.Table)
+	var err error
+	if h.audit, err = stagekit.AuditOr(h.audit, "build", cfg, deps); err != nil {
+		return nil, err
 	}
 	if h.fetch == nil {
 		f, err := defaultFetch(cfg, deps)

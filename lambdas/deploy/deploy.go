@@ -19,7 +19,6 @@ import (
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/approval"
 	"github.com/shipgate/shipgate/shared/artifact"
-	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/lambdaerr"
 	"github.com/shipgate/shipgate/shared/runner"
@@ -76,11 +75,9 @@ func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 		db = deps.DynamoDB
 	}
 	h.markers = markers{db: db, table: cfg.Table}
-	if h.audit == nil {
-		if deps.DynamoDB == nil {
-			return nil, errors.New("deploy: no DynamoDB client for the audit trail")
-		}
-		h.audit = audit.NewDynamo(deps.DynamoDB, cfg.Table)
+	var err error
+	if h.audit, err = stagekit.AuditOr(h.audit, "deploy", cfg, deps); err != nil {
+		return nil, err
 	}
 	if h.decisions == nil {
 		s, err := approval.NewStore(deps.DynamoDB, cfg.Table)

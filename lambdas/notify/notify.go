@@ -18,7 +18,6 @@ import (
 
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/artifact"
-	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/lambdaerr"
 	sgnotify "github.com/shipgate/shipgate/shared/notify"
@@ -75,11 +74,9 @@ func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 		}
 		h.sender = s
 	}
-	if h.audit == nil {
-		if deps.DynamoDB == nil {
-			return nil, errors.New("notify: no DynamoDB client for the audit trail")
-		}
-		h.audit = audit.NewDynamo(deps.DynamoDB, cfg.Table)
+	var err error
+	if h.audit, err = stagekit.AuditOr(h.audit, "notify", cfg, deps); err != nil {
+		return nil, err
 	}
 	return h, nil
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/artifact"
-	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/lambdaerr"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
@@ -74,11 +73,9 @@ func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 		store = store.WithParts(ps, c)
 	}
 	h := &Handler{cfg: cfg, store: store, audit: o.Audit, now: deps.Clock(), opts: o}
-	if h.audit == nil {
-		if deps.DynamoDB == nil {
-			return nil, errors.New("stage: no DynamoDB client for the audit trail")
-		}
-		h.audit = audit.NewDynamo(deps.DynamoDB, cfg.Table)
+	var err error
+	if h.audit, err = stagekit.AuditOr(h.audit, "stage", cfg, deps); err != nil {
+		return nil, err
 	}
 	return h, nil
 }

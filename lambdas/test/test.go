@@ -15,7 +15,6 @@ import (
 
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/artifact"
-	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/junit"
 	"github.com/shipgate/shipgate/shared/lambdaerr"
@@ -62,11 +61,9 @@ func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 		return nil, errors.New("test: no bucket configured (SHIPGATE_BUCKET)")
 	}
 	h := &Handler{cfg: cfg, store: artifact.New(deps.S3, cfg.Bucket), audit: o.Audit, now: deps.Clock(), opts: o}
-	if h.audit == nil {
-		if deps.DynamoDB == nil {
-			return nil, errors.New("test: no DynamoDB client for the audit trail")
-		}
-		h.audit = audit.NewDynamo(deps.DynamoDB, cfg.Table)
+	var err error
+	if h.audit, err = stagekit.AuditOr(h.audit, "test", cfg, deps); err != nil {
+		return nil, err
 	}
 	return h, nil
 }

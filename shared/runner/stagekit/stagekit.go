@@ -8,12 +8,15 @@ package stagekit
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/artifact"
+	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/runner"
 	"github.com/shipgate/shipgate/shared/spec"
@@ -324,4 +327,16 @@ func Handle[T any](ctx context.Context, f Frame, run domain.Run,
 		return zero, err
 	}
 	return out, nil
+}
+
+// AuditOr is a, or else the audit trail on cfg.Table: what each stage's constructor
+// uses when no audit store is passed in. stage names the stage in the error.
+func AuditOr(a Appender, stage string, cfg app.Config, deps *app.Deps) (Appender, error) {
+	if a != nil {
+		return a, nil
+	}
+	if deps == nil || deps.DynamoDB == nil {
+		return nil, fmt.Errorf("%s: no DynamoDB client for the audit trail", stage)
+	}
+	return audit.NewDynamo(deps.DynamoDB, cfg.Table), nil
 }

@@ -2,33 +2,22 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
 	"github.com/shipgate/shipgate/shared/awsclient"
+	"github.com/shipgate/shipgate/shared/local"
 )
 
-// Endpoints is the content of <data>/endpoints.json that `shipgate local` writes so the
+// Endpoints is the content of <data>/endpoints.json, which `shipgate local` writes so the
 // CLI and scripts find the running local stack.
-type Endpoints struct {
-	Console       string `json:"console"`
-	StepFunctions string `json:"stepfunctions"`
-	DynamoDB      string `json:"dynamodb"`
-	S3            string `json:"s3"`
-	Table         string `json:"table"`
-	Bucket        string `json:"bucket"`
-	StateMachine  string `json:"stateMachine"`
-	Pipeline      string `json:"pipeline"`
-	User          string `json:"user"`
-}
+type Endpoints = local.Endpoints
 
 // target is the stack a CLI command talks to: the local one or a deployed one.
 type target struct {
@@ -66,17 +55,13 @@ func (t *targetFlags) resolve(ctx context.Context) (*target, error) {
 	if t.stack != "" {
 		return resolveStack(ctx, t.stack)
 	}
-	path := filepath.Join(t.data, "endpoints.json")
-	b, err := os.ReadFile(path)
+	dd := local.DataDir{Root: t.data}
+	ep, err := dd.ReadEndpoints()
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no local stack at %s (start one with `shipgate local`, pass --data DIR, or --stack NAME for a deployed one)", t.data)
 	}
 	if err != nil {
-		return nil, err
-	}
-	var ep Endpoints
-	if err := json.Unmarshal(b, &ep); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", dd.Endpoints(), err)
 	}
 	eps := awsclient.Endpoints{StepFunctions: ep.StepFunctions, DynamoDB: ep.DynamoDB, S3: ep.S3}
 	cfg, err := awsclient.Load(ctx, eps)

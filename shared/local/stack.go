@@ -120,7 +120,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	o.Repo = repo
-	if _, err := gitwatch.GitDir(repo); err != nil {
+	gitDir, err := gitwatch.GitDir(repo)
+	if err != nil {
 		return nil, err
 	}
 	if o.Data == "" {
@@ -149,7 +150,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() error { release(); return nil })
-	ignoreDataDir(repo, o.Data)
+	ignoreDataDir(repo, gitDir, o.Data)
 
 	s.log = o.Logger
 	if s.log == nil {
@@ -250,6 +251,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	sfnSrv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go sfnSrv.Serve(sfnL)
 	s.closers = append(s.closers, shutdown(sfnSrv))
+	th, err := triggerlambda.NewWithOptions(cfg, deps, trigger.LocalOptions(s.Audit))
+	if err != nil {
+		return nil, err
+	}
+	s.Trigger = th
 	router, err := s.routes(cfg, deps, baseURL)
 	if err != nil {
 		return nil, err
@@ -260,12 +266,6 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	webSrv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
 	go webSrv.Serve(webL)
 	s.closers = append(s.closers, shutdown(webSrv))
-
-	th, err := triggerlambda.NewWithOptions(cfg, deps, trigger.LocalOptions(s.Audit))
-	if err != nil {
-		return nil, err
-	}
-	s.Trigger = th
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -359,15 +359,10 @@ func (s *Stack) routes(cfg app.Config, deps *app.Deps, baseURL string) (http.Han
 	if err != nil {
 		return nil, err
 	}
-	// GitHub deliveries name a github.com repository; locally its commits live in the
-	// watched directory, so the run clones from there.
-	ghOpts := trigger.LocalOptions(s.Audit)
-	ghOpts.Commits = nil
-	gh, err := trigger.New(cfg, deps, ghOpts)
-	if err != nil {
-		return nil, err
-	}
-	wh, err := webhook.New(webhook.Options{Secret: secret, Trigger: localGitHub{svc: gh, repo: s.opts.Repo}, Log: s.log})
+	// GitHub deliveries go to the same trigger service as local pushes; they name a
+	// github.com repository, but locally its commits live in the watched directory, so
+	// the run clones from there.
+	wh, err := webhook.New(webhook.Options{Secret: secret, Trigger: localGitHub{svc: s.Trigger.Service(), repo: s.opts.Repo}, Log: s.log})
 	if err != nil {
 		return nil, err
 	}
@@ -541,13 +536,9 @@ func shutdown(srv *http.Server) func() error {
 }
 
 // ignoreDataDir keeps a data directory inside a working tree out of git status.
-func ignoreDataDir(repo, data string) {
+func ignoreDataDir(repo, gitDir, data string) {
 	rel, err := filepath.Rel(repo, data)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return
-	}
-	gitDir, err := gitwatch.GitDir(repo)
-	if err != nil || gitDir == repo { // bare: nothing is tracked there
+	if err != nil || strings.HasPrefix(rel, "..") || gitDir == repo { // bare: nothing is tracked there
 		return
 	}
 	exclude := filepath.Join(gitDir, "info", "exclude")

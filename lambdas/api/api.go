@@ -56,32 +56,59 @@ func New(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	con, err := console.New(g, console.Options{BaseURL: cfg.BaseURL, FormKey: deps.SigningKey, Audit: trail, Logger: log})
-	if err != nil {
-		return nil, err
-	}
 	starter, err := trigger.New(cfg, deps, trigger.Options{Audit: trail})
 	if err != nil {
 		return nil, err
 	}
-	wh, err := webhook.New(webhook.Options{Secret: o.WebhookSecret, Trigger: starter, Log: log})
-	if err != nil {
-		return nil, err
-	}
-	var consoleH, auditH http.Handler = con, audit.NewHTTP(trail, audit.WithDefaultPipeline(cfg.Pipeline))
 	auth, err := NewAuth(cfg, deps, log, o.HTTPClient)
 	if err != nil {
 		return nil, err
 	}
-	if auth != nil {
-		// The console's routes (which include the approval link pages, left public) and
-		// the audit ones go through the session check; the webhook never does.
-		consoleH, auditH = auth.Wrap(consoleH), auth.Wrap(auditH)
-	} else {
+	if auth == nil {
 		log.Warn("no Cognito settings: console and /api answer 401 unless API Gateway's JWT authorizer signed the request in")
 	}
-	router := web.New(web.Routes{Webhook: wh, Console: consoleH, Audit: auditH, Logger: log})
+	router, err := Router(Parts{Gate: g, Audit: trail, Trigger: starter, WebhookSecret: o.WebhookSecret,
+		BaseURL: cfg.BaseURL, Pipeline: cfg.Pipeline, FormKey: deps.SigningKey, Auth: auth, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	return &Handler{lambda: web.Lambda{H: router}}, nil
+}
+
+// Parts are what the product's HTTP surface is built from. The Api Lambda and local mode
+// differ only in these, so the routes cannot drift apart.
+type Parts struct {
+	Gate          *gate.Service
+	Audit         *audit.Dynamo
+	Trigger       webhook.Trigger // starts runs from GitHub deliveries
+	WebhookSecret []byte          // nil refuses every delivery (fail closed)
+	BaseURL       string
+	Pipeline      string
+	FormKey       []byte // signs the console's forms (the link-signing key)
+	// LocalUser signs every console request in as this email (local mode only).
+	LocalUser string
+	// Auth, when set, puts the console and audit routes behind the Cognito session.
+	Auth   *webauth.Auth
+	Logger *slog.Logger
+}
+
+// Router is the webhook, the approval pages and console, and the audit page and API.
+func Router(p Parts) (http.Handler, error) {
+	con, err := console.New(p.Gate, console.Options{BaseURL: p.BaseURL, LocalUser: p.LocalUser, FormKey: p.FormKey, Audit: p.Audit, Logger: p.Logger})
+	if err != nil {
+		return nil, err
+	}
+	wh, err := webhook.New(webhook.Options{Secret: p.WebhookSecret, Trigger: p.Trigger, Log: p.Logger})
+	if err != nil {
+		return nil, err
+	}
+	var consoleH, auditH http.Handler = con, audit.NewHTTP(p.Audit, audit.WithDefaultPipeline(p.Pipeline))
+	if p.Auth != nil {
+		// The console's routes (which include the approval link pages, left public) and
+		// the audit ones go through the session check; the webhook never does.
+		consoleH, auditH = p.Auth.Wrap(consoleH), p.Auth.Wrap(auditH)
+	}
+	return web.New(web.Routes{Webhook: wh, Console: consoleH, Audit: auditH, Logger: p.Logger}), nil
 }
 
 // NewAuth builds the console's Cognito sign-in from cfg, or returns nil when no Cognito

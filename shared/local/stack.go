@@ -25,6 +25,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/shipgate/shipgate/lambdas/api"
 	"github.com/shipgate/shipgate/lambdas/approval"
 	"github.com/shipgate/shipgate/lambdas/build"
 	"github.com/shipgate/shipgate/lambdas/deploy"
@@ -38,7 +39,6 @@ import (
 	"github.com/shipgate/shipgate/shared/asl"
 	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/awsclient"
-	"github.com/shipgate/shipgate/shared/console"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/dynalite"
 	"github.com/shipgate/shipgate/shared/gitwatch"
@@ -46,8 +46,6 @@ import (
 	"github.com/shipgate/shipgate/shared/s3local"
 	"github.com/shipgate/shipgate/shared/table"
 	"github.com/shipgate/shipgate/shared/trigger"
-	"github.com/shipgate/shipgate/shared/web"
-	"github.com/shipgate/shipgate/shared/webhook"
 	"github.com/shipgate/shipgate/shared/workflow"
 )
 
@@ -348,13 +346,9 @@ func (s *Stack) handlers(cfg app.Config, deps *app.Deps) (map[string]lambda.Hand
 	return fns, errors.Join(errs...)
 }
 
-// routes builds the HTTP surface: the same router the Api Lambda serves on AWS.
+// routes builds the HTTP surface: the same router the Api Lambda serves on AWS, signed in
+// as the local user instead of through Cognito.
 func (s *Stack) routes(cfg app.Config, deps *app.Deps, baseURL string) (http.Handler, error) {
-	con, err := console.New(s.Gate, console.Options{BaseURL: baseURL, LocalUser: s.opts.User,
-		FormKey: deps.SigningKey, Audit: s.Audit, Logger: s.log})
-	if err != nil {
-		return nil, err
-	}
 	secret, err := Secret(s.Data.WebhookSecret(), 32)
 	if err != nil {
 		return nil, err
@@ -362,16 +356,8 @@ func (s *Stack) routes(cfg app.Config, deps *app.Deps, baseURL string) (http.Han
 	// GitHub deliveries go to the same trigger service as local pushes; they name a
 	// github.com repository, but locally its commits live in the watched directory, so
 	// the run clones from there.
-	wh, err := webhook.New(webhook.Options{Secret: secret, Trigger: localGitHub{svc: s.Trigger.Service(), repo: s.opts.Repo}, Log: s.log})
-	if err != nil {
-		return nil, err
-	}
-	return web.New(web.Routes{
-		Webhook: wh,
-		Console: con,
-		Audit:   audit.NewHTTP(s.Audit, audit.WithDefaultPipeline(cfg.Pipeline)),
-		Logger:  s.log,
-	}), nil
+	return api.Router(api.Parts{Gate: s.Gate, Audit: s.Audit, Trigger: localGitHub{svc: s.Trigger.Service(), repo: s.opts.Repo},
+		WebhookSecret: secret, BaseURL: baseURL, Pipeline: cfg.Pipeline, FormKey: deps.SigningKey, LocalUser: s.opts.User, Logger: s.log})
 }
 
 // localGitHub points GitHub pushes at the local repository.

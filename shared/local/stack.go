@@ -1,7 +1,7 @@
 // Package local runs the whole shipgate pipeline on one machine: the ASL engine serving
 // the Step Functions API and running the state machine definition the CDK app
 // synthesizes, the Lambda handlers invoked in process through aws-lambda-go's handler, a
-// DynamoDB-protocol server (dynalite), an S3-protocol server, an email outbox, the HTTP
+// DynamoDB-protocol server (shared/ddblocal, in this process), an S3-protocol server, an email outbox, the HTTP
 // routes (webhook, approval pages, console, API) and a git watcher that turns pushes into
 // the CodeCommit events the trigger handles on AWS. Every AWS call goes through the real
 // SDK to those local endpoints, so what runs here is what runs there.
@@ -39,8 +39,8 @@ import (
 	"github.com/shipgate/shipgate/shared/asl"
 	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/awsclient"
+	"github.com/shipgate/shipgate/shared/ddblocal"
 	"github.com/shipgate/shipgate/shared/domain"
-	"github.com/shipgate/shipgate/shared/dynalite"
 	"github.com/shipgate/shipgate/shared/gitwatch"
 	sgnotify "github.com/shipgate/shipgate/shared/notify"
 	"github.com/shipgate/shipgate/shared/s3local"
@@ -161,11 +161,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	// Stand-ins first: the handlers' clients point at them.
-	dyn, err := dynalite.Start(ctx, dynalite.Options{Path: s.Data.DynamoDB()})
+	dyn, err := ddblocal.Start(ddblocal.Options{Path: s.Data.DynamoDB(), Region: awsclient.LocalRegion})
 	if err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, dyn.Stop)
+	s.closers = append(s.closers, dyn.Close)
 	s3srv, err := s3local.Start(s3local.Options{DBPath: s.Data.S3(), Buckets: []string{BucketName}})
 	if err != nil {
 		return nil, err

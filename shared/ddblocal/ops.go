@@ -1,0 +1,684 @@
+package ddblocal
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+)
+
+type opFunc func(*Server, []byte) ([]byte, error)
+
+// operation returns the handler of a DynamoDB operation, nil for one not implemented.
+func operation(name string) opFunc {
+	switch name {
+	case "CreateTable":
+		return (*Server).createTable
+	case "DescribeTable":
+		return (*Server).describeTable
+	case "ListTables":
+		return (*Server).listTables
+	case "DeleteTable":
+		return (*Server).deleteTable
+	case "PutItem":
+		return (*Server).putItem
+	case "GetItem":
+		return (*Server).getItem
+	case "DeleteItem":
+		return (*Server).deleteItem
+	case "UpdateItem":
+		return (*Server).updateItem
+	case "Query":
+		return (*Server).query
+	case "Scan":
+		return (*Server).scan
+	case "BatchWriteItem":
+		return (*Server).batchWrite
+	case "BatchGetItem":
+		return (*Server).batchGet
+	}
+	return nil
+}
+
+// legacy lists the pre-expression parameters, which this server refuses by name.
+type legacy struct {
+	Expected            json.RawMessage
+	AttributesToGet     json.RawMessage
+	KeyConditions       json.RawMessage
+	QueryFilter         json.RawMessage
+	ScanFilter          json.RawMessage
+	AttributeUpdates    json.RawMessage
+	ConditionalOperator json.RawMessage
+}
+
+func (l legacy) check() error {
+	for name, v := range map[string]json.RawMessage{"Expected": l.Expected, "AttributesToGet": l.AttributesToGet, "KeyConditions": l.KeyConditions,
+		"QueryFilter": l.QueryFilter, "ScanFilter": l.ScanFilter, "AttributeUpdates": l.AttributeUpdates, "ConditionalOperator": l.ConditionalOperator} {
+		if len(v) > 0 && string(v) != "null" {
+			return validation("%s is a legacy parameter that shipgate's local DynamoDB does not implement; use expressions", name)
+		}
+	}
+	return nil
+}
+
+type exprParams struct {
+	ExpressionAttributeNames  map[string]string
+	ExpressionAttributeValues map[string]*AV
+}
+
+func (e exprParams) env(anyExpr bool) (*exprEnv, error) {
+	if !anyExpr {
+		if e.ExpressionAttributeNames != nil {
+			return nil, validation("ExpressionAttributeNames can only be specified when using expressions")
+		}
+		if e.ExpressionAttributeValues != nil {
+			return nil, validation("ExpressionAttributeValues can only be specified when using expressions")
+		}
+	}
+	if e.ExpressionAttributeNames != nil && len(e.ExpressionAttributeNames) == 0 {
+		return nil, validation("ExpressionAttributeNames must not be empty")
+	}
+	if e.ExpressionAttributeValues != nil && len(e.ExpressionAttributeValues) == 0 {
+		return nil, validation("ExpressionAttributeValues must not be empty")
+	}
+	for k, v := range e.ExpressionAttributeValues {
+		if v == nil || v.T == "" {
+			return nil, validation("ExpressionAttributeValues contains invalid value: Supplied AttributeValue is empty, must contain exactly one of the supported datatypes for key %s", k)
+		}
+	}
+	return newEnv(e.ExpressionAttributeNames, e.ExpressionAttributeValues), nil
+}
+
+func optCond(what string, src *string, env *exprEnv) (*cond, error) {
+	if src == nil {
+		return nil, nil
+	}
+	return parseCondition(what, *src, env)
+}
+
+func optProjection(src *string, env *exprEnv) ([]docPath, error) {
+	if src == nil {
+		return nil, nil
+	}
+	return parseProjection(*src, env)
+}
+
+func (s *Server) table(name string) (*table, error) {
+	if name == "" {
+		return nil, validation("1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null")
+	}
+	t := s.tables[name]
+	if t == nil {
+		return nil, notFound("Requested resource not found")
+	}
+	return t, nil
+}
+
+func marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// --- tables ---
+
+type keyElem struct{ AttributeName, KeyType string }
+
+type projection struct {
+	ProjectionType   string
+	NonKeyAttributes []string `json:",omitempty"`
+}
+
+type indexIn struct {
+	IndexName  string
+	KeySchema  []keyElem
+	Projection projection
+}
+
+type createTableIn struct {
+	TableName            string
+	AttributeDefinitions []struct{ AttributeName, AttributeType string }
+	KeySchema            []keyElem
+	GlobalSecondaryIndexes,
+	LocalSecondaryIndexes []indexIn
+	BillingMode string
+}
+
+var tableNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+
+func (s *Server) keySchema(attrs map[string]string, ks []keyElem, what string) (keySchema, error) {
+	var k keySchema
+	if len(ks) == 0 || len(ks) > 2 || ks[0].KeyType != "HASH" || (len(ks) == 2 && ks[1].KeyType != "RANGE") {
+		return k, validation("Invalid KeySchema of %s: one HASH key, then at most one RANGE key", what)
+	}
+	for i, e := range ks {
+		t, ok := attrs[e.AttributeName]
+		if !ok {
+			return k, validation("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [%s], AttributeDefinitions: %v", e.AttributeName, sortedKeys(attrs))
+		}
+		if i == 0 {
+			k.Hash, k.HashT = e.AttributeName, t
+		} else {
+			k.Range, k.RngT = e.AttributeName, t
+		}
+	}
+	return k, nil
+}
+
+func (s *Server) createTable(body []byte) ([]byte, error) {
+	var in createTableIn
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if !tableNameRE.MatchString(in.TableName) {
+		return nil, validation("TableName must be at least 3 characters long and at most 255 characters long, of letters, digits, '_', '-' and '.'")
+	}
+	attrs := map[string]string{}
+	for _, a := range in.AttributeDefinitions {
+		if a.AttributeType != "S" && a.AttributeType != "N" && a.AttributeType != "B" {
+			return nil, validation("Member must satisfy enum value set: [B, N, S] (attribute %s)", a.AttributeName)
+		}
+		attrs[a.AttributeName] = a.AttributeType
+	}
+	def := tableDef{Name: in.TableName, Attrs: attrs, BillingMode: in.BillingMode, Created: float64(time.Now().UnixMilli()) / 1000}
+	var err error
+	if def.Keys, err = s.keySchema(attrs, in.KeySchema, "the table"); err != nil {
+		return nil, err
+	}
+	used := map[string]bool{def.Keys.Hash: true, def.Keys.Range: true}
+	for _, group := range []struct {
+		list  []indexIn
+		local bool
+	}{{in.GlobalSecondaryIndexes, false}, {in.LocalSecondaryIndexes, true}} {
+		for _, ix := range group.list {
+			k, err := s.keySchema(attrs, ix.KeySchema, "index "+ix.IndexName)
+			if err != nil {
+				return nil, err
+			}
+			if group.local && (k.Hash != def.Keys.Hash || k.Range == "") {
+				return nil, validation("Local secondary index %s must have the table's hash key and a range key", ix.IndexName)
+			}
+			p := ix.Projection.ProjectionType
+			if p != "ALL" && p != "KEYS_ONLY" && p != "INCLUDE" {
+				return nil, validation("Unknown ProjectionType %q for index %s", p, ix.IndexName)
+			}
+			for _, other := range def.Indexes {
+				if other.Name == ix.IndexName {
+					return nil, validation("One or more parameter values were invalid: Duplicate index name: %s", ix.IndexName)
+				}
+			}
+			def.Indexes = append(def.Indexes, indexDef{Name: ix.IndexName, Keys: k, Projection: p, NonKey: ix.Projection.NonKeyAttributes, Local: group.local})
+			used[k.Hash], used[k.Range] = true, true
+		}
+	}
+	for a := range attrs {
+		if !used[a] {
+			return nil, validation("One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: %v, keys used: %v", sortedKeys(attrs), sortedKeys(used))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tables[in.TableName] != nil {
+		return nil, &apiError{Type: "ResourceInUseException", Msg: "Table already exists: " + in.TableName, Status: 400}
+	}
+	if err := s.logRecords(walRecord{Op: "create", Def: &def}); err != nil {
+		return nil, err
+	}
+	t := newTable(def)
+	s.tables[def.Name] = t
+	return marshal(map[string]any{"TableDescription": s.describe(t, "ACTIVE")})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sorted(s []string) []string { sort.Strings(s); return s }
+
+func keyElems(k keySchema) []keyElem {
+	out := []keyElem{{k.Hash, "HASH"}}
+	if k.Range != "" {
+		out = append(out, keyElem{k.Range, "RANGE"})
+	}
+	return out
+}
+
+func (s *Server) describe(t *table, status string) map[string]any {
+	arn := "arn:aws:dynamodb:" + s.opts.Region + ":" + s.opts.Account + ":table/" + t.def.Name
+	var defs []map[string]string
+	for _, a := range sortedKeys(t.def.Attrs) {
+		defs = append(defs, map[string]string{"AttributeName": a, "AttributeType": t.def.Attrs[a]})
+	}
+	zero := map[string]int{"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0}
+	d := map[string]any{
+		"TableName": t.def.Name, "TableArn": arn, "TableId": "00000000-0000-0000-0000-" + strconv.FormatInt(int64(len(t.def.Name)), 10),
+		"TableStatus": status, "CreationDateTime": t.def.Created, "AttributeDefinitions": defs,
+		"KeySchema": keyElems(t.def.Keys), "ItemCount": t.count, "TableSizeBytes": t.bytes,
+		"ProvisionedThroughput": zero,
+	}
+	if t.def.BillingMode == "PAY_PER_REQUEST" {
+		d["BillingModeSummary"] = map[string]any{"BillingMode": "PAY_PER_REQUEST"}
+	}
+	var gsis, lsis []map[string]any
+	for _, ix := range t.def.Indexes {
+		n := 0
+		for _, p := range t.indexes[ix.Name].parts {
+			n += len(p.items)
+		}
+		m := map[string]any{"IndexName": ix.Name, "KeySchema": keyElems(ix.Keys),
+			"Projection": projection{ix.Projection, ix.NonKey}, "ItemCount": n, "IndexSizeBytes": 0,
+			"IndexArn": arn + "/index/" + ix.Name}
+		if ix.Local {
+			lsis = append(lsis, m)
+		} else {
+			m["IndexStatus"] = "ACTIVE"
+			m["ProvisionedThroughput"] = zero
+			gsis = append(gsis, m)
+		}
+	}
+	if gsis != nil {
+		d["GlobalSecondaryIndexes"] = gsis
+	}
+	if lsis != nil {
+		d["LocalSecondaryIndexes"] = lsis
+	}
+	return d
+}
+
+func (s *Server) describeTable(body []byte) ([]byte, error) {
+	var in struct{ TableName string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.table(in.TableName)
+	if err != nil {
+		return nil, notFound("Requested resource not found: Table: " + in.TableName + " not found")
+	}
+	return marshal(map[string]any{"Table": s.describe(t, "ACTIVE")})
+}
+
+func (s *Server) listTables(body []byte) ([]byte, error) {
+	var in struct {
+		ExclusiveStartTableName string
+		Limit                   int
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Limit <= 0 || in.Limit > 100 {
+		in.Limit = 100
+	}
+	s.mu.Lock()
+	names := sortedKeys(s.tables)
+	s.mu.Unlock()
+	out := map[string]any{}
+	list := []string{}
+	for _, n := range names {
+		if n <= in.ExclusiveStartTableName {
+			continue
+		}
+		if len(list) == in.Limit {
+			out["LastEvaluatedTableName"] = list[len(list)-1]
+			break
+		}
+		list = append(list, n)
+	}
+	out["TableNames"] = list
+	return marshal(out)
+}
+
+func (s *Server) deleteTable(body []byte) ([]byte, error) {
+	var in struct{ TableName string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.table(in.TableName)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.logRecords(walRecord{Op: "drop", Table: in.TableName}); err != nil {
+		return nil, err
+	}
+	delete(s.tables, in.TableName)
+	return marshal(map[string]any{"TableDescription": s.describe(t, "DELETING")})
+}
+
+// --- items ---
+
+type putIn struct {
+	TableName                           string
+	Item                                Item
+	ConditionExpression                 *string
+	ReturnValues                        string
+	ReturnValuesOnConditionCheckFailure string
+	exprParams
+	legacy
+}
+
+func checkReturnValues(rv string, allowed ...string) error {
+	if rv == "" || rv == "NONE" {
+		return nil
+	}
+	for _, a := range allowed {
+		if rv == a {
+			return nil
+		}
+	}
+	return validation("ReturnValues %q is not valid for this operation", rv)
+}
+
+func conditionFailed(old Item, rv string) error {
+	if rv == "ALL_OLD" && old != nil {
+		e := *errConditionFailed
+		e.Item = old
+		return &e
+	}
+	return errConditionFailed
+}
+
+func attrsOut(item Item) ([]byte, error) {
+	if item == nil {
+		return []byte("{}"), nil
+	}
+	var buf bytes.Buffer
+	buf.WriteString(`{"Attributes":`)
+	writeMap(&buf, item)
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func (s *Server) putItem(body []byte) ([]byte, error) {
+	var in putIn
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacy.check(); err != nil {
+		return nil, err
+	}
+	if err := checkReturnValues(in.ReturnValues, "ALL_OLD"); err != nil {
+		return nil, err
+	}
+	env, err := in.env(in.ConditionExpression != nil)
+	if err != nil {
+		return nil, err
+	}
+	c, err := optCond("ConditionExpression", in.ConditionExpression, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := env.unused(); err != nil {
+		return nil, err
+	}
+	if in.Item == nil {
+		return nil, validation("1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null")
+	}
+	for _, v := range in.Item {
+		if err := checkValue(v); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.table(in.TableName)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkItemKeys(in.Item); err != nil {
+		return nil, err
+	}
+	old := t.get(in.Item)
+	if c != nil && !eval(old, c) {
+		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
+	}
+	if err := s.logRecords(walRecord{Op: "put", Table: t.def.Name, Item: in.Item}); err != nil {
+		return nil, err
+	}
+	t.put(in.Item)
+	if in.ReturnValues == "ALL_OLD" {
+		return attrsOut(old)
+	}
+	return []byte("{}"), nil
+}
+
+type getIn struct {
+	TableName            string
+	Key                  Item
+	ConsistentRead       bool
+	ProjectionExpression *string
+	exprParams
+	legacy
+}
+
+func (s *Server) getItem(body []byte) ([]byte, error) {
+	var in getIn
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacy.check(); err != nil {
+		return nil, err
+	}
+	if in.ExpressionAttributeValues != nil {
+		return nil, validation("ExpressionAttributeValues can only be specified when using expressions: ProjectionExpression does not use values")
+	}
+	env, err := in.env(in.ProjectionExpression != nil)
+	if err != nil {
+		return nil, err
+	}
+	proj, err := optProjection(in.ProjectionExpression, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := env.unused(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	t, err := s.table(in.TableName)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	if err := t.checkKey(in.Key); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	item := t.get(in.Key)
+	s.mu.Unlock()
+	if item == nil {
+		return []byte("{}"), nil
+	}
+	var buf bytes.Buffer
+	buf.WriteString(`{"Item":`)
+	writeMap(&buf, projectOrShare(item, proj))
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// projectOrShare returns item itself when nothing is projected: stored items are
+// immutable, so serializing them needs no copy.
+func projectOrShare(item Item, proj []docPath) Item {
+	if proj == nil {
+		return item
+	}
+	return project(item, proj)
+}
+
+type deleteIn struct {
+	TableName                           string
+	Key                                 Item
+	ConditionExpression                 *string
+	ReturnValues                        string
+	ReturnValuesOnConditionCheckFailure string
+	exprParams
+	legacy
+}
+
+func (s *Server) deleteItem(body []byte) ([]byte, error) {
+	var in deleteIn
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacy.check(); err != nil {
+		return nil, err
+	}
+	if err := checkReturnValues(in.ReturnValues, "ALL_OLD"); err != nil {
+		return nil, err
+	}
+	env, err := in.env(in.ConditionExpression != nil)
+	if err != nil {
+		return nil, err
+	}
+	c, err := optCond("ConditionExpression", in.ConditionExpression, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := env.unused(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.table(in.TableName)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkKey(in.Key); err != nil {
+		return nil, err
+	}
+	old := t.get(in.Key)
+	if c != nil && !eval(old, c) {
+		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
+	}
+	if old != nil {
+		if err := s.logRecords(walRecord{Op: "del", Table: t.def.Name, Key: in.Key}); err != nil {
+			return nil, err
+		}
+		t.remove(in.Key)
+	}
+	if in.ReturnValues == "ALL_OLD" {
+		return attrsOut(old)
+	}
+	return []byte("{}"), nil
+}
+
+type updateIn struct {
+	TableName                           string
+	Key                                 Item
+	UpdateExpression                    *string
+	ConditionExpression                 *string
+	ReturnValues                        string
+	ReturnValuesOnConditionCheckFailure string
+	exprParams
+	legacy
+}
+
+func (s *Server) updateItem(body []byte) ([]byte, error) {
+	var in updateIn
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.legacy.check(); err != nil {
+		return nil, err
+	}
+	if err := checkReturnValues(in.ReturnValues, "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"); err != nil {
+		return nil, err
+	}
+	env, err := in.env(in.ConditionExpression != nil || in.UpdateExpression != nil)
+	if err != nil {
+		return nil, err
+	}
+	var u *update
+	if in.UpdateExpression != nil {
+		if u, err = parseUpdate(*in.UpdateExpression, env); err != nil {
+			return nil, err
+		}
+	}
+	c, err := optCond("ConditionExpression", in.ConditionExpression, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := env.unused(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.table(in.TableName)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkKey(in.Key); err != nil {
+		return nil, err
+	}
+	if u != nil {
+		for _, p := range u.paths() {
+			if p[0].name == t.def.Keys.Hash || p[0].name == t.def.Keys.Range {
+				return nil, validation("One or more parameter values were invalid: Cannot update attribute %s. This attribute is part of the key", p[0].name)
+			}
+		}
+	}
+	old := t.get(in.Key)
+	if c != nil && !eval(old, c) {
+		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
+	}
+	next := old.clone()
+	if next == nil {
+		next = in.Key.clone()
+	}
+	var touched []string
+	if u != nil {
+		if touched, err = applyUpdate(next, u); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.checkItemKeys(next); err != nil {
+		return nil, err
+	}
+	if err := s.logRecords(walRecord{Op: "put", Table: t.def.Name, Item: next}); err != nil {
+		return nil, err
+	}
+	t.put(next)
+	switch in.ReturnValues {
+	case "ALL_OLD":
+		return attrsOut(old)
+	case "ALL_NEW":
+		return attrsOut(next)
+	case "UPDATED_OLD", "UPDATED_NEW":
+		src := next
+		if in.ReturnValues == "UPDATED_OLD" {
+			src = old
+		}
+		out := Item{}
+		for _, a := range touched {
+			if v := src[a]; v != nil {
+				out[a] = v
+			}
+		}
+		if len(out) == 0 {
+			return []byte("{}"), nil
+		}
+		return attrsOut(out)
+	}
+	return []byte("{}"), nil
+}
+
+func (u *update) paths() []docPath {
+	var out []docPath
+	for _, s := range u.set {
+		out = append(out, s.path)
+	}
+	out = append(out, u.remove...)
+	for _, a := range u.add {
+		out = append(out, a.path)
+	}
+	for _, a := range u.del {
+		out = append(out, a.path)
+	}
+	return out
+}

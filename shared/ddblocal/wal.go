@@ -1,0 +1,201 @@
+package ddblocal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// The log is one JSON object per line, appended with a single write per request before
+// the request is acknowledged. The kernel keeps it across a kill -9 of the process; Close
+// syncs it to disk. On start it is replayed, a torn last line (the process died in the
+// middle of a write that was never acknowledged) is cut off, and a log that has grown
+// well beyond the live data is rewritten as a snapshot.
+
+const logName = "dynamodb.log"
+
+type walRecord struct {
+	Op    string    `json:"op"` // create, drop, put, del
+	Def   *tableDef `json:"def,omitempty"`
+	Table string    `json:"table,omitempty"`
+	Item  Item      `json:"item,omitempty"`
+	Key   Item      `json:"key,omitempty"`
+}
+
+type wal struct {
+	path string
+	f    *os.File
+}
+
+func openWAL(dir string, s *Server) (*wal, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("local DynamoDB: %w", err)
+	}
+	path := filepath.Join(dir, logName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("local DynamoDB: open %s: %w", path, err)
+	}
+	records, good, err := replay(f, path, s)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("local DynamoDB: cut the torn end of %s: %w", path, err)
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	w := &wal{path: path, f: f}
+	live := 0
+	for _, t := range s.tables {
+		live += t.count + 1
+	}
+	if records > 2*live+1000 {
+		if err := w.compact(s); err != nil {
+			w.f.Close()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// replay applies the log to s and returns the record count and the offset after the
+// last complete line.
+func replay(f *os.File, path string, s *Server) (int, int64, error) {
+	r := bufio.NewReaderSize(f, 1<<20)
+	var off int64
+	n := 0
+	for line := 1; ; line++ {
+		b, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			// No newline: a write cut short by a crash; it was never acknowledged.
+			return n, off, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("local DynamoDB: read %s: %w", path, err)
+		}
+		var rec walRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return 0, 0, fmt.Errorf("local DynamoDB: %s line %d is corrupt (%v); move the file away to start empty", path, line, err)
+		}
+		if err := s.apply(rec); err != nil {
+			return 0, 0, fmt.Errorf("local DynamoDB: %s line %d: %w", path, line, err)
+		}
+		off += int64(len(b))
+		n++
+	}
+}
+
+func (s *Server) apply(rec walRecord) error {
+	switch rec.Op {
+	case "create":
+		if rec.Def == nil {
+			return errors.New("create without a table definition")
+		}
+		s.tables[rec.Def.Name] = newTable(*rec.Def)
+		return nil
+	case "drop":
+		delete(s.tables, rec.Table)
+		return nil
+	}
+	t := s.tables[rec.Table]
+	if t == nil {
+		return fmt.Errorf("%s on unknown table %q", rec.Op, rec.Table)
+	}
+	switch rec.Op {
+	case "put":
+		t.put(rec.Item)
+	case "del":
+		t.remove(rec.Key)
+	default:
+		return fmt.Errorf("unknown operation %q", rec.Op)
+	}
+	return nil
+}
+
+// logRecords appends records in one write. Without a log (in memory) it does nothing.
+func (s *Server) logRecords(recs ...walRecord) error {
+	if s.log == nil {
+		return nil
+	}
+	if s.closed {
+		return &apiError{Type: "InternalServerError", Msg: "the local DynamoDB is closed", Status: 500}
+	}
+	var buf bytes.Buffer
+	for _, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	if _, err := s.log.f.Write(buf.Bytes()); err != nil {
+		return &apiError{Type: "InternalServerError", Msg: "write the local DynamoDB log: " + err.Error(), Status: 500}
+	}
+	return nil
+}
+
+// compact rewrites the log as the current tables and items, atomically.
+func (w *wal) compact(s *Server) error {
+	tmp := w.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("local DynamoDB: compact: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	enc := json.NewEncoder(bw)
+	err = func() error {
+		for _, name := range sortedKeys(s.tables) {
+			t := s.tables[name]
+			def := t.def
+			if err := enc.Encode(walRecord{Op: "create", Def: &def}); err != nil {
+				return err
+			}
+			for _, pk := range sortedKeys(t.parts) {
+				for _, it := range t.parts[pk].items {
+					if err := enc.Encode(walRecord{Op: "put", Table: name, Item: it}); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if err == nil {
+		err = os.Rename(tmp, w.path)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("local DynamoDB: compact %s: %w", w.path, err)
+	}
+	syncDir(filepath.Dir(w.path))
+	w.f.Close()
+	w.f = f
+	_, err = f.Seek(0, io.SeekEnd)
+	return err
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+func (w *wal) close() error {
+	return errors.Join(w.f.Sync(), w.f.Close())
+}

@@ -1,5 +1,6 @@
 # shipgate: the two commands a newcomer needs are `make demo` and `make test`.
-# Both install what they need first (npm packages; Debian packages when run as root).
+# `make demo` needs only Go and git (the local stack runs in one Go process); `make test`
+# installs what the tests need first (npm packages; Debian packages when run as root).
 
 GO        ?= go
 BIN       := bin/shipgate
@@ -9,7 +10,8 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 all: build
 
-# deps installs the Node tools (dynalite, the pinned CDK CLI, webhook fixtures), Debian's
+# deps installs the Node tools the tests use (dynalite as an independent DynamoDB oracle,
+# the pinned CDK CLI, webhook fixtures), Debian's
 # chromium and AWS CLI v2 when running as root, and the Go modules.
 deps:
 	@scripts/deps.sh
@@ -17,7 +19,7 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/shipgate
 
-demo: deps build
+demo: build
 	$(BIN) demo
 
 lint:

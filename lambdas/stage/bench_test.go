@@ -20,10 +20,12 @@ import (
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/awsclient"
+	"github.com/shipgate/shipgate/shared/ddblocal"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
 	"github.com/shipgate/shipgate/shared/runner/stagekit/kittest"
 	"github.com/shipgate/shipgate/shared/s3local"
+	"github.com/shipgate/shipgate/shared/table"
 )
 
 func TestMain(m *testing.M) {
@@ -78,15 +80,20 @@ func outOfProcessS3(b *testing.B) *kittest.Stack {
 
 // BenchmarkStageOverhead measures what each stage adds beyond the user's commands: the
 // build, test and stage handlers on a small repository whose commands are `true`, against
-// the local S3 stand-in, with the audit trail either faked (S3 then runs in a child
-// process, so self-cpu is the handler's own) or on dynalite (S3 in process).
+// the local S3 stand-in, with the audit trail faked (S3 then runs in a child process, so
+// self-cpu is the handler's own), on local mode's DynamoDB (shared/ddblocal) or on
+// dynalite (S3 in process for both).
 func BenchmarkStageOverhead(b *testing.B) {
-	for _, auditKind := range []string{"fake", "dynalite"} {
+	for _, auditKind := range []string{"fake", "ddblocal", "dynalite"} {
 		st := kittest.Start(b, auditKind == "dynalite")
 		var aud stagekit.Appender = &kittest.Audit{}
-		if auditKind == "dynalite" {
+		switch auditKind {
+		case "ddblocal":
+			st = withLocalDynamo(b, st)
 			aud = audit.NewDynamo(st.DynamoDB, kittest.Table)
-		} else {
+		case "dynalite":
+			aud = audit.NewDynamo(st.DynamoDB, kittest.Table)
+		default:
 			// S3 in a process of its own: self-cpu is then the handlers' alone.
 			st = outOfProcessS3(b)
 		}
@@ -139,6 +146,26 @@ deploy:
 			}
 		})
 	}
+}
+
+// withLocalDynamo adds local mode's DynamoDB, with shipgate's table, to st.
+func withLocalDynamo(b *testing.B, st *kittest.Stack) *kittest.Stack {
+	ctx := context.Background()
+	d, err := ddblocal.Start(ddblocal.Options{Path: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	st.Endpoints.DynamoDB = d.URL
+	cfg, err := awsclient.Load(ctx, st.Endpoints)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.DynamoDB = awsclient.DynamoDB(cfg, st.Endpoints)
+	if err := table.Ensure(ctx, st.DynamoDB, kittest.Table); err != nil {
+		b.Fatal(err)
+	}
+	return st
 }
 
 // cpuPerOp reports CPU time per operation, of this process and of the processes it

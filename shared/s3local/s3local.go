@@ -45,7 +45,12 @@ func Start(o Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open S3 store %s: %w", o.DBPath, err)
 		}
-		be, closer = s3bolt.New(db), db.Close
+		// No fsync per object: bbolt's writes still reach the kernel before the request
+		// is answered, so objects survive a kill -9 of shipgate (what local mode promises,
+		// like its DynamoDB log); Close syncs. An fsync per PutObject cost ~1 ms, and a run
+		// writes a dozen objects in sequence.
+		db.NoSync = true
+		be, closer = s3bolt.New(db), func() error { return errors.Join(db.Sync(), db.Close()) }
 	} else {
 		be = s3mem.New()
 	}

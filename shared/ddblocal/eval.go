@@ -1,6 +1,7 @@
 package ddblocal
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -352,60 +353,92 @@ func removePath(item Item, path docPath) {
 	}
 }
 
+// projNode is the tree of projected paths: a leaf takes the whole value, inner nodes
+// take the named map keys or list indexes.
+type projNode struct {
+	leaf bool
+	keys map[string]*projNode
+	idx  map[int]*projNode
+}
+
+func (n *projNode) child(e pathElem) *projNode {
+	if e.isIdx {
+		if n.idx == nil {
+			n.idx = map[int]*projNode{}
+		}
+		if n.idx[e.index] == nil {
+			n.idx[e.index] = &projNode{}
+		}
+		return n.idx[e.index]
+	}
+	if n.keys == nil {
+		n.keys = map[string]*projNode{}
+	}
+	if n.keys[e.name] == nil {
+		n.keys[e.name] = &projNode{}
+	}
+	return n.keys[e.name]
+}
+
+// take returns the parts of v that n selects, nil when none exist. List elements keep
+// their order in the stored list (not the order the paths were written in), and the
+// list is compacted, as DynamoDB does.
+func (n *projNode) take(v *AV) *AV {
+	if v == nil {
+		return nil
+	}
+	if n.leaf {
+		return v.clone()
+	}
+	switch {
+	case v.T == "M" && n.keys != nil:
+		out := &AV{T: "M", M: map[string]*AV{}}
+		for k, c := range n.keys {
+			if x := c.take(v.M[k]); x != nil {
+				out.M[k] = x
+			}
+		}
+		if len(out.M) > 0 {
+			return out
+		}
+	case v.T == "L" && n.idx != nil:
+		idx := make([]int, 0, len(n.idx))
+		for i := range n.idx {
+			idx = append(idx, i)
+		}
+		sort.Ints(idx)
+		out := &AV{T: "L", L: []*AV{}}
+		for _, i := range idx {
+			if i < len(v.L) {
+				if x := n.idx[i].take(v.L[i]); x != nil {
+					out.L = append(out.L, x)
+				}
+			}
+		}
+		if len(out.L) > 0 {
+			return out
+		}
+	}
+	return nil
+}
+
 // project returns a new item holding only the paths (nested paths keep their parents).
 func project(item Item, paths []docPath) Item {
 	if paths == nil {
 		return item.clone()
 	}
-	out := Item{}
+	root := &projNode{}
 	for _, p := range paths {
-		v := resolve(item, p)
-		if v == nil {
-			continue
+		n := root
+		for _, e := range p {
+			n = n.child(e)
 		}
-		if len(p) == 1 {
-			out[p[0].name] = v.clone()
-			continue
-		}
-		// Build the enclosing maps/lists; list elements compact as DynamoDB does.
-		root := out[p[0].name]
-		src := item[p[0].name]
-		if root == nil {
-			root = &AV{T: src.T}
-			if src.T == "M" {
-				root.M = map[string]*AV{}
-			}
-			out[p[0].name] = root
-		}
-		cur, orig := root, src
-		for i, e := range p[1:] {
-			lastStep := i == len(p)-2
-			var next *AV
-			if e.isIdx {
-				next = orig.L[e.index]
-			} else {
-				next = orig.M[e.name]
-			}
-			if lastStep {
-				if e.isIdx {
-					cur.L = append(cur.L, next.clone())
-				} else {
-					cur.M[e.name] = next.clone()
-				}
-				break
-			}
-			var child *AV
-			if e.isIdx {
-				child = &AV{T: next.T}
-				cur.L = append(cur.L, child)
-			} else if child = cur.M[e.name]; child == nil {
-				child = &AV{T: next.T}
-				cur.M[e.name] = child
-			}
-			if child.T == "M" && child.M == nil {
-				child.M = map[string]*AV{}
-			}
-			cur, orig = child, next
+		n.leaf = true
+	}
+	out := Item{}
+	for k, c := range root.keys {
+		if x := c.take(item[k]); x != nil {
+			out[k] = x
 		}
 	}
 	return out

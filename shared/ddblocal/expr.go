@@ -147,10 +147,11 @@ const (
 )
 
 type cond struct {
-	kind condKind
-	op   string // comparator or function name
-	l, r *cond
-	args []*operand
+	kind  condKind
+	op    string // comparator or function name
+	l, r  *cond
+	args  []*operand
+	paren bool // written in parentheses: a second pair around it is refused as redundant
 }
 
 // exprEnv resolves placeholders and remembers which were used, so a request with an
@@ -406,9 +407,10 @@ func (p *parser) and() (*cond, error) {
 	return l, nil
 }
 
+// not parses NOT before a primary condition; DynamoDB's grammar has no NOT NOT.
 func (p *parser) not() (*cond, error) {
 	if p.keyword("NOT") {
-		c, err := p.not()
+		c, err := p.primary()
 		if err != nil {
 			return nil, err
 		}
@@ -425,6 +427,10 @@ func (p *parser) primary() (*cond, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.paren {
+			return nil, p.errf("The expression has redundant parentheses;")
+		}
+		c.paren = true
 		return c, p.expect(")")
 	}
 	t := p.peek()
@@ -446,6 +452,11 @@ func (p *parser) primary() (*cond, error) {
 			}
 			if err := p.expect(")"); err != nil {
 				return nil, err
+			}
+			if n == 2 {
+				if err := p.distinct(c.op, c.args[0], c.args[1]); err != nil {
+					return nil, err
+				}
 			}
 			return c, p.checkFunc(c)
 		}
@@ -499,10 +510,26 @@ func (p *parser) primary() (*cond, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := p.distinct(t.text, l, r); err != nil {
+				return nil, err
+			}
 			return &cond{kind: cCmp, op: t.text, args: []*operand{l, r}}, nil
 		}
 	}
 	return nil, p.syntax()
+}
+
+// distinct refuses a comparison or function of a path with itself, as DynamoDB does.
+func (p *parser) distinct(op string, a, b *operand) error {
+	if a.kind != oPath || b.kind != oPath || len(a.path) != len(b.path) {
+		return nil
+	}
+	for i := range a.path {
+		if a.path[i] != b.path[i] {
+			return nil
+		}
+	}
+	return p.errf("The first operand must be distinct from the remaining operands for this operator or function; operator: %s, first operand: [%s]", op, a.path)
 }
 
 // checkFunc refuses the operand types DynamoDB refuses when it parses the expression.

@@ -7,13 +7,14 @@ import (
 	"strings"
 )
 
-var numberRE = regexp.MustCompile(`^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$`)
+// DynamoDB (and dynalite) refuse a leading "+" and surrounding spaces.
+var numberRE = regexp.MustCompile(`^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$`)
 
 // normalizeNumber returns DynamoDB's canonical form of a number (no exponent, no leading
 // or trailing zeros), refusing what DynamoDB refuses: more than 38 significant digits and
 // magnitudes outside 1E-130 .. 1E+126.
 func normalizeNumber(s string) (string, error) {
-	m := numberRE.FindStringSubmatch(strings.TrimSpace(s))
+	m := numberRE.FindStringSubmatch(s)
 	if m == nil || m[2]+m[3] == "" {
 		return "", validation("The parameter cannot be converted to a numeric value: %s", s)
 	}

@@ -631,9 +631,8 @@ func (s *Server) updateItem(body []byte) ([]byte, error) {
 	if next == nil {
 		next = in.Key.clone()
 	}
-	var touched []string
 	if u != nil {
-		if touched, err = applyUpdate(next, u); err != nil {
+		if _, err = applyUpdate(next, u); err != nil {
 			return nil, err
 		}
 	}
@@ -650,20 +649,25 @@ func (s *Server) updateItem(body []byte) ([]byte, error) {
 	case "ALL_NEW":
 		return attrsOut(next)
 	case "UPDATED_OLD", "UPDATED_NEW":
+		// Only the updated paths, nested ones inside their parents (as a projection of
+		// them would show). Without an old item UPDATED_OLD answers no Attributes; an
+		// update that leaves nothing to show answers an empty map (as dynalite does).
 		src := next
 		if in.ReturnValues == "UPDATED_OLD" {
 			src = old
 		}
-		out := Item{}
-		for _, a := range touched {
-			if v := src[a]; v != nil {
-				out[a] = v
-			}
-		}
-		if len(out) == 0 {
+		if src == nil {
 			return []byte("{}"), nil
 		}
-		return attrsOut(out)
+		out := Item{}
+		if u != nil {
+			out = project(src, u.paths())
+		}
+		var buf bytes.Buffer
+		buf.WriteString(`{"Attributes":`)
+		writeMap(&buf, out)
+		buf.WriteByte('}')
+		return buf.Bytes(), nil
 	}
 	return []byte("{}"), nil
 }

@@ -47,6 +47,9 @@ func (q *queryIn) source(s *Server) (*table, *index, keySchema, error) {
 	if q.ConsistentRead && !ix.def.Local {
 		return nil, nil, keySchema{}, validation("Consistent reads are not supported on global secondary indexes")
 	}
+	if err := q.checkIndexSelect(ix); err != nil {
+		return nil, nil, keySchema{}, err
+	}
 	return t, ix, ix.def.Keys, nil
 }
 
@@ -85,7 +88,12 @@ func keyCondition(c *cond, ks keySchema) (keyRange, error) {
 	if len(leaves) > 2 {
 		return kr, validation("KeyConditionExpressions must only contain one condition per key")
 	}
+	flip := map[string]string{"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 	for _, l := range leaves {
+		if l.kind == cCmp && l.args[0].kind == oValue && l.args[1].kind == oPath && flip[l.op] != "" {
+			// ":v < sk" is "sk > :v": DynamoDB takes the key on either side.
+			l = &cond{kind: cCmp, op: flip[l.op], args: []*operand{l.args[1], l.args[0]}}
+		}
 		path, vals := l.args[0], l.args[1:]
 		if path.kind != oPath || len(path.path) != 1 {
 			return kr, validation("Invalid KeyConditionExpression: the left side of a key condition must be a key attribute")
@@ -170,6 +178,42 @@ func (kr keyRange) bounds(items []Item, rng string) (int, int) {
 	return 0, len(items)
 }
 
+// checkStart refuses an ExclusiveStartKey outside the queried partition or sort-key
+// range, as DynamoDB does (a key from another query is a client bug).
+func (kr keyRange) checkStart(k Item, ks keySchema) error {
+	if h := k[ks.Hash]; h == nil || !equal(h, kr.hash) {
+		return validation("The provided starting key is outside query boundaries based on provided conditions")
+	}
+	if kr.op == "" {
+		return nil
+	}
+	v := k[ks.Range]
+	ok := v != nil && v.T == kr.lo.T
+	if ok {
+		c := cmpKeyValue(v, kr.lo)
+		switch kr.op {
+		case "=":
+			ok = c == 0
+		case "<":
+			ok = c < 0
+		case "<=":
+			ok = c <= 0
+		case ">":
+			ok = c > 0
+		case ">=":
+			ok = c >= 0
+		case "BETWEEN":
+			ok = c >= 0 && cmpKeyValue(v, kr.hi) <= 0
+		case "begins_with":
+			ok = strings.HasPrefix(v.S, kr.lo.S)
+		}
+	}
+	if !ok {
+		return validation("The provided starting key does not match the range key predicate")
+	}
+	return nil
+}
+
 type page struct {
 	items   []Item
 	scanned int
@@ -236,6 +280,10 @@ func (s *Server) query(body []byte) ([]byte, error) {
 			s.mu.Unlock()
 			return nil, err
 		}
+		if err := kr.checkStart(in.ExclusiveStartKey, ks); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
 		if forward {
 			lo = max(lo, sort.Search(len(items), func(i int) bool { return cmp(items[i], in.ExclusiveStartKey) > 0 }))
 		} else {
@@ -246,7 +294,7 @@ func (s *Server) query(body []byte) ([]byte, error) {
 	if lo < hi {
 		order = items[lo:hi]
 	}
-	pg := in.collect(order, forward, filter, t, ix)
+	pg := in.collect(order, forward, filter, proj, t, ix)
 	s.mu.Unlock()
 	return in.write(pg, proj, t, ix)
 }
@@ -281,6 +329,21 @@ func (in *queryIn) filterAndProjection(env *exprEnv) (*cond, []docPath, error) {
 	return filter, proj, nil
 }
 
+// fetchesTable reports whether a read of a local index wants attributes beyond the
+// index's projection (all of them, or a projection expression), which DynamoDB fetches
+// from the table.
+func (in *queryIn) fetchesTable(proj []docPath) bool {
+	return in.Select == "ALL_ATTRIBUTES" || proj != nil
+}
+
+// checkIndexSelect refuses ALL_ATTRIBUTES on a global index that does not project all.
+func (in *queryIn) checkIndexSelect(ix *index) error {
+	if ix != nil && !ix.def.Local && in.Select == "ALL_ATTRIBUTES" && ix.def.Projection != "ALL" {
+		return validation("One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index %s because its projection type is not ALL", ix.def.Name)
+	}
+	return nil
+}
+
 // checkFilterKeys refuses a filter on key attributes, as DynamoDB does for Query.
 func checkFilterKeys(c *cond, ks keySchema) error {
 	var err error
@@ -302,7 +365,7 @@ func checkFilterKeys(c *cond, ks keySchema) error {
 }
 
 // collect reads items in order until Limit or 1 MB, keeping those the filter passes.
-func (in *queryIn) collect(order []Item, forward bool, filter *cond, t *table, ix *index) page {
+func (in *queryIn) collect(order []Item, forward bool, filter *cond, proj []docPath, t *table, ix *index) page {
 	var pg page
 	size := 0
 	n := len(order)
@@ -313,8 +376,17 @@ func (in *queryIn) collect(order []Item, forward bool, filter *cond, t *table, i
 		}
 		pg.scanned++
 		size += it.size()
-		if filter == nil || eval(it, filter) {
-			pg.items = append(pg.items, t.projectIndex(ix, it))
+		// A global index holds only its projection, so its filter sees only that; a
+		// local index fetches the rest from the table when the request asks for it.
+		view := it
+		if ix != nil && !ix.def.Local {
+			view = t.projectIndex(ix, it)
+		}
+		if filter == nil || eval(view, filter) {
+			if ix != nil && !(ix.def.Local && in.fetchesTable(proj)) {
+				view = t.projectIndex(ix, it)
+			}
+			pg.items = append(pg.items, view)
 		}
 		if (in.Limit != nil && pg.scanned >= *in.Limit) || size >= maxPage {
 			pg.last = t.keyOf(it, ix)
@@ -417,7 +489,7 @@ func (s *Server) scan(body []byte) ([]byte, error) {
 	for _, k := range keys[start:] {
 		order = append(order, parts[k].items...)
 	}
-	pg := in.collect(order, true, filter, t, ix)
+	pg := in.collect(order, true, filter, proj, t, ix)
 	s.mu.Unlock()
 	return in.write(pg, proj, t, ix)
 }
@@ -540,11 +612,18 @@ func (s *Server) batchGet(body []byte) ([]byte, error) {
 			return nil, err
 		}
 		list := []Item{}
+		seen := map[string]bool{}
 		for _, k := range r.Keys {
 			if err := t.checkKey(k); err != nil {
 				s.mu.Unlock()
 				return nil, err
 			}
+			kb, _ := k.MarshalJSON()
+			if seen[string(kb)] {
+				s.mu.Unlock()
+				return nil, validation("Provided list of item keys contains duplicates")
+			}
+			seen[string(kb)] = true
 			if it := t.get(k); it != nil {
 				list = append(list, projectOrShare(it, proj))
 			}

@@ -1,0 +1,118 @@
+package ddblocal_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/shipgate/shipgate/shared/ddblocal"
+)
+
+// TestBeyondDynalite checks, against ddblocal alone, what the differential test cannot:
+// where dynalite departs from DynamoDB's documented behaviour (so it is no oracle there)
+// or lacks a feature. Each case says which DynamoDB behaviour it follows; want is a
+// fragment the canonical response must contain.
+func TestBeyondDynalite(t *testing.T) {
+	loc, err := ddblocal.Start(ddblocal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loc.Close() })
+	c := client(t, loc.URL)
+	ctx := context.Background()
+	if err := createFixture(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	type step struct {
+		r    req
+		want string
+	}
+	const ok = `"Attributes":null`
+	const ccf = `{"error":"ConditionalCheckFailedException"}`
+	const invalid = `{"error":"ValidationException"}`
+	x := S("x")
+	cases := []struct {
+		name, why string
+		steps     []step
+	}{
+		{"documents compare by value", "DynamoDB's = and contains compare lists and maps by value; dynalite compares object identity (always false)", []step{
+			{cond(kA, "l = :v", vals(":v", L(S("x"), N("1"), M("c", S("deep"))))), ok},
+			{cond(kA, "m.a = :v", vals(":v", M("b", L(N("0"), M("c", S("v")))))), ok},
+			{cond(kA, "m.a = :v", vals(":v", M("b", L(N("0"))))), ccf},
+			{cond(kA, "contains(l, :v)", vals(":v", M("c", S("deep")))), ok},
+			{cond(kA, "m.a <> :v", vals(":v", M("b", L()))), ok},
+		}},
+		{"ordering comparisons need scalars", "DynamoDB orders only S, N and B; dynalite compares sets as strings", []step{
+			{cond(kA, "ss < :v", vals(":v", SS("z"))), ccf},
+			{cond(kA, "l >= :v", vals(":v", L())), ccf},
+		}},
+		{"size of an empty string", "size(\"\") is 0 in DynamoDB; dynalite treats the empty string as absent", []step{
+			{cond(kA, "size(e) = :v", vals(":v", N("0"))), ok},
+		}},
+		{"arithmetic beyond 38 digits", "DynamoDB numbers hold at most 38 significant digits, results included; dynalite computes without a bound", []step{
+			{req{op: "Update", table: tH, key: kA, update: "SET n = n + :d", values: vals(":d", N("99999999999999999999999999999999999999"))}, invalid},
+			{req{op: "Update", table: tH, key: kA, update: "ADD cnt :d", values: vals(":d", N("1E+125"))}, ok},
+			{req{op: "Update", table: tH, key: kA, update: "ADD cnt :d", values: vals(":d", N("9E+125"))}, invalid},
+		}},
+		{"remove several list elements", "DynamoDB's REMOVE l[0], l[2] names positions in the list before the update; dynalite shifts after the first removal", []step{
+			{req{op: "Update", table: tH, key: kA, update: "REMOVE l[0], l[2]", rv: types.ReturnValueUpdatedNew}, `{"Attributes":{"l":{"L":[{"N":"1"}]}}}`},
+			{get(tH, kA), `"l":{"L":[{"N":"1"}]}`},
+		}},
+		{"empty strings in index keys", "DynamoDB refuses an empty S or B for a secondary index key (it accepts them in other attributes); dynalite accepts them", []step{
+			{req{op: "Put", table: tSG, item: it("PK", S("p"), "SK", S("s"), "GSI1PK", S(""))}, invalid},
+			{req{op: "Put", table: tN, item: it("pk", S("p"), "sk", N("1"), "ls", S(""))}, invalid},
+			{req{op: "Update", table: tN, key: kN1, update: "SET ls = :v", values: vals(":v", S(""))}, invalid},
+			{req{op: "Put", table: tSG, item: it("PK", S("p"), "SK", S("s"), "other", S(""))}, ok},
+		}},
+		{"return values on condition check failure", "dynalite predates ReturnValuesOnConditionCheckFailure", []step{
+			{req{op: "Update", table: tH, key: kC, update: "SET s = :v", cond: "s = :w", values: vals(":v", x, ":w", S("nope")), rvFail: true},
+				`{"error":"ConditionalCheckFailedException","failedItem":{"b":{"B":"Ag=="},"id":{"S":"c"},"n":{"N":"10"},"s":{"S":"cherry"}}}`},
+			{req{op: "Put", table: tH, item: it("id", S("c")), cond: "attribute_not_exists(id)", rvFail: true}, `"failedItem":{"b":`},
+			{req{op: "Delete", table: tH, key: kC, cond: "n = :w", values: vals(":w", N("1")), rvFail: true}, `"failedItem":{"b":`},
+			{req{op: "Delete", table: tH, key: kZ, cond: "attribute_exists(id)", rvFail: true}, ccf},
+			{req{op: "Delete", table: tH, key: kC, cond: "n = :w", values: vals(":w", N("1"))}, ccf},
+		}},
+		{"return values a write does not offer", "DeleteItem and PutItem take only NONE and ALL_OLD; dynalite ignores the others", []step{
+			{req{op: "Delete", table: tH, key: kB, rv: types.ReturnValueAllNew}, invalid},
+			{req{op: "Put", table: tH, item: kB, rv: types.ReturnValueUpdatedOld}, invalid},
+			{get(tH, kB), `"s":{"S":"banana"}`},
+		}},
+		{"local index fetches unprojected attributes", "a projection expression on a local index fetches attributes the index does not project from the table; dynalite leaves them out", []step{
+			{req{op: "Query", table: tN, index: "byLs", kc: "pk = :p AND ls = :l", values: vals(":p", x, ":l", S("h")), proj: "y, x"},
+				`"Items":[{"x":{"N":"-2.5"},"y":{"S":"y-2.5"}}]`},
+			{req{op: "Query", table: tN, index: "byLs", kc: "pk = :p AND ls = :l", values: vals(":p", x, ":l", S("h"))},
+				`"Items":[{"ls":{"S":"h"},"pk":{"S":"x"},"sk":{"N":"-2.5"},"x":{"N":"-2.5"}}]`},
+		}},
+		{"select and projection together", "with a ProjectionExpression, Select may only be SPECIFIC_ATTRIBUTES, and SPECIFIC_ATTRIBUTES needs one; dynalite accepts any mix", []step{
+			{req{op: "Query", table: tN, kc: "pk = :p", values: vals(":p", x), proj: "y", sel: types.SelectCount}, invalid},
+			{req{op: "Query", table: tN, kc: "pk = :p", values: vals(":p", x), proj: "y", sel: types.SelectAllAttributes}, invalid},
+			{req{op: "Query", table: tN, kc: "pk = :p", values: vals(":p", x), sel: types.SelectSpecificAttributes}, invalid},
+			{req{op: "Scan", table: tN, proj: "y", sel: types.SelectCount}, invalid},
+		}},
+		{"item count", "DescribeTable's ItemCount (DynamoDB refreshes it lazily; ddblocal keeps it exact)", []step{
+			{req{op: "Describe", table: tH}, `"ItemCount":3`},
+			{req{op: "Delete", table: tH, key: kA}, ok},
+			{req{op: "Describe", table: tH}, `"ItemCount":2`},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resetClients(t, seed(), c)
+			for i, s := range tc.steps {
+				res, msg := do(ctx, c, s.r)
+				if s.r.op == "Describe" {
+					out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.r.table})
+					if err == nil {
+						res["ItemCount"] = *out.Table.ItemCount
+					}
+				}
+				if got := canonJSON(res); !strings.Contains(got, s.want) {
+					t.Errorf("step %d %s (%s):\n got %s %s\nwant it to contain %s", i, s.r, tc.why, got, msg, s.want)
+				}
+			}
+		})
+	}
+}

@@ -49,8 +49,9 @@ func TestBeyondDynalite(t *testing.T) {
 			{cond(kA, "ss < :v", vals(":v", SS("z"))), ccf},
 			{cond(kA, "l >= :v", vals(":v", L())), ccf},
 		}},
-		{"size of an empty string", "size(\"\") is 0 in DynamoDB; dynalite treats the empty string as absent", []step{
+		{"empty string in size and IN", "size(\"\") is 0 and \"\" IN (\"\") holds in DynamoDB; dynalite treats the empty string as absent there", []step{
 			{cond(kA, "size(e) = :v", vals(":v", N("0"))), ok},
+			{cond(kA, "e IN (:v, :w)", vals(":v", S(""), ":w", S("x"))), ok},
 		}},
 		{"arithmetic beyond 38 digits", "DynamoDB numbers hold at most 38 significant digits, results included; dynalite computes without a bound", []step{
 			{req{op: "Update", table: tH, key: kA, update: "SET n = n + :d", values: vals(":d", N("99999999999999999999999999999999999999"))}, invalid},
@@ -85,6 +86,8 @@ func TestBeyondDynalite(t *testing.T) {
 				`"Items":[{"x":{"N":"-2.5"},"y":{"S":"y-2.5"}}]`},
 			{req{op: "Query", table: tN, index: "byLs", kc: "pk = :p AND ls = :l", values: vals(":p", x, ":l", S("h"))},
 				`"Items":[{"ls":{"S":"h"},"pk":{"S":"x"},"sk":{"N":"-2.5"},"x":{"N":"-2.5"}}]`},
+			{req{op: "Query", table: tN, index: "byLs", kc: "pk = :p", filter: "y = :y", values: vals(":p", x, ":y", S("y0"))},
+				`"Items":[{"ls":{"S":"f"},"pk":{"S":"x"},"sk":{"N":"0"},"x":{"N":"0"}}]`},
 		}},
 		{"select and projection together", "with a ProjectionExpression, Select may only be SPECIFIC_ATTRIBUTES, and SPECIFIC_ATTRIBUTES needs one; dynalite accepts any mix", []step{
 			{req{op: "Query", table: tN, kc: "pk = :p", values: vals(":p", x), proj: "y", sel: types.SelectCount}, invalid},

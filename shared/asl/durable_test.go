@@ -110,6 +110,10 @@ func TestDurableChild(t *testing.T) {
 	}
 	e.RegisterFunction(fnARN+"work", lambda.NewHandler(func(ctx context.Context) (string, error) {
 		if mode == "inflight" {
+			// The attempt is written beside its handler: let the write reach the disk, so
+			// the kill below interrupts a recorded attempt (one killed within the write
+			// runs again uncounted, as the package doc says).
+			time.Sleep(200 * time.Millisecond)
 			fmt.Println("INFLIGHT")
 			select {} // killed while the handler runs
 		}
@@ -269,9 +273,11 @@ func TestDurability(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	execARN := "arn:aws:states:us-east-1:000000000000:execution:durable:d1"
-	reopen := func(t *testing.T, dir string, work func() (string, error)) (*Engine, chan string) {
+	// reopen opens the engine on dir with its functions registered up front: Open resumes
+	// executions at once, and a function registered after it may be looked up too late.
+	reopen := func(t *testing.T, dir string, work func() (string, error), extra ...map[string]lambda.Handler) (*Engine, chan string) {
 		tokens := make(chan string, 16)
-		e, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true), Functions: map[string]lambda.Handler{
+		funcs := map[string]lambda.Handler{
 			fnARN + "work": lambda.NewHandler(work),
 			fnARN + "ask": lambda.NewHandler(func(ctx context.Context, in struct {
 				Token string `json:"token"`
@@ -279,7 +285,13 @@ func TestDurability(t *testing.T) {
 				tokens <- in.Token
 				return "asked", nil
 			}),
-		}})
+		}
+		for _, m := range extra {
+			for k, v := range m {
+				funcs[k] = v
+			}
+		}
+		e, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true), Functions: funcs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -366,11 +378,11 @@ func TestDurability(t *testing.T) {
 		kill9(t, cmd)
 
 		var calls, slowCalls atomic.Int32
-		e, tokens := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil })
-		e.RegisterFunction(fnARN+"slow", lambda.NewHandler(func(ctx context.Context) (string, error) {
-			slowCalls.Add(1)
-			return "slow again", nil
-		}))
+		e, tokens := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil }, map[string]lambda.Handler{
+			fnARN + "slow": lambda.NewHandler(func(ctx context.Context) (string, error) {
+				slowCalls.Add(1)
+				return "slow again", nil
+			})})
 		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
 			t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
 		}

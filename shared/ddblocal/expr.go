@@ -261,13 +261,11 @@ func (p *parser) done() error {
 	return nil
 }
 
-var reservedWords = map[string]bool{"AND": true, "OR": true, "NOT": true, "BETWEEN": true, "IN": true}
-
 func (p *parser) pathName() (string, error) {
 	t := p.next()
 	switch t.kind {
 	case tIdent:
-		if reservedWords[strings.ToUpper(t.text)] {
+		if reserved[strings.ToUpper(t.text)] {
 			return "", p.errf("Attribute name is a reserved keyword; reserved keyword: %s", t.text)
 		}
 		return t.text, nil

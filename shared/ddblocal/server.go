@@ -16,7 +16,6 @@
 // refuses with a ValidationException what it does not implement (the legacy
 // Expected/KeyConditions/AttributeUpdates parameters, parallel scans) and answers
 // UnknownOperationException for other operations (transactions, streams, TTL, backups).
-// Unlike DynamoDB it does not refuse reserved words as attribute names in expressions.
 package ddblocal
 
 import (

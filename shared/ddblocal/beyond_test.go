@@ -57,6 +57,7 @@ func TestBeyondDynalite(t *testing.T) {
 			{req{op: "Update", table: tH, key: kA, update: "SET n = n + :d", values: vals(":d", N("99999999999999999999999999999999999999"))}, invalid},
 			{req{op: "Update", table: tH, key: kA, update: "ADD cnt :d", values: vals(":d", N("1E+125"))}, ok},
 			{req{op: "Update", table: tH, key: kA, update: "ADD cnt :d", values: vals(":d", N("9E+125"))}, invalid},
+			{req{op: "Update", table: tH, key: kA, update: "SET cnt = :a - :b", values: vals(":a", N("1E-36"), ":b", N("1E-130"))}, invalid},
 		}},
 		{"remove several list elements", "DynamoDB's REMOVE l[0], l[2] names positions in the list before the update; dynalite shifts after the first removal", []step{
 			{req{op: "Update", table: tH, key: kA, update: "REMOVE l[0], l[2]", rv: types.ReturnValueUpdatedNew}, `{"Attributes":{"l":{"L":[{"N":"1"}]}}}`},
@@ -94,6 +95,15 @@ func TestBeyondDynalite(t *testing.T) {
 			{req{op: "Query", table: tN, kc: "pk = :p", values: vals(":p", x), proj: "y", sel: types.SelectAllAttributes}, invalid},
 			{req{op: "Query", table: tN, kc: "pk = :p", values: vals(":p", x), sel: types.SelectSpecificAttributes}, invalid},
 			{req{op: "Scan", table: tN, proj: "y", sel: types.SelectCount}, invalid},
+		}},
+		{"empty attribute name", "DynamoDB attribute names are at least one character long; dynalite stores an attribute named \"\"", []step{
+			{req{op: "Put", table: tH, item: it("id", S("v"), "", S("empty name"))}, invalid},
+			{req{op: "Update", table: tH, key: kA, update: "SET #a = :v", names: names("#a", ""), values: vals(":v", S("x"))}, invalid},
+			{get(tH, it("id", S("v"))), `{"Item":null}`},
+		}},
+		{"consistent scan of a global index", "global indexes are eventually consistent: DynamoDB refuses ConsistentRead on them for Scan as for Query; dynalite only for Query", []step{
+			{req{op: "Scan", table: tN, index: "byG", consistent: true}, invalid},
+			{req{op: "Scan", table: tN, index: "byLs", consistent: true, sel: types.SelectCount}, `"Count":9`},
 		}},
 		{"item count", "DescribeTable's ItemCount (DynamoDB refreshes it lazily; ddblocal keeps it exact)", []step{
 			{req{op: "Describe", table: tH}, `"ItemCount":3`},

@@ -88,6 +88,8 @@ type req struct {
 	pages      bool // follow LastEvaluatedKey until exhausted
 	consistent bool
 	puts, dels []item // BatchWrite
+	create     *dynamodb.CreateTableInput
+	startTable string // ListTables ExclusiveStartTableName
 	keys       []item // BatchGet
 }
 
@@ -341,14 +343,77 @@ func do(ctx context.Context, c *dynamodb.Client, r req) (map[string]any, string)
 		if err != nil {
 			return fail(err)
 		}
-		d := out.Table
 		// ItemCount is left out: DynamoDB refreshes it about every six hours and
 		// dynalite does not keep it; TestBeyondDynalite checks ddblocal's.
-		res["Status"] = d.TableStatus
+		d := describeJSON(out.Table).(map[string]any)
+		// dynalite reports CREATING for a moment after CreateTable even with
+		// --createTableMs 0; ddblocal is ACTIVE at once. Both are valid DynamoDB states.
+		delete(d, "status")
+		d["indexes"] = strings.ReplaceAll(strings.Join(d["indexes"].([]string), ";"), "CREATING", "ACTIVE")
+		res["Table"] = d
+	case "CreateTable":
+		out, err := c.CreateTable(ctx, r.create)
+		if err != nil {
+			return fail(err)
+		}
+		res["Table"] = describeJSON(out.TableDescription)
+	case "DeleteTable":
+		if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: tbl}); err != nil {
+			return fail(err)
+		}
+	case "ListTables":
+		in := &dynamodb.ListTablesInput{ExclusiveStartTableName: opt(r.startTable)}
+		if r.limit > 0 {
+			in.Limit = aws.Int32(r.limit)
+		}
+		out, err := c.ListTables(ctx, in)
+		if err != nil {
+			return fail(err)
+		}
+		res["TableNames"] = out.TableNames
+		res["Last"] = aws.ToString(out.LastEvaluatedTableName)
 	default:
 		panic("unknown op " + r.op)
 	}
 	return res, ""
+}
+
+// describeJSON is the part of a table description both servers must agree on: names,
+// keys, attribute definitions, indexes with their projections, status, billing mode.
+func describeJSON(d *types.TableDescription) any {
+	if d == nil {
+		return nil
+	}
+	keys := func(ks []types.KeySchemaElement) []string {
+		var out []string
+		for _, k := range ks {
+			out = append(out, aws.ToString(k.AttributeName)+" "+string(k.KeyType))
+		}
+		return out
+	}
+	proj := func(p *types.Projection) string {
+		if p == nil {
+			return ""
+		}
+		return string(p.ProjectionType) + " " + strings.Join(sorted(p.NonKeyAttributes), ",")
+	}
+	var attrs []string
+	for _, a := range d.AttributeDefinitions {
+		attrs = append(attrs, aws.ToString(a.AttributeName)+" "+string(a.AttributeType))
+	}
+	var idx []string
+	for _, g := range d.GlobalSecondaryIndexes {
+		idx = append(idx, "G "+aws.ToString(g.IndexName)+" "+strings.Join(keys(g.KeySchema), ",")+" "+proj(g.Projection)+" "+string(g.IndexStatus))
+	}
+	for _, l := range d.LocalSecondaryIndexes {
+		idx = append(idx, "L "+aws.ToString(l.IndexName)+" "+strings.Join(keys(l.KeySchema), ",")+" "+proj(l.Projection))
+	}
+	billing := ""
+	if d.BillingModeSummary != nil {
+		billing = string(d.BillingModeSummary.BillingMode)
+	}
+	return map[string]any{"name": aws.ToString(d.TableName), "keys": keys(d.KeySchema), "attrs": sorted(attrs), "indexes": sorted(idx),
+		"status": d.TableStatus, "billing": billing}
 }
 
 func toInt(v any) int {

@@ -193,6 +193,9 @@ func (s *Server) createTable(body []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
+			if group.local && def.Keys.Range == "" {
+				return nil, validation("One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex")
+			}
 			if group.local && (k.Hash != def.Keys.Hash || k.Range == "") {
 				return nil, validation("Local secondary index %s must have the table's hash key and a range key", ix.IndexName)
 			}
@@ -224,7 +227,9 @@ func (s *Server) createTable(body []byte) ([]byte, error) {
 	}
 	t := newTable(def)
 	s.tables[def.Name] = t
-	return marshal(map[string]any{"TableDescription": s.describe(t, "ACTIVE")})
+	// DynamoDB answers CREATING (the table is usable here at once, and DescribeTable says
+	// ACTIVE, which is what SDK waiters look for).
+	return marshal(map[string]any{"TableDescription": s.describe(t, "CREATING")})
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -276,7 +281,7 @@ func (s *Server) describe(t *table, status string) map[string]any {
 		if ix.Local {
 			lsis = append(lsis, m)
 		} else {
-			m["IndexStatus"] = "ACTIVE"
+			m["IndexStatus"] = status
 			m["ProvisionedThroughput"] = zero
 			gsis = append(gsis, m)
 		}

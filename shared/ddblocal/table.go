@@ -75,14 +75,19 @@ func cmpKeyValue(a, b *AV) int {
 
 // cmpInTable orders items of one table partition.
 func (t *table) cmpInTable(a, b Item) int {
+	if t.def.Keys.Range == "" {
+		return 0 // one item per partition (and a[""] may be an attribute named "")
+	}
 	return cmpKeyValue(a[t.def.Keys.Range], b[t.def.Keys.Range])
 }
 
 // cmpInIndex orders items of one index partition: by the index sort key, then by the
 // table's key so that equal index keys keep a stable order for pagination.
 func (t *table) cmpInIndex(ix *index, a, b Item) int {
-	if c := cmpKeyValue(a[ix.def.Keys.Range], b[ix.def.Keys.Range]); c != 0 {
-		return c
+	if ix.def.Keys.Range != "" {
+		if c := cmpKeyValue(a[ix.def.Keys.Range], b[ix.def.Keys.Range]); c != 0 {
+			return c
+		}
 	}
 	if c := strings.Compare(partKey(a[t.def.Keys.Hash]), partKey(b[t.def.Keys.Hash])); c != 0 {
 		return c
@@ -222,6 +227,14 @@ func (t *table) projectIndex(ix *index, item Item) Item {
 // checkItemKeys refuses an item whose table or index key attributes are missing, empty
 // or of the wrong type.
 func (t *table) checkItemKeys(item Item) error {
+	for name, v := range item {
+		if name == "" {
+			return validation("One or more parameter values were invalid: An attribute name may not be empty")
+		}
+		if err := checkValue(v); err != nil {
+			return err
+		}
+	}
 	for _, k := range []struct{ name, typ string }{{t.def.Keys.Hash, t.def.Keys.HashT}, {t.def.Keys.Range, t.def.Keys.RngT}} {
 		if k.name == "" {
 			continue

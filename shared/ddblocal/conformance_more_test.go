@@ -110,7 +110,7 @@ func moreItemCases() []confCase {
 	)
 	var bigItems []item
 	for i := 0; i < 14; i++ {
-		bigItems = append(bigItems, it("pk", S("big"), "sk", N(string(rune('a'+i))[:0]+strings.Repeat("1", i+1)), "pad", big(100*1024)))
+		bigItems = append(bigItems, it("pk", S("big"), "sk", N(string(rune('a' + i))[:0]+strings.Repeat("1", i+1)), "pad", big(100*1024)))
 	}
 	add("one megabyte pages",
 		req{op: "BatchWrite", table: tN, puts: bigItems[:7]},

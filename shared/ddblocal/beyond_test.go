@@ -105,6 +105,11 @@ func TestBeyondDynalite(t *testing.T) {
 			{req{op: "Scan", table: tN, index: "byG", consistent: true}, invalid},
 			{req{op: "Scan", table: tN, index: "byLs", consistent: true, sel: types.SelectCount}, `"Count":9`},
 		}},
+		{"strings order by UTF-8 bytes", "DynamoDB orders S keys by their UTF-8 bytes; dynalite by UTF-16 code units, which puts characters beyond U+FFFF before U+E000..U+FFFF", []step{
+			{req{op: "BatchWrite", table: tSG, puts: []item{it("PK", S("u"), "SK", S("\U0001F600")), it("PK", S("u"), "SK", S("\uFFFD")), it("PK", S("u"), "SK", S("\uE000"))}}, `"Unprocessed":0`},
+			{req{op: "Query", table: tSG, kc: "PK = :p", values: vals(":p", S("u")), proj: "SK"}, "\"Items\":[{\"SK\":{\"S\":\"\uE000\"}},{\"SK\":{\"S\":\"\uFFFD\"}},{\"SK\":{\"S\":\"\U0001F600\"}}]"},
+			{req{op: "Query", table: tSG, kc: "PK = :p AND SK > :s", values: vals(":p", S("u"), ":s", S("\uFFFD")), proj: "SK"}, `"Count":1`},
+		}},
 		{"item count", "DescribeTable's ItemCount (DynamoDB refreshes it lazily; ddblocal keeps it exact)", []step{
 			{req{op: "Describe", table: tH}, `"ItemCount":3`},
 			{req{op: "Delete", table: tH, key: kA}, ok},

@@ -171,6 +171,72 @@ func moreItemCases() []confCase {
 		req{op: "Update", table: tH, key: kA, update: "SET cnt = cnt + :v", values: vals(":v", N("0.000000000000000000000000000000000001"))},
 		get(tH, kA),
 	)
+	inList := func(n int) (string, item) {
+		var names []string
+		v := item{}
+		for i := 0; i < n; i++ {
+			k := ":i" + strings.Repeat("x", i)
+			names = append(names, k)
+			v[k] = S("apple")
+		}
+		return "s IN (" + strings.Join(names, ", ") + ")", v
+	}
+	in100, v100 := inList(100)
+	in101, v101 := inList(101)
+	add("expression syntax corners",
+		cond(kA, "s between :a and :b", vals(":a", S("a"), ":b", S("b"))),
+		cond(kA, "ATTRIBUTE_EXISTS(s)", nil),
+		cond(kA, "Size(s) > :a", vals(":a", N("1"))),
+		cond(kA, "s = 5", nil),
+		cond(kA, "l[-1] = :a", vals(":a", S("x"))),
+		cond(kA, "((s = :a) AND (n > :b)) OR (NOT (cnt = :b))", vals(":a", S("apple"), ":b", N("0"))),
+		cond(kA, "s\n=\t:a", vals(":a", S("apple"))),
+		cond(kA, in100, v100),
+		cond(kA, in101, v101),
+		cond(kA, "s = :a AND "+strings.Repeat("attribute_exists(s) AND ", 200)+"s = :a", vals(":a", S("apple"))),
+		cond(kA, "s = :a"+strings.Repeat(" ", 4100), vals(":a", S("apple"))),
+		cond(kA, "l[0][1] = :a", vals(":a", S("x"))),
+		cond(kA, "m.a.b[1].c.d = :a", vals(":a", S("x"))),
+		cond(kA, "#a.#a = :v", vals(":v", S("x")), "#a", "m"),
+		cond(kA, "begins_with(#a, :v)", vals(":v", S("a")), "#a", "s"),
+		cond(kA, "contains(:v, s)", vals(":v", S("apple"))),
+		cond(kA, "size(:v) = :w", vals(":v", S("apple"), ":w", N("5"))),
+		cond(kA, "size(:v) = :w", vals(":v", L(N("1")), ":w", N("1"))),
+		cond(kA, "size(:v) = :w", vals(":v", N("12"), ":w", N("2"))),
+		cond(kA, "begins_with(:v, s)", vals(":v", S("apple pie"))),
+		cond(kA, "begins_with(:v, :w)", vals(":v", S("apple pie"), ":w", S("app"))),
+		cond(kA, "begins_with(:v, s)", vals(":v", N("1"))),
+		cond(kA, "begins_with(size(s), :w)", vals(":w", S("5"))),
+		cond(kA, "contains(size(l), :w)", vals(":w", N("3"))),
+		cond(kA, "attribute_exists(size(s))", nil),
+		cond(kA, "attribute_type(:v, :t)", vals(":v", S("x"), ":t", S("S"))),
+		cond(kA, "s = :a AND size(s)", vals(":a", S("apple"))),
+		cond(kA, "size(l) BETWEEN :a AND :b", vals(":a", N("3"), ":b", S("3"))),
+		cond(kA, "n IN (:a, size(s))", vals(":a", N("1"))),
+		cond(kA, "attribute_type(s, :t) AND attribute_type(n, :t)", vals(":t", S("S"))),
+	)
+	add("list positions in one update",
+		req{op: "Update", table: tH, key: kA, update: "SET l[5] = :v REMOVE l[0]", values: vals(":v", S("end")), rv: types.ReturnValueAllNew},
+		req{op: "Update", table: tH, key: kA, update: "REMOVE l[0]", rv: types.ReturnValueUpdatedNew},
+		req{op: "Update", table: tH, key: kA, update: "REMOVE l[0]", rv: types.ReturnValueUpdatedOld},
+		req{op: "Update", table: tH, key: kA, update: "SET l[0] = :v, l[1] = :w", values: vals(":v", S("a"), ":w", S("b")), rv: types.ReturnValueUpdatedNew},
+		req{op: "Update", table: tH, key: kA, update: "SET l[1] = l[0], l[0] = l[1]", rv: types.ReturnValueAllNew},
+		req{op: "Update", table: tH, key: kA, update: "SET m.a.b[0] = :v REMOVE m.a.b[1]", values: vals(":v", S("zero")), rv: types.ReturnValueUpdatedNew},
+		req{op: "Update", table: tH, key: kB, update: "SET l[0] = :v", values: vals(":v", S("first")), rv: types.ReturnValueAllNew},
+		req{op: "Update", table: tH, key: kB, update: "REMOVE l[0]", rv: types.ReturnValueAllNew},
+	)
+	add("key condition corners",
+		req{op: "Query", table: tSG, kc: "begins_with(PK, :p)", values: vals(":p", S("run"))},
+		req{op: "Query", table: tSG, kc: "PK = :p AND SK BETWEEN :a AND :a", values: vals(":p", S("run#1"), ":a", S("meta"))},
+		req{op: "Query", table: tSG, kc: "#p = :p AND #s <= :a", names: names("#p", "PK", "#s", "SK"), values: vals(":p", S("run#1"), ":a", S("audit#002"))},
+		req{op: "Query", table: tSG, kc: "PK = :p AND SK = :a AND PK = :p", values: vals(":p", S("run#1"), ":a", S("meta"))},
+		req{op: "Query", table: tSG, kc: "PK = :p AND (SK = :a)", values: vals(":p", S("run#1"), ":a", S("meta"))},
+		req{op: "Query", table: tSG, kc: "PK = :p", values: vals(":p", S("run#1")), limit: 2, esk: it("PK", S("run#1"), "SK", S("audit#002"))},
+		req{op: "Query", table: tSG, kc: "PK = :p", values: vals(":p", S("run#1")), limit: 2, esk: it("PK", S("run#1"), "SK", S("audit#0025"))},
+		req{op: "Query", table: tSG, kc: "PK = :p AND SK > :s", values: vals(":p", S("run#1"), ":s", S("audit#003")), esk: it("PK", S("run#1"), "SK", S("audit#001"))},
+		req{op: "Query", table: tSG, index: "GSI1", kc: "GSI1PK = :g", values: vals(":g", S("st#ok")), limit: 2,
+			esk: it("PK", S("run#1"), "SK", S("audit#001"), "GSI1PK", S("st#ok"), "GSI1SK", S("t001"))},
+	)
 	add("query errors on indexes",
 		req{op: "Query", table: tN, index: "byLs", kc: "pk = :p AND sk = :s", values: vals(":p", S("x"), ":s", N("1"))},
 		req{op: "Query", table: tN, index: "byG", kc: "pk = :p", values: vals(":p", S("x"))},

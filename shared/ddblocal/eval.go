@@ -40,7 +40,10 @@ func evalOperand(item Item, o *operand) *AV {
 	case oPath:
 		return resolve(item, o.path)
 	case oSize:
-		v := resolve(item, o.path)
+		v := o.val
+		if v == nil {
+			v = resolve(item, o.path)
+		}
 		if v == nil {
 			return nil
 		}

@@ -341,15 +341,30 @@ func (p *parser) operand() (*operand, error) {
 		}
 		return &operand{kind: oValue, val: v}, nil
 	case p.isFunc("size"):
+		// size takes a path or, as DynamoDB allows, a value (but not a number, boolean
+		// or null).
 		p.i += 2
-		path, err := p.path()
-		if err != nil {
-			return nil, err
+		o := &operand{kind: oSize}
+		if p.peek().kind == tValue {
+			v, err := p.value()
+			if err != nil {
+				return nil, err
+			}
+			if v.T == "N" || v.T == "BOOL" || v.T == "NULL" {
+				return nil, p.errf("Incorrect operand type for operator or function; operator or function: size, operand type: %s", v.T)
+			}
+			o.val = v
+		} else {
+			path, err := p.path()
+			if err != nil {
+				return nil, err
+			}
+			o.path = path
 		}
 		if err := p.expect(")"); err != nil {
 			return nil, err
 		}
-		return &operand{kind: oSize, path: path}, nil
+		return o, nil
 	case t.kind == tIdent && p.toks[p.i+1].kind == tPunct && p.toks[p.i+1].text == "(":
 		return nil, p.errf("Invalid function name; function: %s", t.text)
 	case t.kind == tIdent || t.kind == tName:
@@ -477,6 +492,9 @@ func (p *parser) primary() (*cond, error) {
 			return nil, err
 		}
 		if lo.kind == oValue && hi.kind == oValue {
+			if lo.val.T != hi.val.T {
+				return nil, p.errf("The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: %s, upper bound operand: AttributeValue: %s", lo.val, hi.val)
+			}
 			if c, ok := compareScalar(lo.val, hi.val); ok && c > 0 {
 				return nil, p.errf("The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: %s, upper bound operand: AttributeValue: %s", lo.val, hi.val)
 			}
@@ -532,20 +550,12 @@ func (p *parser) distinct(op string, a, b *operand) error {
 
 // checkFunc refuses the operand types DynamoDB refuses when it parses the expression.
 func (p *parser) checkFunc(c *cond) error {
-	if c.op != "attribute_exists" && c.op != "attribute_not_exists" && c.op != "attribute_type" && c.args[0].kind != oPath && c.op != "contains" {
-		if c.args[0].kind == oValue {
-			return p.errf("Incorrect operand type for operator or function; operator or function: %s, operand type: %s", c.op, c.args[0].val.T)
-		}
-	}
 	switch c.op {
 	case "attribute_exists", "attribute_not_exists":
 		if c.args[0].kind != oPath {
 			return p.errf("Operator or function requires a document path; operator or function: %s", c.op)
 		}
 	case "attribute_type":
-		if c.args[0].kind != oPath {
-			return p.errf("Operator or function requires a document path; operator or function: %s", c.op)
-		}
 		if v := c.args[1]; v.kind != oValue || v.val.T != "S" {
 			return p.errf("Incorrect operand type for operator or function; operator or function: attribute_type, operand type: %s", operandType(v))
 		}
@@ -555,8 +565,10 @@ func (p *parser) checkFunc(c *cond) error {
 			return p.errf("Invalid attribute type name found; type: %s, valid types: { B, NULL, SS, BOOL, L, BS, N, NS, S, M }", c.args[1].val.S)
 		}
 	case "begins_with":
-		if v := c.args[1]; v.kind == oValue && v.val.T != "S" && v.val.T != "B" {
-			return p.errf("Incorrect operand type for operator or function; operator or function: begins_with, operand type: %s", v.val.T)
+		for _, v := range c.args {
+			if t := operandType(v); t != "PATH" && t != "S" && t != "B" {
+				return p.errf("Incorrect operand type for operator or function; operator or function: begins_with, operand type: %s", t)
+			}
 		}
 	}
 	return nil

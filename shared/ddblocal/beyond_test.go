@@ -11,6 +11,11 @@ import (
 	"github.com/shipgate/shipgate/shared/ddblocal"
 )
 
+func withIn(n int) req {
+	expr, v := inList(n)
+	return cond(kA, expr, v)
+}
+
 // TestBeyondDynalite checks, against ddblocal alone, what the differential test cannot:
 // where dynalite departs from DynamoDB's documented behaviour (so it is no oracle there)
 // or lacks a feature. Each case says which DynamoDB behaviour it follows; want is a
@@ -110,6 +115,24 @@ func TestBeyondDynalite(t *testing.T) {
 			{req{op: "Query", table: tSG, kc: "PK = :p", values: vals(":p", S("u")), proj: "SK"}, "\"Items\":[{\"SK\":{\"S\":\"\uE000\"}},{\"SK\":{\"S\":\"\uFFFD\"}},{\"SK\":{\"S\":\"\U0001F600\"}}]"},
 			{req{op: "Query", table: tSG, kc: "PK = :p AND SK > :s", values: vals(":p", S("u"), ":s", S("\uFFFD")), proj: "SK"}, `"Count":1`},
 		}},
+		{"expression limits", "DynamoDB's documented limits: an expression of at most 4 KB, at most 300 operators and functions, at most 100 operands of IN; dynalite enforces none", []step{
+			{cond(kA, "s = :a"+strings.Repeat(" ", 4090), vals(":a", S("apple"))), ok},
+			{cond(kA, "s = :a"+strings.Repeat(" ", 4091), vals(":a", S("apple"))), invalid},
+			{cond(kA, strings.Repeat("attribute_exists(s) AND ", 149)+"s = :a", vals(":a", S("apple"))), ok},
+			{cond(kA, strings.Repeat("attribute_exists(s) AND ", 150)+"s = :a", vals(":a", S("apple"))), invalid},
+			{withIn(100), ok},
+			{withIn(101), invalid},
+			{req{op: "Update", table: tH, key: kA, update: "SET s = :a" + strings.Repeat(" ", 4096), values: vals(":a", S("x"))}, invalid},
+		}},
+		{"deleted table is gone at once", "DynamoDB shows DELETING for a while; ddblocal deletes at once, so every later request finds no table", []step{
+			{req{op: "DeleteTable", table: tH}, `{}`},
+			{req{op: "DeleteTable", table: tH}, `{"error":"ResourceNotFoundException"}`},
+			{req{op: "Describe", table: tH}, `{"error":"ResourceNotFoundException"}`},
+			{req{op: "Put", table: tH, item: kA}, `{"error":"ResourceNotFoundException"}`},
+			{req{op: "CreateTable", table: tH, create: hTable}, `"status":"CREATING"`},
+			{req{op: "Describe", table: tH}, `"TableStatus":"ACTIVE"`},
+			{req{op: "Scan", table: tH}, `"Count":0`},
+		}},
 		{"item count", "DescribeTable's ItemCount (DynamoDB refreshes it lazily; ddblocal keeps it exact)", []step{
 			{req{op: "Describe", table: tH}, `"ItemCount":3`},
 			{req{op: "Delete", table: tH, key: kA}, ok},
@@ -125,6 +148,7 @@ func TestBeyondDynalite(t *testing.T) {
 					out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.r.table})
 					if err == nil {
 						res["ItemCount"] = *out.Table.ItemCount
+						res["TableStatus"] = out.Table.TableStatus
 					}
 				}
 				if got := canonJSON(res); !strings.Contains(got, s.want) {

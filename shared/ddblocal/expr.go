@@ -197,15 +197,49 @@ type parser struct {
 	env  *exprEnv
 }
 
+// DynamoDB's documented limits on expressions.
+const (
+	maxExprBytes  = 4096 // any expression string
+	maxOperators  = 300  // operators and functions in a condition, filter or key condition
+	maxInOperands = 100  // values on the right of IN
+)
+
 func newParser(what, src string, env *exprEnv) (*parser, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, validation("Invalid %s: The expression can not be empty;", what)
+	}
+	if len(src) > maxExprBytes {
+		return nil, validation("Invalid %s: Expression size has exceeded the maximum allowed size; expression size: %d", what, len(src))
 	}
 	toks, err := lex(src)
 	if err != nil {
 		return nil, validation("Invalid %s: %v", what, err)
 	}
 	return &parser{src: src, what: what, toks: toks, env: env}, nil
+}
+
+// operators counts the operators and function calls among the tokens.
+func (p *parser) operators() int {
+	n := 0
+	for i, t := range p.toks {
+		switch t.kind {
+		case tPunct:
+			switch t.text {
+			case "=", "<>", "<", "<=", ">", ">=":
+				n++
+			}
+		case tIdent:
+			switch strings.ToUpper(t.text) {
+			case "AND", "OR", "NOT", "BETWEEN", "IN":
+				n++
+			default:
+				if next := p.toks[i+1]; next.kind == tPunct && next.text == "(" {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -383,6 +417,9 @@ func parseCondition(what, src string, env *exprEnv) (*cond, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := p.operators(); n > maxOperators {
+		return nil, p.errf("The expression contains too many operators; operator count: %d", n)
+	}
 	c, err := p.or()
 	if err != nil {
 		return nil, err
@@ -514,6 +551,9 @@ func (p *parser) primary() (*cond, error) {
 			if !p.punct(",") {
 				break
 			}
+		}
+		if n := len(c.args) - 1; n > maxInOperands {
+			return nil, p.errf("The IN operator is provided with too many operands; number of operands: %d", n)
 		}
 		return c, p.expect(")")
 	}

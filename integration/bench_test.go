@@ -69,12 +69,24 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 //     waited for the human (from the approval task being submitted, the mail out, to the
 //     decision); overhead-with-push also counts the `git push` itself, which is git's own
 //     work (no hook is installed) but is reported for completeness.
+//
+// It runs with the handlers' AWS clients in process (local mode's default) and over
+// the stand-ins' TCP endpoints.
 func BenchmarkLocalRun(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		overTCP bool
+	}{{"clients=inproc", false}, {"clients=tcp", true}} {
+		b.Run(tc.name, func(b *testing.B) { benchLocalRun(b, tc.overTCP) })
+	}
+}
+
+func benchLocalRun(b *testing.B, overTCP bool) {
 	stamps := b.TempDir()
 	var mu sync.Mutex
 	deployStarted := map[string]time.Time{} // run -> Deploy handler invoked
 	waiting := map[string]time.Time{}       // run -> the approval task submitted (mail out)
-	w := newBenchWorld(b, benchSpec(stamps), func(_, name string, ev asl.Event) {
+	w := newBenchWorld(b, benchSpec(stamps), overTCP, func(_, name string, ev asl.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -159,10 +171,10 @@ func shBaseline(b *testing.B, stamps string) time.Duration {
 	return p50(runs)
 }
 
-func newBenchWorld(b *testing.B, spec string, onEvent func(arn, name string, ev asl.Event)) *world {
+func newBenchWorld(b *testing.B, spec string, overTCP bool, onEvent func(arn, name string, ev asl.Event)) *world {
 	b.Helper()
 	root := b.TempDir()
-	w := &world{t: b, bare: filepath.Join(root, "app.git"), work: filepath.Join(root, "work"), data: filepath.Join(root, "data"), out: &syncBuffer{}, onEvent: onEvent}
+	w := &world{t: b, bare: filepath.Join(root, "app.git"), work: filepath.Join(root, "work"), data: filepath.Join(root, "data"), out: &syncBuffer{}, onEvent: onEvent, overTCP: overTCP}
 	w.git(root, "init", "-q", "--bare", "-b", "main", w.bare)
 	w.git(root, "init", "-q", "-b", "main", w.work)
 	w.git(w.work, "remote", "add", "origin", w.bare)

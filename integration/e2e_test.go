@@ -11,8 +11,19 @@ import (
 
 // The walking skeleton: push -> build -> test -> stage -> approval email -> GET shows the
 // page -> POST approves -> decision recorded -> deploy ran -> audit shows it in order.
+// TestPushApprovedByEmailLinkDeploysAndIsAudited runs the whole path twice: with the
+// handlers' AWS clients in process (local mode's default, shared/inproc) and over the
+// stand-ins' TCP endpoints (the path every client outside the process takes).
 func TestPushApprovedByEmailLinkDeploysAndIsAudited(t *testing.T) {
-	w := newWorld(t, worldOpts{})
+	for _, tc := range []struct {
+		name    string
+		overTCP bool
+	}{{"clients in process", false}, {"clients over TCP", true}} {
+		t.Run(tc.name, func(t *testing.T) { approveByEmailLink(t, newWorld(t, worldOpts{overTCP: tc.overTCP})) })
+	}
+}
+
+func approveByEmailLink(t *testing.T, w *world) {
 	commit, run := w.push()
 	w.waitState(run, "RequestApproval")
 

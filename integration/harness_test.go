@@ -55,6 +55,8 @@ type world struct {
 	out   *syncBuffer
 	clock *asl.VirtualClock
 	user  string
+	// overTCP: the handlers' AWS clients use the stand-ins' TCP endpoints.
+	overTCP bool
 	// onEvent, when set, observes the engine's history events (benchmarks).
 	onEvent func(arn, name string, ev asl.Event)
 }
@@ -64,6 +66,7 @@ type worldOpts struct {
 	spec    string
 	files   map[string]string
 	virtual bool // engine on a virtual clock (expiry tests)
+	overTCP bool // the handlers' AWS clients use the stand-ins' TCP endpoints
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -87,6 +90,7 @@ func newWorld(t *testing.T, o worldOpts) *world {
 		w.clock = asl.NewVirtualClock(time.Now(), false)
 	}
 	w.user = o.user
+	w.overTCP = o.overTCP
 	w.start()
 	return w
 }
@@ -97,7 +101,7 @@ func (w *world) start() {
 	if user == "" {
 		user = "lead@example.com"
 	}
-	o := local.Options{Repo: w.bare, Data: w.data, User: user, Out: w.out}
+	o := local.Options{Repo: w.bare, Data: w.data, User: user, Out: w.out, OverTCP: w.overTCP}
 	if w.clock != nil {
 		o.Clock = w.clock
 	}

@@ -42,6 +42,7 @@ import (
 	"github.com/shipgate/shipgate/shared/ddblocal"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/gitwatch"
+	"github.com/shipgate/shipgate/shared/inproc"
 	sgnotify "github.com/shipgate/shipgate/shared/notify"
 	"github.com/shipgate/shipgate/shared/s3local"
 	"github.com/shipgate/shipgate/shared/table"
@@ -81,6 +82,10 @@ type Options struct {
 	Quiet bool
 	// NoWatch turns off the git watcher (tests that drive pushes themselves).
 	NoWatch bool
+	// OverTCP makes the in-process handlers' AWS clients reach the stand-ins through
+	// their TCP endpoints, as the CLI and the AWS CLI do, instead of in process
+	// (shared/inproc). Tests of the wire path use it.
+	OverTCP bool
 	// AllowRemote lets Addr be a non-loopback address. The console signs every request in
 	// as User, so serving it beyond this machine hands approvals to anyone who can reach it.
 	AllowRemote bool
@@ -206,6 +211,20 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The handlers run in this process, and so do the stand-ins: their clients hand each
+	// request to the stand-in's handler directly (the engine's once it serves, below;
+	// until then a request to it goes over TCP).
+	var wire *inproc.Transport
+	if !o.OverTCP {
+		wire = &inproc.Transport{}
+		if err := errors.Join(wire.Handle(dyn.URL, dyn), wire.Handle(s3srv.URL, s3srv.Handler())); err != nil {
+			return nil, err
+		}
+		deps.AWS.HTTPClient = &http.Client{Transport: wire}
+		deps.S3 = awsclient.S3(deps.AWS, cfg.Endpoints)
+		deps.DynamoDB = awsclient.DynamoDB(deps.AWS, cfg.Endpoints)
+		deps.SFN = awsclient.SFN(deps.AWS, cfg.Endpoints)
+	}
 	if o.Clock != nil {
 		deps.Now = o.Clock.Now
 	}
@@ -246,7 +265,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	// HTTP: the engine's API on its own port, the product's routes on the console port.
-	sfnSrv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	api := eng.Handler()
+	if wire != nil {
+		if err := wire.Handle(sfnURL, api); err != nil {
+			return nil, err
+		}
+	}
+	sfnSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go sfnSrv.Serve(sfnL)
 	s.closers = append(s.closers, shutdown(sfnSrv))
 	th, err := triggerlambda.NewWithOptions(cfg, deps, trigger.LocalOptions(s.Audit))

@@ -92,3 +92,6 @@ func (s *Server) Close() error {
 	}
 	return s.closer()
 }
+
+// Handler serves the S3 protocol, for callers in this process (shared/inproc).
+func (s *Server) Handler() http.Handler { return s.srv.Handler }

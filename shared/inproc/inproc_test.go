@@ -1,0 +1,172 @@
+package inproc_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/shipgate/shipgate/shared/awsclient"
+	"github.com/shipgate/shipgate/shared/inproc"
+	"github.com/shipgate/shipgate/shared/s3local"
+)
+
+func TestRoutesRegisteredHostsInProcessAndTheRestToTheNetwork(t *testing.T) {
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "network")
+	}))
+	defer remote.Close()
+	var tr inproc.Transport
+	var seen *http.Request
+	var body string
+	if err := tr.Handle("http://127.0.0.1:9", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r
+		b, _ := io.ReadAll(r.Body)
+		body = string(b)
+		w.Header().Set("X-Answer", "42")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "in process")
+	})); err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &tr}
+	resp, err := c.Post("http://127.0.0.1:9/a/b?x=1", "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, tc := range []struct{ name, got, want string }{
+		{"status", resp.Status, "201 Created"},
+		{"header", resp.Header.Get("X-Answer"), "42"},
+		{"body", string(got), "in process"},
+		{"request body", body, "hello"},
+		{"request URI", seen.RequestURI, "/a/b?x=1"},
+		{"host", seen.Host, "127.0.0.1:9"},
+		{"content length", seen.Header.Get("Content-Length"), "5"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+	resp, err = c.Get(remote.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "network" {
+		t.Errorf("unregistered host: got %q, want the network's answer", got)
+	}
+}
+
+func TestStreamsTheResponseAsTheHandlerWritesIt(t *testing.T) {
+	var tr inproc.Transport
+	release := make(chan struct{})
+	tr.Handle("http://stream:1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first")
+		<-release
+		io.WriteString(w, "-second")
+	}))
+	resp, err := (&http.Client{Transport: &tr}).Get("http://stream:1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first" {
+		t.Fatalf("first chunk before the handler finished: %q %v", buf, err)
+	}
+	close(release)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(rest) != "-second" {
+		t.Errorf("rest: got %q", rest)
+	}
+}
+
+func TestHeadAndHandlerFailures(t *testing.T) {
+	var tr inproc.Transport
+	tr.Handle("http://h:1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/panic":
+			panic("boom")
+		case "/slow":
+			time.Sleep(time.Second)
+		}
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusOK)
+	}))
+	c := &http.Client{Transport: &tr}
+	resp, err := c.Head("http://h:1/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ContentLength != 1000 || resp.Body != http.NoBody {
+		t.Errorf("HEAD: length %d body %T, want 1000 and no body", resp.ContentLength, resp.Body)
+	}
+	if _, err := c.Get("http://h:1/panic"); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Errorf("panic: got %v, want an error saying the handler panicked", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://h:1/slow", nil)
+	if _, err := c.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled: got %v, want the context's error", err)
+	}
+	if err := tr.Handle("not a url", http.NotFoundHandler()); err == nil {
+		t.Error("Handle accepted a relative URL")
+	}
+}
+
+// TestTheAWSSDKThroughTheTransport puts and gets a 20 MiB object on the S3 stand-in
+// with the real SDK, in process.
+func TestTheAWSSDKThroughTheTransport(t *testing.T) {
+	srv, err := s3local.Start(s3local.Options{Buckets: []string{"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	ep := awsclient.Endpoints{S3: srv.URL}
+	cfg, err := awsclient.Load(ctx, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &inproc.Transport{Next: failing{t}}
+	tr.Handle(srv.URL, srv.Handler())
+	cfg.HTTPClient = &http.Client{Transport: tr}
+	c := awsclient.S3(cfg, ep)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 20<<16)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("GetObject: %d bytes, err %v; want the %d bytes put", len(got), err, len(data))
+	}
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("b"), Key: aws.String("missing")}); err == nil {
+		t.Error("HeadObject of a missing key succeeded")
+	}
+}
+
+// failing fails the test if a request leaves the process.
+type failing struct{ t *testing.T }
+
+func (f failing) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.t.Errorf("request to %s went to the network", r.URL)
+	return nil, errors.New("no network in this test")
+}

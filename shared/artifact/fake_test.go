@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -77,28 +79,101 @@ func TestUploadFailuresAbortAndClassify(t *testing.T) {
 			return &timeoutErr{}
 		}, domain.Transient},
 	}
+	body := strings.Repeat("x", 40<<20)
+	path := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Streams go through part buffers; files above the single-put size are read by offset.
+	entries := []struct {
+		name string
+		put  func(*artifact.Store) error
+	}{
+		{"Put", func(s *artifact.Store) error {
+			_, err := s.Put(context.Background(), "k", strings.NewReader(body), "")
+			return err
+		}},
+		{"PutFile", func(s *artifact.Store) error {
+			_, err := s.WithSinglePutMax(0).PutFile(context.Background(), "k", path, "")
+			return err
+		}},
+	}
+	for _, e := range entries {
+		for _, tc := range cases {
+			t.Run(e.name+"/"+tc.name, func(t *testing.T) {
+				f := &fakeS3{upload: tc.upload}
+				store := artifact.New(f, "b").WithParts(5<<20, 2)
+				done := make(chan error, 1)
+				go func() { done <- e.put(store) }()
+				select {
+				case err := <-done:
+					if err == nil || domain.KindOf(err) != tc.wantKind {
+						t.Fatalf("%s error = %v (kind %s), want kind %s", e.name, err, domain.KindOf(err), tc.wantKind)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s hung after a part failed", e.name)
+				}
+				if f.aborted != 1 {
+					t.Errorf("aborted %d times, want 1", f.aborted)
+				}
+				if f.parts >= 8 {
+					t.Errorf("uploaded %d parts of 8 after a failure, want the upload to stop early", f.parts)
+				}
+			})
+		}
+	}
+}
+
+// A file rewritten while its parts are uploaded would leave the manifest a digest of
+// bytes that were not all stored: PutFile must fail and abort instead.
+func TestPutFileChangedDuringUpload(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(path string) error
+	}{
+		{"appended to", func(p string) error {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.Write([]byte("more"))
+			return err
+		}},
+		{"truncated", func(p string) error { return os.Truncate(p, 7<<20) }},
+		{"rewritten in place", func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt([]byte("tampered"), 1<<20)
+			if err == nil {
+				// Same size; a coarse clock might leave the same mtime.
+				err = os.Chtimes(p, time.Now(), time.Now().Add(time.Hour))
+			}
+			return err
+		}},
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeS3{upload: tc.upload}
-			store := artifact.New(f, "b").WithParts(5<<20, 2)
-			done := make(chan error, 1)
-			go func() {
-				_, err := store.Put(context.Background(), "k", strings.NewReader(strings.Repeat("x", 40<<20)), "")
-				done <- err
-			}()
-			select {
-			case err := <-done:
-				if err == nil || domain.KindOf(err) != tc.wantKind {
-					t.Fatalf("Put error = %v (kind %s), want kind %s", err, domain.KindOf(err), tc.wantKind)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Put hung after a part failed")
+			path := filepath.Join(t.TempDir(), "artifact.bin")
+			if err := os.WriteFile(path, []byte(strings.Repeat("y", 23<<20)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var once sync.Once
+			f := &fakeS3{upload: func(n int32) error {
+				var err error
+				once.Do(func() { err = tc.change(path) })
+				return err
+			}}
+			store := artifact.New(f, "b").WithParts(5<<20, 1).WithSinglePutMax(0)
+			obj, err := store.PutFile(context.Background(), "k", path, "")
+			if err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("PutFile = %+v, %v; want an error naming %s", obj, err, path)
 			}
 			if f.aborted != 1 {
 				t.Errorf("aborted %d times, want 1", f.aborted)
-			}
-			if f.parts >= 8 {
-				t.Errorf("uploaded %d parts of 8 after a failure, want the upload to stop early", f.parts)
 			}
 		})
 	}

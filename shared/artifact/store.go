@@ -35,10 +35,11 @@ type S3API interface {
 
 var _ S3API = (*s3.Client)(nil)
 
-// Upload tuning. One upload holds at most Concurrency+1 part buffers (one filling, the
-// others uploading): 5 * 6 MiB = 30 MiB, which keeps a Lambda staging a 1 GiB artifact
-// (runtime, SDK and workspace restore included) inside a 64 MiB budget. 10,000 parts of
-// 6 MiB allow objects up to 58 GiB.
+// Upload tuning. A streamed upload (Put) holds at most Concurrency+1 part buffers (one
+// filling, the others uploading): 5 * 6 MiB = 30 MiB, which keeps a Lambda inside a
+// 64 MiB budget; 10,000 parts of 6 MiB allow streams up to 58 GiB. A file's multipart
+// upload (PutFile) reads its parts from the file and holds no part buffers; its parts
+// grow beyond 6 MiB when a file needs more than 10,000.
 const (
 	DefaultPartSize    = 6 << 20
 	DefaultConcurrency = 4
@@ -147,7 +148,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType st
 
 // putOne stores body with one PutObject.
 func (s *Store) putOne(ctx context.Context, key string, body []byte, whole hash.Hash, contentType string) (Object, error) {
-	whole.Write(body)
+	writeChunked(whole, body)
 	sum := whole.Sum(nil)
 	_, err := s.c.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:            aws.String(s.bucket),
@@ -218,7 +219,10 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *partBuf,
 	upload := func(num int32, part []byte, buf *partBuf) {
 		defer wg.Done()
 		defer func() { free <- buf }()
-		sum := sha256.Sum256(part)
+		h := sha256.New()
+		writeChunked(h, part)
+		var sum [sha256.Size]byte
+		h.Sum(sum[:0])
 		b64 := base64.StdEncoding.EncodeToString(sum[:])
 		out, err := s.c.UploadPart(ctx, &s3.UploadPartInput{
 			Bucket:            aws.String(s.bucket),
@@ -248,7 +252,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *partBuf,
 			break
 		}
 		part := buf.b[:n]
-		whole.Write(part)
+		writeChunked(whole, part)
 		size += int64(n)
 		wg.Add(1)
 		go upload(num, part, buf)
@@ -326,8 +330,9 @@ func sortParts(p []types.CompletedPart) {
 
 // SinglePutMax is the largest file PutFile sends in one PutObject. Up to it, the file is
 // read twice (once to hash, once by the HTTP client) and sent as it is, with no part
-// buffers at all; larger files go as parallel multipart uploads, which real S3 serves
-// faster and which keep a retry from resending gigabytes.
+// buffers at all; larger files go as parallel multipart uploads (also read from the
+// file, see putFileMultipart), which real S3 serves faster and which keep a retry from
+// resending gigabytes.
 const SinglePutMax = 256 << 20
 
 // PutFile stores the file at path under key, with its SHA-256 as S3's checksum.
@@ -341,11 +346,14 @@ func (s *Store) PutFile(ctx context.Context, key, path, contentType string) (Obj
 	if err != nil {
 		return Object{}, err
 	}
-	if !st.Mode().IsRegular() || st.Size() > s.singleMax || st.Size() < smallRead {
-		return s.Put(ctx, key, f, contentType)
-	}
 	if contentType == "" {
 		contentType = "application/octet-stream"
+	}
+	if st.Mode().IsRegular() && st.Size() > s.singleMax && st.Size() > int64(s.partSize) {
+		return s.putFileMultipart(ctx, key, f, st, contentType)
+	}
+	if !st.Mode().IsRegular() || st.Size() > s.singleMax || st.Size() < smallRead {
+		return s.Put(ctx, key, f, contentType)
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, f)

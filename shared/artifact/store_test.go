@@ -101,6 +101,8 @@ func TestPutFilePaths(t *testing.T) {
 		{"small object", 100},
 		{"one PutObject from the file", 2 << 20},
 		{"multipart above the single-put limit", 12<<20 + 5},
+		{"multipart, whole parts only", 15 << 20},
+		{"multipart, last part one byte", 10<<20 + 1},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

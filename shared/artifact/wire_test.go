@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,7 +35,8 @@ func TestChecksumHeadersOnTheWire(t *testing.T) {
 	defer srv.Close()
 	target, _ := url.Parse(srv.URL)
 	var mu sync.Mutex
-	seen := map[string]string{} // method+query kind -> checksum header
+	seen := map[string]int{} // request kind -> count
+	var bad []string         // every PUT that broke a rule
 	var badSig []string
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,8 +49,11 @@ func TestChecksumHeadersOnTheWire(t *testing.T) {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			sum := sha256.Sum256(body)
 			mu.Lock()
-			if _, ok := seen[kind]; !ok {
-				seen[kind] = r.Header.Get("X-Amz-Checksum-Sha256") + "|" + r.Header.Get("Content-Encoding")
+			seen[kind]++
+			// Every request, every part: S3 verifies each part against its own header.
+			checksum, enc := r.Header.Get("X-Amz-Checksum-Sha256"), r.Header.Get("Content-Encoding")
+			if checksum != base64.StdEncoding.EncodeToString(sum[:]) || strings.Contains(enc, "aws-chunked") {
+				bad = append(bad, fmt.Sprintf("%s %s: x-amz-checksum-sha256 %q, content-encoding %q", kind, r.URL.RawQuery, checksum, enc))
 			}
 			// The payload hash we hand the signer must be the body's (gofakes3 does
 			// not check signatures; AWS would refuse a wrong one).
@@ -62,32 +68,43 @@ func TestChecksumHeadersOnTheWire(t *testing.T) {
 	ep := awsclient.Endpoints{S3: rec.URL}
 	cfg, _ := awsclient.Load(ctx, ep)
 	store := artifact.New(awsclient.S3(cfg, ep), bucket).WithParts(5<<20, 2)
-	for i, size := range []int{1000, 11 << 20, 2 << 20} {
-		data := randomBytes(size, 3)
+	cases := []struct {
+		name string
+		size int
+		file bool // PutFile rather than Put of a stream
+	}{
+		{"small stream", 1000, false},
+		{"multipart stream", 11 << 20, false},
+		{"single PutObject from a file", 2 << 20, true},
+		{"multipart from a file", 11<<20 + 7, true},
+	}
+	for i, tc := range cases {
+		data := randomBytes(tc.size, uint64(3+i))
 		var obj artifact.Object
 		var err error
-		if i == 2 { // the single-PutObject file path
+		if tc.file {
 			p := filepath.Join(t.TempDir(), "f")
 			os.WriteFile(p, data, 0o644)
-			obj, err = store.PutFile(ctx, "wire", p, "")
+			obj, err = store.WithSinglePutMax(4<<20).PutFile(ctx, "wire", p, "")
 		} else {
 			obj, err = store.Put(ctx, "wire", strings.NewReader(string(data)), "")
 		}
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
 		got, err := store.Download(ctx, "wire", filepath.Join(t.TempDir(), "x"))
-		if err != nil || got.SHA256 != obj.SHA256 || got.Size != int64(size) {
-			t.Errorf("%d bytes: stored %d bytes sha %s, want %d %s (err %v)", size, got.Size, got.SHA256, size, obj.SHA256, err)
+		if err != nil || got.SHA256 != obj.SHA256 || got.SHA256 != hexSum(data) || got.Size != int64(tc.size) {
+			t.Errorf("%s: stored %d bytes sha %s, returned sha %s, want %d bytes sha %s (err %v)", tc.name, got.Size, got.SHA256, obj.SHA256, tc.size, hexSum(data), err)
 		}
 	}
 	if len(badSig) > 0 {
 		t.Errorf("signed payload hashes differ from the bodies: %v", badSig)
 	}
-	for _, kind := range []string{"PutObject", "UploadPart"} {
-		h := seen[kind]
-		if checksum, enc, _ := strings.Cut(h, "|"); len(checksum) != 44 || strings.Contains(enc, "aws-chunked") {
-			t.Errorf("%s sent x-amz-checksum-sha256 %q, content-encoding %q; want a base64 SHA-256 header and no aws-chunked body", kind, checksum, enc)
-		}
+	if len(bad) > 0 {
+		t.Errorf("want a base64 SHA-256 of the body in x-amz-checksum-sha256 and no aws-chunked body; got %v", bad)
+	}
+	// 1 + 0 + 1 + 0 PutObjects; 0 + 3 + 0 + 3 parts of 5 MiB.
+	if seen["PutObject"] != 2 || seen["UploadPart"] != 6 {
+		t.Errorf("saw %v, want 2 PutObject and 6 UploadPart requests", seen)
 	}
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
 	"github.com/shipgate/shipgate/shared/runner/stagekit/kittest"
 	"github.com/shipgate/shipgate/shared/s3local"
-	"github.com/shipgate/shipgate/shared/table"
 )
 
 func TestMain(m *testing.M) {
@@ -150,21 +149,12 @@ deploy:
 
 // withLocalDynamo adds local mode's DynamoDB, with shipgate's table, to st.
 func withLocalDynamo(b *testing.B, st *kittest.Stack) *kittest.Stack {
-	ctx := context.Background()
 	d, err := ddblocal.Start(ddblocal.Options{Path: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { d.Close() })
-	st.Endpoints.DynamoDB = d.URL
-	cfg, err := awsclient.Load(ctx, st.Endpoints)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st.DynamoDB = awsclient.DynamoDB(cfg, st.Endpoints)
-	if err := table.Ensure(ctx, st.DynamoDB, kittest.Table); err != nil {
-		b.Fatal(err)
-	}
+	st.UseDynamo(b, d.URL)
 	return st
 }
 

@@ -49,26 +49,36 @@ func Start(t testing.TB, withDynamo bool) *Stack {
 	}
 	t.Cleanup(func() { srv.Close() })
 	st := &Stack{Endpoints: awsclient.Endpoints{S3: srv.URL}}
-	if withDynamo {
-		d, err := dynalite.Start(ctx, dynalite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Stop() })
-		st.Endpoints.DynamoDB = d.URL
-	}
 	cfg, err := awsclient.Load(ctx, st.Endpoints)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.S3 = awsclient.S3(cfg, st.Endpoints)
 	if withDynamo {
-		st.DynamoDB = awsclient.DynamoDB(cfg, st.Endpoints)
-		if err := table.Ensure(ctx, st.DynamoDB, Table); err != nil {
+		d, err := dynalite.Start(ctx, dynalite.Options{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { d.Stop() })
+		st.UseDynamo(t, d.URL)
 	}
 	return st
+}
+
+// UseDynamo points the stack's DynamoDB client at the DynamoDB-protocol server at url
+// (dynalite, or local mode's own) and creates the table there.
+func (s *Stack) UseDynamo(t testing.TB, url string) {
+	t.Helper()
+	ctx := context.Background()
+	s.Endpoints.DynamoDB = url
+	cfg, err := awsclient.Load(ctx, s.Endpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.DynamoDB = awsclient.DynamoDB(cfg, s.Endpoints)
+	if err := table.Ensure(ctx, s.DynamoDB, Table); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Config is the app configuration for the stack.

@@ -64,9 +64,12 @@ func TestBeyondDynalite(t *testing.T) {
 			{req{op: "Update", table: tH, key: kA, update: "ADD cnt :d", values: vals(":d", N("9E+125"))}, invalid},
 			{req{op: "Update", table: tH, key: kA, update: "SET cnt = :a - :b", values: vals(":a", N("1E-36"), ":b", N("1E-130"))}, invalid},
 		}},
-		{"remove several list elements", "DynamoDB's REMOVE l[0], l[2] names positions in the list before the update; dynalite shifts after the first removal", []step{
+		{"list positions name the old list", "DynamoDB's REMOVE l[0], l[2] names positions in the list before the update (so does every path of one update); dynalite shifts after each action in written order", []step{
 			{req{op: "Update", table: tH, key: kA, update: "REMOVE l[0], l[2]", rv: types.ReturnValueUpdatedNew}, `{"Attributes":{"l":{"L":[{"N":"1"}]}}}`},
 			{get(tH, kA), `"l":{"L":[{"N":"1"}]}`},
+			{req{op: "Update", table: tH, key: kA, update: "SET l = :l", values: vals(":l", L(S("a"), S("b")))}, ok},
+			{req{op: "Update", table: tH, key: kA, update: "REMOVE l[0] SET l[1] = :v", values: vals(":v", S("v")), rv: types.ReturnValueUpdatedNew}, `{"Attributes":{"l":{"L":[{"S":"v"}]}}}`},
+			{req{op: "Update", table: tH, key: kA, update: "SET l[1] = :v REMOVE l[0]", values: vals(":v", S("w")), rv: types.ReturnValueAllNew}, `"l":{"L":[{"S":"w"}]}`},
 		}},
 		{"empty strings in index keys", "DynamoDB refuses an empty S or B for a secondary index key (it accepts them in other attributes); dynalite accepts them", []step{
 			{req{op: "Put", table: tSG, item: it("PK", S("p"), "SK", S("s"), "GSI1PK", S(""))}, invalid},

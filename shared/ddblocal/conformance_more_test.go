@@ -210,6 +210,7 @@ func moreItemCases() []confCase {
 		req{op: "Update", table: tH, key: kA, update: "SET m.a.b[0] = :v REMOVE m.a.b[1]", values: vals(":v", S("zero")), rv: types.ReturnValueUpdatedNew},
 		req{op: "Update", table: tH, key: kB, update: "SET l[0] = :v", values: vals(":v", S("first")), rv: types.ReturnValueAllNew},
 		req{op: "Update", table: tH, key: kB, update: "REMOVE l[0]", rv: types.ReturnValueAllNew},
+		req{op: "Update", table: tH, key: kB, update: "SET l[3] = :v REMOVE l[1]", values: vals(":v", S("appended")), rv: types.ReturnValueAllNew},
 	)
 	add("key condition corners",
 		req{op: "Query", table: tSG, kc: "begins_with(PK, :p)", values: vals(":p", S("run"))},

@@ -249,6 +249,11 @@ func applyUpdate(item Item, u *update) ([]string, error) {
 		if len(p) > 1 && resolve(item, p[:len(p)-1]) == nil {
 			return nil, validation("The document path provided in the update expression is invalid for update")
 		}
+		if resolve(src, p) == nil {
+			// Paths name the item as it was: a list element that only a SET of this
+			// update appended is not removed.
+			continue
+		}
 		removePath(item, p)
 		touched = append(touched, p[0].name)
 	}

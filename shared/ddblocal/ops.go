@@ -486,17 +486,15 @@ func (s *Server) getItem(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	t, err := s.table(in.TableName)
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
 	if err := t.checkKey(in.Key); err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
 	item := t.get(in.Key)
-	s.mu.Unlock()
 	if item == nil {
 		return []byte("{}"), nil
 	}

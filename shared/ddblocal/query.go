@@ -244,19 +244,17 @@ func (s *Server) query(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	t, ix, ks, err := in.source(s)
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
 	kr, err := keyCondition(kc, ks)
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
 	if filter != nil {
 		if err := checkFilterKeys(filter, ks); err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
 	}
@@ -277,11 +275,9 @@ func (s *Server) query(body []byte) ([]byte, error) {
 	forward := in.ScanIndexForward == nil || *in.ScanIndexForward
 	if in.ExclusiveStartKey != nil {
 		if err := t.checkStartKey(in.ExclusiveStartKey, ix); err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
 		if err := kr.checkStart(in.ExclusiveStartKey, ks); err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
 		if forward {
@@ -295,7 +291,6 @@ func (s *Server) query(body []byte) ([]byte, error) {
 		order = items[lo:hi]
 	}
 	pg := in.collect(order, forward, filter, proj, t, ix)
-	s.mu.Unlock()
 	return in.write(pg, proj, t, ix)
 }
 
@@ -454,9 +449,9 @@ func (s *Server) scan(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	t, ix, _, err := in.source(s)
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
 	parts := t.parts
@@ -474,7 +469,6 @@ func (s *Server) scan(body []byte) ([]byte, error) {
 	start := 0
 	if in.ExclusiveStartKey != nil {
 		if err := t.checkStartKey(in.ExclusiveStartKey, ix); err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
 		pk := partKey(in.ExclusiveStartKey[hashAttr])
@@ -490,7 +484,6 @@ func (s *Server) scan(body []byte) ([]byte, error) {
 		order = append(order, parts[k].items...)
 	}
 	pg := in.collect(order, true, filter, proj, t, ix)
-	s.mu.Unlock()
 	return in.write(pg, proj, t, ix)
 }
 
@@ -590,6 +583,8 @@ func (s *Server) batchGet(body []byte) ([]byte, error) {
 		return nil, validation("Too many items requested for the BatchGetItem call: between 1 and 100 keys, got %d", n)
 	}
 	out := map[string][]Item{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for name, r := range in.RequestItems {
 		if err := r.legacy.check(); err != nil {
 			return nil, err
@@ -605,22 +600,18 @@ func (s *Server) batchGet(body []byte) ([]byte, error) {
 		if err := env.unused(); err != nil {
 			return nil, err
 		}
-		s.mu.Lock()
 		t, err := s.table(name)
 		if err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
 		list := []Item{}
 		seen := map[string]bool{}
 		for _, k := range r.Keys {
 			if err := t.checkKey(k); err != nil {
-				s.mu.Unlock()
 				return nil, err
 			}
 			kb, _ := k.MarshalJSON()
 			if seen[string(kb)] {
-				s.mu.Unlock()
 				return nil, validation("Provided list of item keys contains duplicates")
 			}
 			seen[string(kb)] = true
@@ -628,7 +619,6 @@ func (s *Server) batchGet(body []byte) ([]byte, error) {
 				list = append(list, projectOrShare(it, proj))
 			}
 		}
-		s.mu.Unlock()
 		out[name] = list
 	}
 	return marshal(map[string]any{"Responses": out, "UnprocessedKeys": map[string]any{}})

@@ -184,11 +184,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Do runs one operation on a JSON request body and returns the JSON response.
-func (s *Server) Do(op string, body []byte) ([]byte, error) {
+func (s *Server) Do(op string, body []byte) (out []byte, err error) {
 	h := operation(op)
 	if h == nil {
 		return nil, &apiError{Type: "UnknownOperationException", Msg: "operation " + op + " is not implemented by shipgate's local DynamoDB", Status: 400}
 	}
+	// A bug in one request must not take the whole local stack down; every handler
+	// unlocks by defer, so the server goes on serving.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &apiError{Type: "InternalServerError", Msg: fmt.Sprintf("shipgate's local DynamoDB failed on %s: %v", op, r), Status: 500}
+		}
+	}()
 	return h(s, body)
 }
 

@@ -138,7 +138,9 @@ func TestRandomInputNeverBreaksTheServer(t *testing.T) {
 			c := expr(func() string { return grammar(0) })
 			op, body = "UpdateItem", `{"TableName":"rob",`+key+`,"UpdateExpression":"SET z = :n","ConditionExpression":`+q(c)+placeholders(c, ":n")+`}`
 		case 2:
-			kc := expr(func() string { return "pk = :s AND " + pick([]string{"sk", "n"}) + " " + pick([]string{"=", "<", ">=", "BETWEEN :n AND"}) + " " + pick(vals) })
+			kc := expr(func() string {
+				return "pk = :s AND " + pick([]string{"sk", "n"}) + " " + pick([]string{"=", "<", ">=", "BETWEEN :n AND"}) + " " + pick(vals)
+			})
 			f := expr(func() string { return grammar(0) })
 			op, body = "Query", `{"TableName":"rob","KeyConditionExpression":`+q(kc)+`,"FilterExpression":`+q(f)+placeholders(kc, f)+`,"Limit":2}`
 		case 3:

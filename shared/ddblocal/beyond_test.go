@@ -50,6 +50,11 @@ func TestBeyondDynalite(t *testing.T) {
 			{cond(kA, "contains(l, :v)", vals(":v", M("c", S("deep")))), ok},
 			{cond(kA, "m.a <> :v", vals(":v", M("b", L()))), ok},
 		}},
+		{"two missing attributes", "DynamoDB (as tested against it by other emulators) holds x <> y and not x = y when both are missing; dynalite the opposite", []step{
+			{cond(kA, "nosuch = nosuch2", nil), ccf},
+			{cond(kA, "nosuch <> nosuch2", nil), ok},
+			{cond(kA, "size(nosuch) = size(nosuch2)", nil), ccf},
+		}},
 		{"ordering comparisons need scalars", "DynamoDB orders only S, N and B; dynalite compares sets as strings", []step{
 			{cond(kA, "ss < :v", vals(":v", SS("z"))), ccf},
 			{cond(kA, "l >= :v", vals(":v", L())), ccf},

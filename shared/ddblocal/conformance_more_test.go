@@ -169,6 +169,11 @@ func moreItemCases() []confCase {
 		req{op: "Update", table: tH, key: kA, update: "SET #k1 = :v, #k2 = :v", names: names("#k1", "with space", "#k2", "ünïcode"), values: vals(":v", BOOL(false)), rv: types.ReturnValueAllNew},
 		req{op: "Update", table: tH, key: kA, update: "SET #a = :v", names: names("#a", ""), values: vals(":v", S("x"))},
 		req{op: "Update", table: tH, key: kA, update: "SET cnt = cnt + :v", values: vals(":v", N("0.000000000000000000000000000000000001"))},
+		req{op: "Update", table: tH, key: kA, update: "REMOVE s.x"},
+		req{op: "Update", table: tH, key: kA, update: "REMOVE m.a[0]"},
+		req{op: "Update", table: tH, key: kA, update: "REMOVE l.x"},
+		req{op: "Update", table: tN, key: kN1, update: "SET g = :m", cond: "attribute_not_exists(pk)", values: vals(":m", M())},
+		req{op: "Update", table: tN, key: kN1, update: "SET gn = :s, y = :s", cond: "attribute_not_exists(pk)", values: vals(":s", S("1"))},
 		get(tH, kA),
 	)
 	in100, v100 := inList(100)

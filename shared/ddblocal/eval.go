@@ -246,8 +246,12 @@ func applyUpdate(item Item, u *update) ([]string, error) {
 		}
 	}
 	for _, p := range rm {
-		if len(p) > 1 && resolve(item, p[:len(p)-1]) == nil {
-			return nil, validation("The document path provided in the update expression is invalid for update")
+		if len(p) > 1 {
+			// The parent must exist and be a list (for an index) or a map (for a name).
+			parent, last := resolve(item, p[:len(p)-1]), p[len(p)-1]
+			if parent == nil || (last.isIdx && parent.T != "L") || (!last.isIdx && parent.T != "M") {
+				return nil, validation("The document path provided in the update expression is invalid for update")
+			}
 		}
 		if resolve(src, p) == nil {
 			// Paths name the item as it was: a list element that only a SET of this

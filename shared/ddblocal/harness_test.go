@@ -423,8 +423,9 @@ func toInt(v any) int {
 
 // pair is dynalite and ddblocal, each with an SDK client and the same tables.
 type pair struct {
-	dyn, loc *dynamodb.Client
-	locSrv   *ddblocal.Server
+	dyn, loc       *dynamodb.Client
+	locSrv         *ddblocal.Server
+	dynURL, locURL string
 }
 
 // Tables of the fixture.
@@ -496,7 +497,7 @@ func startPair(t testing.TB) *pair {
 		t.Fatalf("start ddblocal: %v", err)
 	}
 	t.Cleanup(func() { loc.Close() })
-	p := &pair{dyn: client(t, dyn.URL), loc: client(t, loc.URL), locSrv: loc}
+	p := &pair{dyn: client(t, dyn.URL), loc: client(t, loc.URL), locSrv: loc, dynURL: dyn.URL, locURL: loc.URL}
 	for _, c := range []*dynamodb.Client{p.dyn, p.loc} {
 		if err := createFixture(ctx, c); err != nil {
 			t.Fatal(err)

@@ -626,6 +626,22 @@ func (s *Server) updateItem(body []byte) ([]byte, error) {
 			}
 		}
 	}
+	if u != nil {
+		// A value of the wrong type for an index key is refused before the condition is
+		// looked at, as DynamoDB validates the request first.
+		for _, a := range u.set {
+			if len(a.path) != 1 || a.val.kind != oValue {
+				continue
+			}
+			for _, ix := range t.def.Indexes {
+				for _, k := range []struct{ name, typ string }{{ix.Keys.Hash, ix.Keys.HashT}, {ix.Keys.Range, ix.Keys.RngT}} {
+					if k.name != "" && k.name == a.path[0].name && a.val.val.T != k.typ {
+						return nil, validation("One or more parameter values were invalid: Type mismatch for Index Key %s Expected: %s Actual: %s IndexName: %s", k.name, k.typ, a.val.val.T, ix.Name)
+					}
+				}
+			}
+		}
+	}
 	old := t.get(in.Key)
 	if c != nil && !eval(old, c) {
 		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)

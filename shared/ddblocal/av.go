@@ -326,7 +326,7 @@ func (v *AV) size() int {
 	case "S", "B":
 		return len(v.S)
 	case "N":
-		return (len(strings.TrimLeft(v.S, "-0."))+1)/2 + 1
+		return numberSize(v.S)
 	case "BOOL", "NULL":
 		return 1
 	case "L":
@@ -345,13 +345,43 @@ func (v *AV) size() int {
 		n := 0
 		for _, s := range v.Set {
 			if v.T == "NS" {
-				n += (len(strings.TrimLeft(s, "-0."))+1)/2 + 1
+				n += numberSize(s)
 			} else {
 				n += len(s)
 			}
 		}
 		return n
 	}
+}
+
+// numberSize is the stored size of a canonical number: a byte per two significant
+// digits (counted from an even power of ten), one more, and one for a minus sign.
+func numberSize(s string) int {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	intPart, frac, _ := strings.Cut(s, ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	var digits string
+	var exp int // power of ten of the first significant digit
+	if intPart != "" {
+		digits, exp = intPart+frac, len(intPart)-1
+	} else {
+		z := len(frac) - len(strings.TrimLeft(frac, "0"))
+		digits, exp = frac[z:], -z-1
+	}
+	digits = strings.TrimRight(digits, "0")
+	n := len(digits)
+	if n == 0 {
+		return 1
+	}
+	size := 1 + (n+1)/2
+	if n%2 == 0 && exp%2 == 0 {
+		size++
+	}
+	if neg {
+		size++
+	}
+	return size
 }
 
 func (it Item) size() int {

@@ -107,7 +107,24 @@ func moreItemCases() []confCase {
 		req{op: "Put", table: tH, item: it("id", S("b"), "v", big(200*1024), "w", big(200*1024-6))},
 		req{op: "Put", table: tH, item: it("id", S("b"), "v", big(200*1024), "w", big(200*1024-5))},
 		req{op: "Update", table: tH, key: it("id", S("c")), update: "SET v = :v", values: vals(":v", big(400*1024))},
+		req{op: "Put", table: tH, item: it("id", S("m"), "v", M("k", big(400*1024-10)))},
+		req{op: "Put", table: tH, item: it("id", S("m"), "v", M("k", big(400*1024-11)))},
+		req{op: "Put", table: tH, item: it("id", S("m"), "v", L(big(400*1024-8)))},
+		req{op: "Put", table: tH, item: it("id", S("m"), "v", L(big(400*1024-9)))},
+		req{op: "Put", table: tH, item: it("id", S("m"), "v", big(400*1024-12), "é", SS("ü"))},
+		req{op: "Put", table: tH, item: it("id", S("m"), "v", big(400*1024-13), "é", SS("ü"))},
+		req{op: "Put", table: tH, item: it("id", S("m"), "v", big(400*1024-8), "t", BOOL(true), "z", NULL())},
+		req{op: "Put", table: tH, item: it("id", S("m"), "v", big(400*1024-9), "t", BOOL(true), "z", NULL())},
 	)
+	for _, n := range []string{"0", "1", "-1", "12", "-12", "123", "100", "1000", "0.1", "0.01", "0.001", "-0.012", "12.5", "123.45", "1E+125", "1E-130",
+		"99999999999999999999999999999999999999", "-9.9999999999999999999999999999999999999E+125", "1234567890123456789", "0.000001234"} {
+		var steps []req
+		for d := 0; d < 24; d++ {
+			steps = append(steps, req{op: "Put", table: tH, item: it("id", S("n"), "x", N(n), "v", big(400*1024-4-1-24+d))})
+		}
+		steps = append(steps, req{op: "Put", table: tH, item: it("id", S("n"), "x", NS(n, "7"), "v", big(400*1024-4-2-24))})
+		add("number size "+n, steps...)
+	}
 	var bigItems []item
 	for i := 0; i < 14; i++ {
 		bigItems = append(bigItems, it("pk", S("big"), "sk", N(string(rune('a' + i))[:0]+strings.Repeat("1", i+1)), "pad", big(100*1024)))

@@ -141,6 +141,10 @@ func TestBeyondDynalite(t *testing.T) {
 			{req{op: "Describe", table: tH}, `"TableStatus":"ACTIVE"`},
 			{req{op: "Scan", table: tH}, `"Count":0`},
 		}},
+		{"item size counts UTF-8 bytes", "DynamoDB sizes strings in UTF-8 bytes; dynalite in UTF-16 code units, so it lets a non-ASCII item grow past 400 KB", []step{
+			{req{op: "Put", table: tH, item: it("id", S("u"), "v", S(strings.Repeat("é", 204798)))}, ok},
+			{req{op: "Put", table: tH, item: it("id", S("u"), "v", S(strings.Repeat("é", 204799)))}, invalid},
+		}},
 		{"item count", "DescribeTable's ItemCount (DynamoDB refreshes it lazily; ddblocal keeps it exact)", []step{
 			{req{op: "Describe", table: tH}, `"ItemCount":3`},
 			{req{op: "Delete", table: tH, key: kA}, ok},

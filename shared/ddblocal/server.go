@@ -13,14 +13,15 @@
 // What it implements: CreateTable, DescribeTable, ListTables, DeleteTable, PutItem,
 // GetItem, UpdateItem, DeleteItem, Query, Scan, BatchWriteItem, BatchGetItem, with
 // condition, filter, key condition, update and projection expressions (every function,
-// comparator and update action, nested paths, placeholders, DynamoDB's checks: unused or
-// undefined placeholders, reserved words, redundant parentheses, overlapping paths,
-// updates of key attributes), numbers as DynamoDB keeps them (38 digits, normalized),
-// GSIs and LSIs with their projections (a local index fetches unprojected attributes
-// from the table, a global one cannot), pagination, ReturnValues and
-// ReturnValuesOnConditionCheckFailure, the 400 KB item and 1 MB page limits, and
-// DynamoDB's error types. conformance_test.go compares it with dynalite request by
-// request; beyond_test.go pins the places where dynalite departs from DynamoDB.
+// comparator and update action, nested paths, placeholders, and DynamoDB's checks:
+// unused or undefined placeholders, reserved words, redundant parentheses, overlapping
+// paths, updates of key attributes, the 4 KB / 300 operator / 100 IN-operand limits),
+// numbers as DynamoDB keeps and sizes them (38 digits, normalized), GSIs and LSIs with
+// their projections (a local index fetches unprojected attributes from the table, a
+// global one cannot), pagination, ReturnValues and ReturnValuesOnConditionCheckFailure,
+// the 400 KB item and 1 MB page limits, and DynamoDB's error types.
+// conformance_test.go compares it with dynalite request by request; beyond_test.go pins
+// the places where dynalite departs from DynamoDB.
 //
 // It refuses with a ValidationException what it does not implement (the legacy
 // Expected/KeyConditions/AttributeUpdates/AttributesToGet parameters, parallel scans)

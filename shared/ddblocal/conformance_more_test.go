@@ -246,6 +246,13 @@ func moreItemCases() []confCase {
 		req{op: "Query", table: tSG, index: "GSI1", kc: "GSI1PK = :g", values: vals(":g", S("st#ok")), limit: 2,
 			esk: it("PK", S("run#1"), "SK", S("audit#001"), "GSI1PK", S("st#ok"), "GSI1SK", S("t001"))},
 	)
+	add("select on the table and on indexes",
+		req{op: "Query", table: tN, kc: "pk = :p", values: vals(":p", S("x")), sel: types.SelectAllProjectedAttributes, limit: 2},
+		req{op: "Scan", table: tN, sel: types.SelectAllProjectedAttributes, limit: 2, pages: true},
+		req{op: "Query", table: tN, index: "byG", kc: "g = :g", values: vals(":g", S("G")), sel: types.SelectAllAttributes, limit: 2},
+		req{op: "Query", table: tN, index: "byLs", kc: "pk = :p", values: vals(":p", S("x")), sel: types.SelectCount, limit: 3, pages: true},
+		req{op: "Query", table: tSG, index: "GSI1", kc: "GSI1PK = :g", values: vals(":g", S("st#ok")), proj: "SK, kind, nosuch", limit: 2, pages: true},
+	)
 	add("query errors on indexes",
 		req{op: "Query", table: tN, index: "byLs", kc: "pk = :p AND sk = :s", values: vals(":p", S("x"), ":s", N("1"))},
 		req{op: "Query", table: tN, index: "byG", kc: "pk = :p", values: vals(":p", S("x"))},

@@ -91,6 +91,10 @@ func tableCases() []confCase {
 		req{op: "Query", table: "t-gsi", index: "byNum", kc: "g = :g", values: vals(":g", N("6")), pages: true, limit: 1},
 		req{op: "Query", table: "t-gsi", index: "byNum", kc: "g = :g", values: vals(":g", N("5")), sel: types.SelectAllAttributes},
 		req{op: "Query", table: "t-gsi", index: "byNum", kc: "g = :g", filter: "a = :a", values: vals(":g", N("5"), ":a", S("x"))},
+		req{op: "Query", table: "t-gsi", index: "byNum", kc: "g = :g", filter: "b = :b", values: vals(":g", N("5"), ":b", S("y"))},
+		req{op: "Query", table: "t-gsi", index: "byNum", kc: "g = :g", proj: "b, a, h", values: vals(":g", N("5"))},
+		req{op: "Query", table: "t-gsi", index: "byNum", kc: "g = :g", sel: types.SelectAllProjectedAttributes, values: vals(":g", N("5"))},
+		req{op: "Scan", table: "t-gsi", index: "byNum", filter: "attribute_exists(b)"},
 		req{op: "Scan", table: "t-gsi", index: "byNum"},
 		req{op: "DeleteTable", table: "t-gsi"},
 	)

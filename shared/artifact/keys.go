@@ -1,9 +1,8 @@
 // Package artifact is shipgate's S3 store: the key layout every stage and the CDK
 // lifecycle rules agree on, uploads that carry S3's SHA-256 checksum and report the
-// object's SHA-256 without ever holding it in memory (streams go as multipart uploads
-// from a few recycled part buffers, hashed as the bytes pass; files are sent straight
-// from disk, hashed first: in one PutObject up to 256 MiB, above that as parallel parts
-// read by offset while one more pass hashes the whole file), and the run's immutable
+// object's SHA-256 without ever holding it in memory (streams and files over 256 MiB go
+// as multipart uploads from a few recycled part buffers, hashed as the bytes pass;
+// smaller files are hashed, then sent straight from disk), and the run's immutable
 // manifest with its digest, which is what an approver approves and what Deploy
 // re-checks.
 //

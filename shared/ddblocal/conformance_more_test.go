@@ -253,6 +253,18 @@ func moreItemCases() []confCase {
 		req{op: "Query", table: tSG, index: "GSI1", kc: "GSI1PK = :g", values: vals(":g", S("st#ok")), limit: 2,
 			esk: it("PK", S("run#1"), "SK", S("audit#001"), "GSI1PK", S("st#ok"), "GSI1SK", S("t001"))},
 	)
+	add("key sizes",
+		req{op: "Put", table: tSG, item: it("PK", big(2048), "SK", big(1024))},
+		req{op: "Put", table: tSG, item: it("PK", big(2049), "SK", S("s"))},
+		req{op: "Put", table: tSG, item: it("PK", S("p"), "SK", big(1025))},
+		req{op: "Put", table: tSG, item: it("PK", S("p"), "SK", S("s"), "GSI1PK", big(2049))},
+		req{op: "Put", table: tSG, item: it("PK", S("p"), "SK", S("s"), "GSI1PK", S("g"), "GSI1SK", big(1025))},
+		req{op: "Put", table: tSG, item: it("PK", S("p"), "SK", S("s"), "GSI1PK", big(2048), "GSI1SK", big(1024))},
+		req{op: "Get", table: tSG, key: it("PK", big(2049), "SK", S("s"))},
+		req{op: "Put", table: tN, item: it("pk", S("p"), "sk", N("1"), "ls", big(1025))},
+		req{op: "Update", table: tSG, key: it("PK", S("p"), "SK", S("s")), update: "SET GSI2PK = :v", values: vals(":v", big(2049))},
+		req{op: "Query", table: tSG, kc: "PK = :p", values: vals(":p", big(2049))},
+	)
 	add("select on the table and on indexes",
 		req{op: "Query", table: tN, kc: "pk = :p", values: vals(":p", S("x")), sel: types.SelectAllProjectedAttributes, limit: 2},
 		req{op: "Scan", table: tN, sel: types.SelectAllProjectedAttributes, limit: 2, pages: true},

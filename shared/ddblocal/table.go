@@ -249,6 +249,9 @@ func (t *table) checkItemKeys(item Item) error {
 		if (v.T == "S" || v.T == "B") && v.S == "" {
 			return validation("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty %s value. Key: %s", map[string]string{"S": "string", "B": "binary"}[v.T], k.name)
 		}
+		if err := checkKeySize(v, k.name == t.def.Keys.Hash); err != nil {
+			return err
+		}
 	}
 	for _, ix := range t.def.Indexes {
 		for _, k := range []struct{ name, typ string }{{ix.Keys.Hash, ix.Keys.HashT}, {ix.Keys.Range, ix.Keys.RngT}} {
@@ -269,6 +272,22 @@ func (t *table) checkItemKeys(item Item) error {
 	}
 	if n := item.size(); n > 400*1024 {
 		return validation("Item size has exceeded the maximum allowed size")
+	}
+	return nil
+}
+
+// checkKeySize refuses table key values DynamoDB cannot store: partition keys over 2048
+// bytes, sort keys over 1024 (numbers are always small enough). Index keys are not
+// checked: dynalite does not, and DynamoDB's documentation does not say.
+func checkKeySize(v *AV, hash bool) error {
+	if v.T == "N" {
+		return nil
+	}
+	if hash && len(v.S) > 2048 {
+		return validation("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of 2048 bytes")
+	}
+	if !hash && len(v.S) > 1024 {
+		return validation("One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes")
 	}
 	return nil
 }

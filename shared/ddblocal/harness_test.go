@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -357,6 +358,12 @@ func do(ctx context.Context, c *dynamodb.Client, r req) (map[string]any, string)
 			return fail(err)
 		}
 		res["Table"] = describeJSON(out.TableDescription)
+		// Like any client, wait for ACTIVE: DynamoDB (and dynalite, for a moment)
+		// refuses writes to a table that is still CREATING.
+		w := dynamodb.NewTableExistsWaiter(c, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 10 * time.Millisecond })
+		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: tbl}, 5*time.Second); err != nil {
+			res["error"] = "table never became ACTIVE: " + err.Error()
+		}
 	case "DeleteTable":
 		if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: tbl}); err != nil {
 			return fail(err)

@@ -368,6 +368,11 @@ func do(ctx context.Context, c *dynamodb.Client, r req) (map[string]any, string)
 		if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: tbl}); err != nil {
 			return fail(err)
 		}
+		// dynalite keeps the table DELETING for a moment; later steps must not see it.
+		w := dynamodb.NewTableNotExistsWaiter(c, func(o *dynamodb.TableNotExistsWaiterOptions) { o.MinDelay = 10 * time.Millisecond })
+		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: tbl}, 5*time.Second); err != nil {
+			res["error"] = "table never went away: " + err.Error()
+		}
 	case "ListTables":
 		in := &dynamodb.ListTablesInput{ExclusiveStartTableName: opt(r.startTable)}
 		if r.limit > 0 {

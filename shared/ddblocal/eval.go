@@ -287,11 +287,7 @@ func setValue(item Item, o *operand) (*AV, error) {
 		}
 		return setValue(item, o.args[0])
 	case oListAppend:
-		a, err := setValue(item, o.args[0])
-		if err != nil {
-			return nil, err
-		}
-		b, err := setValue(item, o.args[1])
+		a, b, err := setValues(item, o)
 		if err != nil {
 			return nil, err
 		}
@@ -300,19 +296,11 @@ func setValue(item Item, o *operand) (*AV, error) {
 		}
 		return &AV{T: "L", L: append(append([]*AV{}, a.L...), b.L...)}, nil
 	case oPlus, oMinus:
-		a, err := setValue(item, o.args[0])
-		if err != nil {
-			return nil, err
-		}
-		b, err := setValue(item, o.args[1])
+		a, b, err := setValues(item, o)
 		if err != nil {
 			return nil, err
 		}
 		if a.T != "N" || b.T != "N" {
-			t := a.T
-			if t == "N" {
-				t = b.T
-			}
 			return nil, validation("An operand in the update expression has an incorrect data type")
 		}
 		n, err := addNumbers(a.S, b.S, o.kind == oMinus)
@@ -322,6 +310,19 @@ func setValue(item Item, o *operand) (*AV, error) {
 		return &AV{T: "N", S: n}, nil
 	}
 	return nil, validation("Invalid UpdateExpression: unsupported operand")
+}
+
+// setValues evaluates the two operands of a list_append or an arithmetic SET value.
+func setValues(item Item, o *operand) (*AV, *AV, error) {
+	a, err := setValue(item, o.args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := setValue(item, o.args[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
 }
 
 func setPath(item Item, path docPath, v *AV) error {

@@ -359,14 +359,47 @@ func (s *Server) deleteTable(body []byte) ([]byte, error) {
 
 // --- items ---
 
-type putIn struct {
+// condWrite is what PutItem, DeleteItem and UpdateItem share: a table, an optional
+// condition on the item as it is, and what to return.
+type condWrite struct {
 	TableName                           string
-	Item                                Item
 	ConditionExpression                 *string
 	ReturnValues                        string
 	ReturnValuesOnConditionCheckFailure string
 	exprParams
 	legacy
+}
+
+// begin checks the shared parameters (ReturnValues against rv) and returns the
+// placeholder environment; otherExpr says whether the request has another expression.
+func (w *condWrite) begin(otherExpr bool, rv ...string) (*exprEnv, error) {
+	if err := w.legacy.check(); err != nil {
+		return nil, err
+	}
+	if err := checkReturnValues(w.ReturnValues, rv...); err != nil {
+		return nil, err
+	}
+	return w.env(w.ConditionExpression != nil || otherExpr)
+}
+
+// condition parses the condition (nil when there is none).
+func (w *condWrite) condition(env *exprEnv) (*cond, error) {
+	return optCond("ConditionExpression", w.ConditionExpression, env)
+}
+
+// check reads the item with key's key from t and refuses the write when the condition
+// does not hold on it; it returns the item as it was.
+func (w *condWrite) check(t *table, key Item, c *cond) (Item, error) {
+	old := t.get(key)
+	if c != nil && !eval(old, c) {
+		return nil, conditionFailed(old, w.ReturnValuesOnConditionCheckFailure)
+	}
+	return old, nil
+}
+
+type putIn struct {
+	condWrite
+	Item Item
 }
 
 func checkReturnValues(rv string, allowed ...string) error {
@@ -406,17 +439,11 @@ func (s *Server) putItem(body []byte) ([]byte, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacy.check(); err != nil {
-		return nil, err
-	}
-	if err := checkReturnValues(in.ReturnValues, "ALL_OLD"); err != nil {
-		return nil, err
-	}
-	env, err := in.env(in.ConditionExpression != nil)
+	env, err := in.begin(false, "ALL_OLD")
 	if err != nil {
 		return nil, err
 	}
-	c, err := optCond("ConditionExpression", in.ConditionExpression, env)
+	c, err := in.condition(env)
 	if err != nil {
 		return nil, err
 	}
@@ -440,9 +467,9 @@ func (s *Server) putItem(body []byte) ([]byte, error) {
 	if err := t.checkItemKeys(in.Item); err != nil {
 		return nil, err
 	}
-	old := t.get(in.Item)
-	if c != nil && !eval(old, c) {
-		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
+	old, err := in.check(t, in.Item, c)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.logRecords(walRecord{Op: "put", Table: t.def.Name, Item: in.Item}); err != nil {
 		return nil, err
@@ -515,13 +542,8 @@ func projectOrShare(item Item, proj []docPath) Item {
 }
 
 type deleteIn struct {
-	TableName                           string
-	Key                                 Item
-	ConditionExpression                 *string
-	ReturnValues                        string
-	ReturnValuesOnConditionCheckFailure string
-	exprParams
-	legacy
+	condWrite
+	Key Item
 }
 
 func (s *Server) deleteItem(body []byte) ([]byte, error) {
@@ -529,17 +551,11 @@ func (s *Server) deleteItem(body []byte) ([]byte, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacy.check(); err != nil {
-		return nil, err
-	}
-	if err := checkReturnValues(in.ReturnValues, "ALL_OLD"); err != nil {
-		return nil, err
-	}
-	env, err := in.env(in.ConditionExpression != nil)
+	env, err := in.begin(false, "ALL_OLD")
 	if err != nil {
 		return nil, err
 	}
-	c, err := optCond("ConditionExpression", in.ConditionExpression, env)
+	c, err := in.condition(env)
 	if err != nil {
 		return nil, err
 	}
@@ -555,9 +571,9 @@ func (s *Server) deleteItem(body []byte) ([]byte, error) {
 	if err := t.checkKey(in.Key); err != nil {
 		return nil, err
 	}
-	old := t.get(in.Key)
-	if c != nil && !eval(old, c) {
-		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
+	old, err := in.check(t, in.Key, c)
+	if err != nil {
+		return nil, err
 	}
 	if old != nil {
 		if err := s.logRecords(walRecord{Op: "del", Table: t.def.Name, Key: in.Key}); err != nil {
@@ -572,14 +588,9 @@ func (s *Server) deleteItem(body []byte) ([]byte, error) {
 }
 
 type updateIn struct {
-	TableName                           string
-	Key                                 Item
-	UpdateExpression                    *string
-	ConditionExpression                 *string
-	ReturnValues                        string
-	ReturnValuesOnConditionCheckFailure string
-	exprParams
-	legacy
+	condWrite
+	Key              Item
+	UpdateExpression *string
 }
 
 func (s *Server) updateItem(body []byte) ([]byte, error) {
@@ -587,13 +598,7 @@ func (s *Server) updateItem(body []byte) ([]byte, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := in.legacy.check(); err != nil {
-		return nil, err
-	}
-	if err := checkReturnValues(in.ReturnValues, "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"); err != nil {
-		return nil, err
-	}
-	env, err := in.env(in.ConditionExpression != nil || in.UpdateExpression != nil)
+	env, err := in.begin(in.UpdateExpression != nil, "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW")
 	if err != nil {
 		return nil, err
 	}
@@ -603,7 +608,7 @@ func (s *Server) updateItem(body []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	c, err := optCond("ConditionExpression", in.ConditionExpression, env)
+	c, err := in.condition(env)
 	if err != nil {
 		return nil, err
 	}
@@ -642,9 +647,9 @@ func (s *Server) updateItem(body []byte) ([]byte, error) {
 			}
 		}
 	}
-	old := t.get(in.Key)
-	if c != nil && !eval(old, c) {
-		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
+	old, err := in.check(t, in.Key, c)
+	if err != nil {
+		return nil, err
 	}
 	next := old.clone()
 	if next == nil {

@@ -304,7 +304,15 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 	if s.send == nil {
 		return nil, domain.Errorf(domain.Internal, "request approval: no notification sender")
 	}
+	pipeline := st.Run.Pipeline
+	if pipeline == "" {
+		pipeline = s.cfg.Pipeline
+	}
+	// The summary's audit queries and the spec's read are independent: side by side.
+	summary := make(chan Summary, 1)
+	go func() { summary <- s.summarize(ctx, st, pipeline) }()
 	sp, err := s.loadSpec(ctx, st.Build.SpecKey)
+	sm := <-summary
 	if err != nil {
 		return nil, err
 	}
@@ -322,10 +330,6 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 		timeout = time.Duration(st.Build.ApprovalTimeoutSeconds) * time.Second
 	}
 	now := s.now().UTC()
-	pipeline := st.Run.Pipeline
-	if pipeline == "" {
-		pipeline = s.cfg.Pipeline
-	}
 	a := &Approval{
 		ID:                ID(pipeline, st.Run.ID),
 		Pipeline:          pipeline,
@@ -334,7 +338,7 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 		Branch:            st.Run.Push.Branch,
 		ReceivedAt:        st.Run.Push.ReceivedAt.UTC(),
 		ManifestDigest:    st.Stage.ManifestDigest,
-		Summary:           s.summarize(ctx, st, pipeline),
+		Summary:           sm,
 		Approvers:         approvers,
 		Required:          required,
 		AllowSelfApproval: sp.Approval.AllowSelfApproval,
@@ -348,15 +352,24 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 		}
 		return nil, err
 	}
-	s.appendAudit(ctx, domain.Record{
+	// The request's audit record is written while older approvals are looked up; both
+	// are done before anything else is recorded or any approver is mailed, so the trail
+	// has the request before any decision on it.
+	requested := s.goAudit(ctx, nil, domain.Record{
 		Type: domain.RecApprovalRequested, Pipeline: a.Pipeline, RunID: a.RunID, Commit: a.Commit,
 		Actor: "system", Time: now, Channel: domain.ChannelSystem, ApprovalID: a.ID,
 		Detail: map[string]any{"approvers": a.Approvers, "required": a.Required, "expiresAt": a.ExpiresAt.Format(time.RFC3339),
 			"manifestDigest": a.ManifestDigest, "allowSelfApproval": a.AllowSelfApproval},
 	})
+	var open []*Approval
+	var openErr error
+	if sp.Approval.SupersedeOlder() {
+		open, openErr = s.Open(ctx, a.Pipeline)
+	}
+	<-requested
 	s.log.Info("approval requested", "approval", a.ID, "run", a.RunID, "approvers", len(a.Approvers), "required", a.Required)
 	if sp.Approval.SupersedeOlder() {
-		if newer := s.supersedeOlder(ctx, a); newer != nil {
+		if newer := s.supersedeOlder(ctx, a, open, openErr); newer != nil {
 			// A newer push of the branch already waits at the gate: this run ends here,
 			// and its approvers are not asked about a change that will not go live.
 			return s.supersededOnArrival(ctx, a, newer)
@@ -438,9 +451,15 @@ func normalizeApprovers(in []string) ([]string, error) {
 // summarize builds what approvers are shown from the state, plus the last deploy.
 func (s *Service) summarize(ctx context.Context, st domain.State, pipeline string) Summary {
 	sm := summarize(st)
-	if last := s.lastDeployed(ctx, pipeline); last != nil {
+	// The pipeline's recent runs are read while the last deploy is looked for: the two
+	// queries are independent, and the runs are only kept if there was a deploy.
+	runs := make(chan []audit.Entry, 1)
+	go func() { runs <- s.recentRuns(ctx, pipeline) }()
+	last := s.lastDeployed(ctx, pipeline)
+	recent := <-runs
+	if last != nil {
 		sm.LastDeployed = last
-		sm.Undeployed = s.pushesSince(ctx, pipeline, last, st.Run.ID)
+		sm.Undeployed = pushesSince(recent, last, st.Run.ID)
 		p := st.Run.Push
 		if p.Provider == domain.ProviderGitHub && strings.Count(p.Repository, "/") == 1 && last.Commit != "" && last.Commit != p.Commit {
 			sm.SinceURL = "https://github.com/" + p.Repository + "/compare/" + last.Commit + "..." + p.Commit
@@ -452,10 +471,9 @@ func (s *Service) summarize(ctx context.Context, st domain.State, pipeline strin
 // maxUndeployed bounds the pushes listed since the last deploy.
 const maxUndeployed = 20
 
-// pushesSince lists the runs started after the last deploy's run (other than this one and
-// the deployed one), newest first, from the audit trail's runs index. A nicety for the
-// summary: a failed query leaves it out.
-func (s *Service) pushesSince(ctx context.Context, pipeline string, last *DeployedRef, self string) []CommitLine {
+// recentRuns reads the pipeline's newest runs from the audit trail's runs index. A
+// nicety for the summary: a failed query leaves them out.
+func (s *Service) recentRuns(ctx context.Context, pipeline string) []audit.Entry {
 	if s.history == nil {
 		return nil
 	}
@@ -464,8 +482,14 @@ func (s *Service) pushesSince(ctx context.Context, pipeline string, last *Deploy
 		s.log.Warn("pushes since the last deploy: audit query failed", "err", err)
 		return nil
 	}
+	return page.Records
+}
+
+// pushesSince lists, from the newest runs, those started after the last deploy's run
+// (other than this one and the deployed one), newest first.
+func pushesSince(runs []audit.Entry, last *DeployedRef, self string) []CommitLine {
 	var out []CommitLine
-	for _, r := range page.Records {
+	for _, r := range runs {
 		if r.RunID == last.RunID || r.Time.Before(last.At) && r.RunID != self {
 			break // reached the deployed run, or runs that started before it went live
 		}
@@ -1029,12 +1053,12 @@ func actorName(id domain.Identity) string {
 	return "anonymous"
 }
 
-// supersedeOlder rejects the other pending approvals of a's pipeline and branch whose
+// supersedeOlder rejects the other pending approvals of a's pipeline and branch (from
+// open, the pipeline's pending approvals as listed, or err, the listing's failure) whose
 // pushes are older than the newest push among them and a. It returns that newest one when
 // it is not a (a is then to be superseded by it), else nil. Failures are logged, not
 // returned: the new run's gate must open regardless.
-func (s *Service) supersedeOlder(ctx context.Context, a *Approval) *Approval {
-	open, err := s.Open(ctx, a.Pipeline)
+func (s *Service) supersedeOlder(ctx context.Context, a *Approval, open []*Approval, err error) *Approval {
 	if err != nil {
 		s.log.Error("supersede: list pending", "err", err)
 		return nil

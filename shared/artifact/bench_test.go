@@ -129,7 +129,7 @@ func BenchmarkStagingVsPlain(b *testing.B) {
 				}},
 			}
 			if mode.name == "multipart" {
-				ops = append(ops, op{&plainMP, &plainMPCPU, func() { plainMultipart(b, client, path, int64(n)) }})
+				ops = append(ops, op{&plainMP, &plainMPCPU, func() { plainMultipart(b, client, path, int64(n), mode.store) }})
 			}
 			for i := 0; b.Loop(); i++ {
 				// The order rotates: measured side by side, the later of two identical
@@ -166,8 +166,8 @@ func BenchmarkStagingVsPlain(b *testing.B) {
 }
 
 // plainMultipart uploads path as an S3 client would with no checksums: parts of the
-// default size, DefaultConcurrency at a time, read straight from the file.
-func plainMultipart(b *testing.B, client *s3.Client, path string, n int64) {
+// size and concurrency like's, read straight from the file.
+func plainMultipart(b *testing.B, client *s3.Client, path string, n int64, like *artifact.Store) {
 	ctx := context.Background()
 	f, err := os.Open(path)
 	if err != nil {
@@ -178,11 +178,12 @@ func plainMultipart(b *testing.B, client *s3.Client, path string, n int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	size := int64(artifact.DefaultPartSize)
+	ps, conc := like.Parts()
+	size := int64(ps)
 	count := int((n + size - 1) / size)
 	parts := make([]types.CompletedPart, count)
 	errs := make([]error, count)
-	sem := make(chan struct{}, artifact.DefaultConcurrency)
+	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	for i := range count {
 		off := int64(i) * size

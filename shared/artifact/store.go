@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -68,11 +71,52 @@ type Store struct {
 // upload, so small objects (logs, manifests, specs) never touch a part buffer.
 const smallRead = 256 << 10
 
-// New returns a store for bucket.
+// New returns a store for bucket, uploading DefaultConcurrency parts at a time, or as
+// many as there are CPUs (at least 2) when the client's endpoint is this machine.
 func New(c S3API, bucket string) *Store {
-	return &Store{c: c, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency,
-		parts: newBufPool(DefaultPartSize, DefaultConcurrency+1), singleMax: SinglePutMax}
+	conc := DefaultConcurrency
+	if endpointIsLocal(c) {
+		conc = localConcurrency()
+	}
+	return &Store{c: c, bucket: bucket, partSize: DefaultPartSize, concurrency: conc,
+		parts: newBufPool(DefaultPartSize, conc+1), singleMax: SinglePutMax}
 }
+
+// endpointIsLocal reports whether c is an S3 client pointed at a loopback address: local
+// mode's stand-in, which serves from the same cores the upload runs on.
+func endpointIsLocal(c S3API) bool {
+	cl, ok := c.(*s3.Client)
+	if !ok {
+		return false
+	}
+	ep := cl.Options().BaseEndpoint
+	if ep == nil {
+		return false
+	}
+	u, err := url.Parse(*ep)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// localConcurrency is the part concurrency against a stand-in on this machine. On AWS
+// parallel parts hide each connection's latency and bandwidth limit; locally there is
+// neither, and parts beyond the cores only make the stand-in's goroutines contend with
+// each other and with the hashing. Measured on 2 cores against gofakes3, 100 MiB staged
+// side by side (5 runs of 10): 2 parts at a time reached 81% of a plain PutObject on
+// average, 3 reached 77% and 4 reached 74%, for the same CPU.
+func localConcurrency() int {
+	return min(DefaultConcurrency, max(2, runtime.GOMAXPROCS(0)))
+}
+
+// Parts returns the part size and the number of parts uploaded at a time.
+func (s *Store) Parts() (partSize, concurrency int) { return s.partSize, s.concurrency }
 
 // WithSinglePutMax returns a store whose PutFile sends files up to n bytes in one
 // PutObject (0: always multipart beyond the small-object size).

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -186,5 +187,31 @@ func TestKeysLayout(t *testing.T) {
 	}
 	if err := artifact.CheckSegment("run id", "main-abc123-1"); err != nil {
 		t.Errorf("CheckSegment(valid) = %v", err)
+	}
+}
+
+// Against a stand-in on this machine, parts beyond the CPUs only contend; on AWS (or any
+// remote endpoint) the default parallelism hides per-connection limits.
+func TestConcurrencyFollowsEndpoint(t *testing.T) {
+	local := min(artifact.DefaultConcurrency, max(2, runtime.GOMAXPROCS(0)))
+	cases := []struct {
+		name     string
+		client   artifact.S3API
+		wantConc int
+	}{
+		{"AWS, no endpoint override", s3.New(s3.Options{Region: "eu-west-1"}), artifact.DefaultConcurrency},
+		{"remote endpoint", s3.New(s3.Options{Region: "eu-west-1", BaseEndpoint: aws.String("https://s3.example.com")}), artifact.DefaultConcurrency},
+		{"loopback IPv4", s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:4566")}), local},
+		{"loopback IPv6", s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://[::1]:4566")}), local},
+		{"localhost", s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://localhost:9000")}), local},
+		{"not an SDK client", &fakeS3{}, artifact.DefaultConcurrency},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			size, conc := artifact.New(tc.client, bucket).Parts()
+			if size != artifact.DefaultPartSize || conc != tc.wantConc {
+				t.Errorf("Parts() = %d, %d; want %d, %d", size, conc, artifact.DefaultPartSize, tc.wantConc)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package ddblocal_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -10,40 +11,58 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/shipgate/shipgate/shared/awsclient"
 	"github.com/shipgate/shipgate/shared/ddblocal"
 	"github.com/shipgate/shipgate/shared/dynalite"
+	"github.com/shipgate/shipgate/shared/inproc"
 	"github.com/shipgate/shipgate/shared/table"
 )
 
 // BenchmarkPutGet measures one conditional PutItem and one GetItem through the AWS SDK,
 // the calls a pipeline run makes most, against ddblocal (logging to disk, as local mode
-// runs it) and against dynalite, side by side.
+// runs it) over TCP and through shared/inproc (as local mode's handlers reach it), and
+// against dynalite, side by side.
 func BenchmarkPutGet(b *testing.B) {
 	ctx := context.Background()
+	startLocal := func(b *testing.B) *ddblocal.Server {
+		s, err := ddblocal.Start(ddblocal.Options{Path: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	}
 	servers := []struct {
 		name  string
-		start func(b *testing.B) string
+		start func(b *testing.B) *dynamodb.Client
 	}{
-		{"ddblocal", func(b *testing.B) string {
-			s, err := ddblocal.Start(ddblocal.Options{Path: b.TempDir()})
+		{"ddblocal", func(b *testing.B) *dynamodb.Client { return client(b, startLocal(b).URL) }},
+		{"ddblocal-inproc", func(b *testing.B) *dynamodb.Client {
+			s := startLocal(b)
+			ep := awsclient.Endpoints{DynamoDB: s.URL}
+			cfg, err := awsclient.Load(ctx, ep)
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Cleanup(func() { s.Close() })
-			return s.URL
+			tr := &inproc.Transport{}
+			if err := tr.Handle(s.URL, s); err != nil {
+				b.Fatal(err)
+			}
+			cfg.HTTPClient = &http.Client{Transport: tr}
+			return awsclient.DynamoDB(cfg, ep)
 		}},
-		{"dynalite", func(b *testing.B) string {
+		{"dynalite", func(b *testing.B) *dynamodb.Client {
 			s, err := dynalite.Start(ctx, dynalite.Options{})
 			if err != nil {
 				b.Skipf("dynalite: %v", err)
 			}
 			b.Cleanup(func() { s.Stop() })
-			return s.URL
+			return client(b, s.URL)
 		}},
 	}
 	for _, srv := range servers {
 		b.Run(srv.name, func(b *testing.B) {
-			c := client(b, srv.start(b))
+			c := srv.start(b)
 			if err := table.Ensure(ctx, c, "bench"); err != nil {
 				b.Fatal(err)
 			}

@@ -116,6 +116,15 @@ func (s *Server) table(name string) (*table, error) {
 	return t, nil
 }
 
+// keyedTable returns the table named name after checking that key is exactly its key.
+func (s *Server) keyedTable(name string, key Item) (*table, error) {
+	t, err := s.table(name)
+	if err != nil {
+		return nil, err
+	}
+	return t, t.checkKey(key)
+}
+
 func marshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 // --- tables ---
@@ -382,9 +391,14 @@ func (w *condWrite) begin(otherExpr bool, rv ...string) (*exprEnv, error) {
 	return w.env(w.ConditionExpression != nil || otherExpr)
 }
 
-// condition parses the condition (nil when there is none).
+// condition parses the condition (nil when there is none), the request's last
+// expression, and then refuses placeholders no expression used.
 func (w *condWrite) condition(env *exprEnv) (*cond, error) {
-	return optCond("ConditionExpression", w.ConditionExpression, env)
+	c, err := optCond("ConditionExpression", w.ConditionExpression, env)
+	if err != nil {
+		return nil, err
+	}
+	return c, env.unused()
 }
 
 // check reads the item with key's key from t and refuses the write when the condition
@@ -445,9 +459,6 @@ func (s *Server) putItem(body []byte) ([]byte, error) {
 	}
 	c, err := in.condition(env)
 	if err != nil {
-		return nil, err
-	}
-	if err := env.unused(); err != nil {
 		return nil, err
 	}
 	if in.Item == nil {
@@ -514,11 +525,8 @@ func (s *Server) getItem(body []byte) ([]byte, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.table(in.TableName)
+	t, err := s.keyedTable(in.TableName, in.Key)
 	if err != nil {
-		return nil, err
-	}
-	if err := t.checkKey(in.Key); err != nil {
 		return nil, err
 	}
 	item := t.get(in.Key)
@@ -559,16 +567,10 @@ func (s *Server) deleteItem(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := env.unused(); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.table(in.TableName)
+	t, err := s.keyedTable(in.TableName, in.Key)
 	if err != nil {
-		return nil, err
-	}
-	if err := t.checkKey(in.Key); err != nil {
 		return nil, err
 	}
 	old, err := in.check(t, in.Key, c)
@@ -612,16 +614,10 @@ func (s *Server) updateItem(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := env.unused(); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.table(in.TableName)
+	t, err := s.keyedTable(in.TableName, in.Key)
 	if err != nil {
-		return nil, err
-	}
-	if err := t.checkKey(in.Key); err != nil {
 		return nil, err
 	}
 	if u != nil {

@@ -249,3 +249,50 @@ func TestCompactionKeepsEveryItem(t *testing.T) {
 		t.Errorf("compaction left %s.tmp behind (%v)", path, err)
 	}
 }
+
+// TestZerosAfterAPowerLossEndTheLog: a file system that allocates blocks lazily can leave
+// zeros where the last writes were when the machine stops; the log ends there.
+func TestZerosAfterAPowerLossEndTheLog(t *testing.T) {
+	dir := t.TempDir()
+	s, c := start(t, dir)
+	writeSome(t, c)
+	want := snapshot(t, c)
+	s.Close()
+	path := filepath.Join(dir, "dynamodb.log")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(make([]byte, 4096))
+	f.WriteString(`{"op":"put","table":"hhh","item":{"id":{"S":"after-the-zeros"}}}` + "\n")
+	f.Close()
+	s2, c2 := start(t, dir)
+	defer s2.Close()
+	if got := snapshot(t, c2); got != want {
+		t.Errorf("after zeros at the end:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestStartReportsAnAddressInUse(t *testing.T) {
+	first, err := ddblocal.Start(ddblocal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	addr := strings.TrimPrefix(first.URL, "http://")
+	for _, tc := range []struct {
+		name string
+		path string
+	}{{"in memory", ""}, {"on disk", t.TempDir()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := ddblocal.Start(ddblocal.Options{Path: tc.path, Addr: addr})
+			if err == nil {
+				s.Close()
+				t.Fatalf("a second server on %s started", addr)
+			}
+			if !strings.Contains(err.Error(), "listen on "+addr) {
+				t.Errorf("error = %q, want it to name the address", err)
+			}
+		})
+	}
+}

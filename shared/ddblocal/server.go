@@ -88,7 +88,9 @@ func Start(o Options) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		s.log.close()
+		if s.log != nil {
+			s.log.close()
+		}
 		return nil, fmt.Errorf("local DynamoDB: listen on %s: %w", addr, err)
 	}
 	s.ln = ln

@@ -13,9 +13,12 @@ import (
 
 // The log is one JSON object per line, appended with a single write per request before
 // the request is acknowledged. The kernel keeps it across a kill -9 of the process; Close
-// syncs it to disk. On start it is replayed, a torn last line (the process died in the
-// middle of a write that was never acknowledged) is cut off, and a log that has grown
-// well beyond the live data is rewritten as a snapshot.
+// syncs it to disk. It is not synced per write (that would cost a millisecond a call on
+// a local disk): after a power loss or a kernel crash the last writes may be lost, and
+// the zeros a file system can leave in their place end the log. On start it is replayed,
+// a torn last line (the process died in the middle of a write that was never
+// acknowledged) is cut off, and a log that has grown well beyond the live data is
+// rewritten as a snapshot.
 
 const logName = "dynamodb.log"
 
@@ -27,9 +30,23 @@ type walRecord struct {
 	Key   Item      `json:"key,omitempty"`
 }
 
+// logFile is what the log needs of its file (an *os.File; tests inject failing writes).
+type logFile interface {
+	io.Writer
+	io.Seeker
+	io.Closer
+	Truncate(size int64) error
+	Sync() error
+}
+
 type wal struct {
 	path string
-	f    *os.File
+	f    logFile
+	// end is the offset after the last complete write: a write that fails part way (disk
+	// full, I/O error) is cut back to it, so the next one does not land behind a
+	// fragment. broken is set when even that fails; every later write is then refused.
+	end    int64
+	broken error
 }
 
 func openWAL(dir string, s *Server) (*wal, error) {
@@ -54,7 +71,7 @@ func openWAL(dir string, s *Server) (*wal, error) {
 		f.Close()
 		return nil, err
 	}
-	w := &wal{path: path, f: f}
+	w := &wal{path: path, f: f, end: good}
 	live := 0
 	for _, t := range s.tables {
 		live += t.count + 1
@@ -85,6 +102,12 @@ func replay(f *os.File, path string, s *Server) (int, int64, error) {
 		}
 		var rec walRecord
 		if err := json.Unmarshal(b, &rec); err != nil {
+			if b[0] == 0 {
+				// A file system that allocates blocks lazily can leave zeros where the
+				// last writes were when the machine (not just the process) stopped:
+				// those writes are lost, what came before them is kept.
+				return n, off, nil
+			}
 			return 0, 0, fmt.Errorf("local DynamoDB: %s line %d is corrupt (%v); move the file away to start empty", path, line, err)
 		}
 		if err := s.apply(rec); err != nil {
@@ -139,10 +162,26 @@ func (s *Server) logRecords(recs ...walRecord) error {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
-	if _, err := s.log.f.Write(buf.Bytes()); err != nil {
-		return &apiError{Type: "InternalServerError", Msg: "write the local DynamoDB log: " + err.Error(), Status: 500}
+	return s.log.append(buf.Bytes())
+}
+
+func (w *wal) append(b []byte) error {
+	if w.broken != nil {
+		return &apiError{Type: "InternalServerError", Msg: "the local DynamoDB log is unusable after a failed write (" + w.broken.Error() + "); restart shipgate", Status: 500}
 	}
-	return nil
+	n, err := w.f.Write(b)
+	if err == nil {
+		w.end += int64(n)
+		return nil
+	}
+	if n > 0 {
+		if terr := w.f.Truncate(w.end); terr != nil {
+			w.broken = terr
+		} else if _, serr := w.f.Seek(w.end, io.SeekStart); serr != nil {
+			w.broken = serr
+		}
+	}
+	return &apiError{Type: "InternalServerError", Msg: "write the local DynamoDB log: " + err.Error(), Status: 500}
 }
 
 // compact rewrites the log as the current tables and items, atomically.
@@ -185,7 +224,7 @@ func (w *wal) compact(s *Server) error {
 	syncDir(filepath.Dir(w.path))
 	w.f.Close()
 	w.f = f
-	_, err = f.Seek(0, io.SeekEnd)
+	w.end, err = f.Seek(0, io.SeekEnd)
 	return err
 }
 

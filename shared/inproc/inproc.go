@@ -9,12 +9,14 @@
 package inproc
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Transport routes requests by host:port.
@@ -58,8 +60,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	sreq := serverRequest(req)
 	pr, pw := io.Pipe()
 	w := &writer{header: http.Header{}, body: pw, started: make(chan struct{})}
+	// As over a connection, a cancelled request also ends a body still being read.
+	stop := context.AfterFunc(req.Context(), func() { pw.CloseWithError(req.Context().Err()) })
 	go func() {
 		defer func() {
+			stop()
 			if req.Body != nil {
 				req.Body.Close() // a RoundTripper closes the request body, as net/http's does
 			}
@@ -68,6 +73,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return
 			}
 			w.WriteHeader(http.StatusOK) // a handler that wrote nothing answered 200
+			if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil && n != w.written && !bodyless(req.Method, w.status) {
+				// A handler that returns before writing the length it declared: the
+				// reader sees the short body a dropped connection gives, not a clean EOF.
+				pw.CloseWithError(io.ErrUnexpectedEOF)
+				return
+			}
 			pw.Close()
 		}()
 		h.ServeHTTP(w, sreq)
@@ -95,11 +106,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil {
 		resp.ContentLength = n
 	}
-	if req.Method == http.MethodHead || w.status == http.StatusNoContent || w.status == http.StatusNotModified {
+	if bodyless(req.Method, w.status) {
 		pr.Close()
 		resp.Body = http.NoBody
 	}
 	return resp, nil
+}
+
+// bodyless reports whether a response to method with status carries no body.
+func bodyless(method string, status int) bool {
+	return method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified
 }
 
 // serverRequest is req as a server would receive it: the client's body (read by the
@@ -135,6 +151,7 @@ type writer struct {
 	header  http.Header
 	sent    http.Header
 	status  int
+	written int64 // body bytes the reader took
 	body    *io.PipeWriter
 	started chan struct{}
 	once    sync.Once
@@ -150,13 +167,18 @@ func (w *writer) WriteHeader(code int) {
 	w.once.Do(func() {
 		w.status = code
 		w.sent = w.header.Clone()
+		if w.sent.Get("Date") == "" {
+			w.sent.Set("Date", time.Now().UTC().Format(http.TimeFormat)) // as net/http's server adds it
+		}
 		close(w.started)
 	})
 }
 
 func (w *writer) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
-	return w.body.Write(p)
+	n, err := w.body.Write(p)
+	w.written += int64(n)
+	return n, err
 }
 
 // Flush is a no-op: every Write reaches the reader at once.

@@ -170,3 +170,57 @@ func (f failing) RoundTrip(r *http.Request) (*http.Response, error) {
 	f.t.Errorf("request to %s went to the network", r.URL)
 	return nil, errors.New("no network in this test")
 }
+
+func TestBodyEndsAsOverAConnection(t *testing.T) {
+	var tr inproc.Transport
+	block := make(chan struct{})
+	defer close(block)
+	tr.Handle("http://b:1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/short":
+			w.Header().Set("Content-Length", "10")
+			io.WriteString(w, "12345") // the handler gives up half way
+		case "/hang":
+			io.WriteString(w, "x")
+			<-block
+		default:
+			io.WriteString(w, "ok")
+		}
+	}))
+	c := &http.Client{Transport: &tr}
+
+	resp, err := c.Get("http://b:1/short")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short body: got %v, want io.ErrUnexpectedEOF", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://b:1/hang", nil)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadAll(resp.Body); read <- err }()
+	cancel()
+	select {
+	case err := <-read:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("read after cancel: got %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled request's body read did not end")
+	}
+
+	resp, err = c.Get("http://b:1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
+		t.Errorf("Date header %q: %v", resp.Header.Get("Date"), err)
+	}
+}

@@ -181,6 +181,27 @@ func TestASecondStackOnTheSameDataRefuses(t *testing.T) {
 	}
 }
 
+// TestDataFromDynaliteIsRefused: a data directory whose table an earlier shipgate kept in
+// dynalite is refused, not silently started with an empty table.
+func TestDataFromDynaliteIsRefused(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	old := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(filepath.Join(old, "dynamodb"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "dynamodb", "CURRENT"), []byte("MANIFEST-000004\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := local.Start(context.Background(), local.Options{Repo: w.bare, Data: old})
+	if err == nil {
+		s.Close()
+		t.Fatal("a stack started on a dynalite table")
+	}
+	if !strings.Contains(err.Error(), "earlier shipgate (dynalite)") || !strings.Contains(err.Error(), old) {
+		t.Errorf("error = %q, want it to say the table is dynalite's and name the data directory", err)
+	}
+}
+
 func TestAuditThroughTheCLIAndTheAWSCLI(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	commit, run := w.push()

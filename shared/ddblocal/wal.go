@@ -20,7 +20,8 @@ import (
 // acknowledged) is cut off, and a log that has grown well beyond the live data is
 // rewritten as a snapshot.
 
-const logName = "dynamodb.log"
+// LogName is the log's file name under Options.Path.
+const LogName = "dynamodb.log"
 
 type walRecord struct {
 	Op    string    `json:"op"` // create, drop, put, del
@@ -53,7 +54,7 @@ func openWAL(dir string, s *Server) (*wal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("local DynamoDB: %w", err)
 	}
-	path := filepath.Join(dir, logName)
+	path := filepath.Join(dir, LogName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("local DynamoDB: open %s: %w", path, err)

@@ -52,7 +52,7 @@ func TestAFailedWriteLeavesNoFragment(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, logName))
+	b, err := os.ReadFile(filepath.Join(dir, LogName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,6 +166,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	// Stand-ins first: the handlers' clients point at them.
+	if err := refuseDynaliteData(s.Data.DynamoDB()); err != nil {
+		return nil, err
+	}
 	dyn, err := ddblocal.Start(ddblocal.Options{Path: s.Data.DynamoDB(), Region: awsclient.LocalRegion})
 	if err != nil {
 		return nil, err
@@ -436,6 +439,20 @@ func (s *Stack) sweep(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// refuseDynaliteData stops a start on a data directory whose table an earlier shipgate
+// kept in dynalite (LevelDB files, no log of local mode's own DynamoDB): starting empty
+// would silently lose its approvals and audit trail while the engine still waits on them.
+func refuseDynaliteData(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "CURRENT")); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, ddblocal.LogName)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s holds a table written by an earlier shipgate (dynalite), which this one cannot read; "+
+		"start with another --data directory, or remove %s to start the whole stack afresh", dir, filepath.Dir(dir))
 }
 
 // onEvent prints stage progress: each Task state as it starts and ends, and the run's end.

@@ -11,9 +11,7 @@
 // # Durability and the at-least-once rule
 //
 // With Options.Path set, an execution is on disk before StartExecution returns, and
-// again at each top-level checkpoint: as every Task attempt invokes its handler (before
-// it, for a Task that waits for a task token; beside it otherwise, and the attempt's
-// outcome is not taken before the write is on disk),
+// again at each top-level checkpoint: before every Task attempt invokes its handler,
 // when a Parallel or Map state starts, whenever the execution waits (Wait state, retry
 // backoff, task token, including a task token in a branch or iteration of a Parallel or
 // Map state at any nesting depth) and when it ends.
@@ -25,11 +23,9 @@
 //   - a Wait or a retry backoff continues with the time that remains;
 //   - a Task whose handler was running when the process died is treated as a failed
 //     attempt with error Lambda.ServiceException, and its Retry policy decides what
-//     happens (the project's definitions retry it); if the process died within the
-//     attempt's first write (a millisecond or two), the attempt is not on disk and runs
-//     again from the previous checkpoint without counting as one. A handler can
-//     therefore run more than once for one state: handlers must be idempotent, exactly
-//     as on AWS, where Lambda invocations are at-least-once too;
+//     happens (the project's definitions retry it). A handler can therefore run more than
+//     once for one state: handlers must be idempotent, exactly as on AWS, where Lambda
+//     invocations are at-least-once too;
 //   - a task token issued in a branch of a Parallel state or an iteration of a Map
 //     state, at any nesting depth (a Map inside a Parallel branch, a Parallel inside a
 //     Map iteration, and deeper), still resumes that branch after a restart, from the

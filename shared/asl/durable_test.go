@@ -110,10 +110,6 @@ func TestDurableChild(t *testing.T) {
 	}
 	e.RegisterFunction(fnARN+"work", lambda.NewHandler(func(ctx context.Context) (string, error) {
 		if mode == "inflight" {
-			// The attempt is written beside its handler: let the write reach the disk, so
-			// the kill below interrupts a recorded attempt (one killed within the write
-			// runs again uncounted, as the package doc says).
-			time.Sleep(200 * time.Millisecond)
 			fmt.Println("INFLIGHT")
 			select {} // killed while the handler runs
 		}

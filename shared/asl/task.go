@@ -193,19 +193,10 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 	} else {
 		f.emit(c, Event{Type: "TaskStarted", Resource: rname, ResourceType: rtype})
 	}
-	// At-least-once: the attempt is written as its handler starts. A task token must be
-	// on disk before the handler can hand it out (a mailed approval link must survive a
-	// crash), so a waiting Task writes first; any other Task writes beside its handler
-	// (the fsync is the slowest part of a short Task) and the outcome waits for the write.
-	var written chan error
 	if f.top && f.e.st != nil {
-		if wait {
-			if err := f.e.checkpoint(f.x, c); err != nil {
-				f.e.log.Error("asl: checkpoint", "execution", f.x.arn, "err", err)
-			}
-		} else {
-			written = make(chan error, 1)
-			go func() { written <- f.e.checkpoint(f.x, c) }()
+		// At-least-once: the attempt is on disk before the handler runs.
+		if err := f.e.checkpoint(f.x, c); err != nil {
+			f.e.log.Error("asl: checkpoint", "execution", f.x.arn, "err", err)
 		}
 	}
 	fn, ok := f.e.lookupFunction(fnRef)
@@ -220,11 +211,6 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 			invokeTimeout = 0
 		}
 		out, ferr = f.e.invokeHandler(f.ctx, fn, []byte(body), invokeTimeout, reqID)
-	}
-	if written != nil {
-		if err := <-written; err != nil {
-			f.e.log.Error("asl: checkpoint", "execution", f.x.arn, "err", err)
-		}
 	}
 	if f.x.closed() || f.e.isClosing() && ferr != nil {
 		if w != nil {

@@ -230,11 +230,9 @@ func NewDirs(parent, stage string) (Dirs, error) {
 	return d, nil
 }
 
-// Remove deletes the directories: a warm Lambda must not fill /tmp run after run. The
-// deletion runs behind the stage's result (unlinking a workspace costs milliseconds a
-// file system operation at a time, and nothing waits for it); a Lambda frozen after
-// returning finishes it on its next invocation.
-func (d Dirs) Remove() { go os.RemoveAll(d.root) }
+// Remove deletes the directories before the stage reports: a warm Lambda must not fill
+// /tmp run after run, nor hold two workspaces at once near its storage limit.
+func (d Dirs) Remove() { os.RemoveAll(d.root) }
 
 // Restore extracts Build's workspace snapshot into the workspace directory.
 func (d Dirs) Restore(ctx context.Context, store *artifact.Store, b *domain.BuildResult) error {

@@ -353,8 +353,8 @@ func (s *Service) Request(ctx context.Context, taskToken string, st domain.State
 		return nil, err
 	}
 	// The request's audit record is written while older approvals are looked up; both
-	// are done before anything else is recorded or any approver is mailed, so the trail
-	// has the request before any decision on it.
+	// are done before this request supersedes anything or mails any approver, so every
+	// decision taken through a link or the mail comes after the request in the trail.
 	requested := s.goAudit(ctx, nil, domain.Record{
 		Type: domain.RecApprovalRequested, Pipeline: a.Pipeline, RunID: a.RunID, Commit: a.Commit,
 		Actor: "system", Time: now, Channel: domain.ChannelSystem, ApprovalID: a.ID,

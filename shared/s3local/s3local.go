@@ -1,6 +1,7 @@
 // Package s3local serves the S3 protocol in process (gofakes3) over plain HTTP on
-// loopback, with objects kept in a bbolt file so they survive restarts. Local mode and
-// tests point the real S3 client at it.
+// loopback, with objects kept in a bbolt file so they survive restarts and a kill -9 (not
+// a power loss: the file is synced on Close, not per object). Local mode and tests point
+// the real S3 client at it.
 package s3local
 
 import (

@@ -296,3 +296,17 @@ func TestStartReportsAnAddressInUse(t *testing.T) {
 		})
 	}
 }
+
+func TestASecondServerOnTheSameLogRefuses(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := start(t, dir)
+	defer s.Close()
+	s2, err := ddblocal.Start(ddblocal.Options{Path: dir})
+	if err == nil {
+		s2.Close()
+		t.Fatal("a second server opened the same log")
+	}
+	if !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("error = %q, want it to say the log is in use", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // The log is one JSON object per line, appended with a single write per request before
@@ -58,6 +59,11 @@ func openWAL(dir string, s *Server) (*wal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("local DynamoDB: open %s: %w", path, err)
+	}
+	// One server per log: two appending to it would interleave their lines.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("local DynamoDB: %s is in use by another process", path)
 	}
 	records, good, err := replay(f, path, s)
 	if err != nil {
@@ -191,6 +197,11 @@ func (w *wal) compact(s *Server) error {
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("local DynamoDB: compact: %w", err)
+	}
+	// The new file becomes the log: it is locked before it takes the old one's place.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("local DynamoDB: compact: lock %s: %w", tmp, err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	enc := json.NewEncoder(bw)

@@ -73,6 +73,10 @@ type Options struct {
 	Git string
 	// Now is the clock for signatures; nil means time.Now.
 	Now func() time.Time
+	// WantChanges, when set, is asked with the checked-out directory whether the files
+	// changed since the push's Before are needed (a spec with path filters); when it says
+	// no, a local fetch runs no diff and Result.ChangedFiles is nil. Nil: always listed.
+	WantChanges func(dir string) bool
 }
 
 // Fetcher fetches commits; it is safe for concurrent use.
@@ -174,7 +178,7 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 		if err := writeSkeleton(dir, objects, len(push.Commit) == 64); err != nil {
 			return fail(err)
 		}
-		changed, err := checkoutLocal(ctx, g, push)
+		changed, err := checkoutLocal(ctx, g, push, f.o.WantChanges)
 		if err != nil {
 			return fail(err)
 		}
@@ -322,15 +326,26 @@ func writeSkeleton(dir, objects string, sha256 bool) error {
 	return nil
 }
 
-// checkoutLocal checks out the pushed commit of a repository made by writeSkeleton and,
-// at the same time, lists the files changed since Before: both only read the borrowed
-// objects, and the checkout is the only writer of the work tree and index. Whether the
-// commit is there is asked only when the checkout fails, to say why.
-func checkoutLocal(ctx context.Context, g *gitRun, push domain.Push) ([]string, error) {
-	changed := make(chan []string, 1)
-	go func() { changed <- localChangedFiles(ctx, g, push) }()
-	_, err := g.run(ctx, "checkout", "-q", "--detach", push.Commit)
-	files := <-changed
+// checkoutLocal checks out the pushed commit of a repository made by writeSkeleton and
+// lists the files changed since Before: at the same time (both only read the borrowed
+// objects, and the checkout is the only writer of the work tree and index), or, when want
+// is set, after the checkout and only if want says they are needed. Whether the commit
+// is there is asked only when the checkout fails, to say why.
+func checkoutLocal(ctx context.Context, g *gitRun, push domain.Push, want func(string) bool) ([]string, error) {
+	var files []string
+	var err error
+	if want == nil {
+		changed := make(chan []string, 1)
+		go func() { changed <- localChangedFiles(ctx, g, push) }()
+		_, err = g.run(ctx, "checkout", "-q", "--detach", push.Commit)
+		files = <-changed
+	} else {
+		// Asked after the checkout: a spec without path filters spares the diff's git
+		// process, one of the dearest steps of a small build.
+		if _, err = g.run(ctx, "checkout", "-q", "--detach", push.Commit); err == nil && want(g.dir) {
+			files = localChangedFiles(ctx, g, push)
+		}
+	}
 	if err != nil {
 		if kindOf(err) != failTooLarge && ctx.Err() == nil && !g.has(ctx, push.Commit) {
 			return nil, errMissing

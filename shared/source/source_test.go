@@ -646,3 +646,47 @@ func TestFetchSHA256Repository(t *testing.T) {
 
 // host is a server URL's host:port, for Options.GitHubHosts.
 func host(rawURL string) string { return strings.TrimPrefix(rawURL, "https://") }
+
+// TestWantChangesDecidesAfterTheCheckout: asked with the checked-out directory, WantChanges
+// decides whether a local fetch lists the changed files at all.
+func TestWantChangesDecidesAfterTheCheckout(t *testing.T) {
+	work := &gitserver.Repo{Dir: filepath.Join(t.TempDir(), "work")}
+	if err := os.MkdirAll(work.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := work.Git("init", "-q", "-b", "main"); err != nil {
+		t.Fatal(err)
+	}
+	c1, err := work.Commit("one", map[string]string{"a": "1\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := work.Commit("two", map[string]string{"b": "2\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		want bool
+		got  []string
+	}{{"wanted", true, []string{"b"}}, {"not wanted", false, nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sawCheckout bool
+			f := New(Options{WantChanges: func(dir string) bool {
+				_, err := os.Stat(filepath.Join(dir, "b"))
+				sawCheckout = err == nil
+				return tc.want
+			}})
+			res, err := f.Fetch(context.Background(), push(domain.ProviderLocal, work.Dir, c2, c1), filepath.Join(t.TempDir(), "ws"))
+			if err != nil {
+				t.Fatalf("Fetch: %v", err)
+			}
+			if !sawCheckout {
+				t.Error("WantChanges was asked before the commit was checked out")
+			}
+			if !reflect.DeepEqual(res.ChangedFiles, tc.got) {
+				t.Errorf("ChangedFiles: got %#v, want %#v", res.ChangedFiles, tc.got)
+			}
+		})
+	}
+}

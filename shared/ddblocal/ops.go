@@ -401,6 +401,16 @@ func (w *condWrite) condition(env *exprEnv) (*cond, error) {
 	return c, env.unused()
 }
 
+// onlyCondition checks the shared parameters and parses the condition of a write whose
+// only expression it is (PutItem, DeleteItem: ReturnValues NONE or ALL_OLD).
+func (w *condWrite) onlyCondition() (*cond, error) {
+	env, err := w.begin(false, "ALL_OLD")
+	if err != nil {
+		return nil, err
+	}
+	return w.condition(env)
+}
+
 // check reads the item with key's key from t and refuses the write when the condition
 // does not hold on it; it returns the item as it was.
 func (w *condWrite) check(t *table, key Item, c *cond) (Item, error) {
@@ -453,11 +463,7 @@ func (s *Server) putItem(body []byte) ([]byte, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	env, err := in.begin(false, "ALL_OLD")
-	if err != nil {
-		return nil, err
-	}
-	c, err := in.condition(env)
+	c, err := in.onlyCondition()
 	if err != nil {
 		return nil, err
 	}
@@ -559,11 +565,7 @@ func (s *Server) deleteItem(body []byte) ([]byte, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	env, err := in.begin(false, "ALL_OLD")
-	if err != nil {
-		return nil, err
-	}
-	c, err := in.condition(env)
+	c, err := in.onlyCondition()
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ package build
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/shipgate/shipgate/shared/app"
@@ -59,14 +58,11 @@ func New(cfg app.Config, deps *app.Deps) (*Handler, error) { return NewWith(cfg,
 
 // NewWith is New with overrides.
 func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
-	if deps == nil || deps.S3 == nil {
-		return nil, errors.New("build: no S3 client")
+	store, err := stagekit.Store("build", cfg, deps)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Bucket == "" {
-		return nil, errors.New("build: no bucket configured (SHIPGATE_BUCKET)")
-	}
-	h := &Handler{cfg: cfg, store: artifact.New(deps.S3, cfg.Bucket), fetch: o.Fetch, audit: o.Audit, now: deps.Clock(), opts: o}
-	var err error
+	h := &Handler{cfg: cfg, store: store, fetch: o.Fetch, audit: o.Audit, now: deps.Clock(), opts: o}
 	if h.audit, err = stagekit.AuditOr(h.audit, "build", cfg, deps); err != nil {
 		return nil, err
 	}

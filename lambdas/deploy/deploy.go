@@ -60,13 +60,14 @@ func New(cfg app.Config, deps *app.Deps) (*Handler, error) { return NewWith(cfg,
 
 // NewWith is New with overrides.
 func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
-	if deps == nil || deps.S3 == nil {
-		return nil, errors.New("deploy: no S3 client")
+	store, err := stagekit.Store("deploy", cfg, deps)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Bucket == "" || cfg.Table == "" {
-		return nil, errors.New("deploy: bucket and table must be configured (SHIPGATE_BUCKET, SHIPGATE_TABLE)")
+	if cfg.Table == "" {
+		return nil, errors.New("deploy: no table configured (SHIPGATE_TABLE)")
 	}
-	h := &Handler{cfg: cfg, store: artifact.New(deps.S3, cfg.Bucket), decisions: o.Decisions, audit: o.Audit, now: deps.Clock(), opts: o}
+	h := &Handler{cfg: cfg, store: store, decisions: o.Decisions, audit: o.Audit, now: deps.Clock(), opts: o}
 	db := o.Markers
 	if db == nil {
 		if deps.DynamoDB == nil {
@@ -75,7 +76,6 @@ func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 		db = deps.DynamoDB
 	}
 	h.markers = markers{db: db, table: cfg.Table}
-	var err error
 	if h.audit, err = stagekit.AuditOr(h.audit, "deploy", cfg, deps); err != nil {
 		return nil, err
 	}

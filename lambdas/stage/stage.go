@@ -6,7 +6,6 @@ package stage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -37,7 +36,7 @@ const (
 type Options struct {
 	Audit   stagekit.Appender
 	WorkDir string // parent of scratch directories; empty means os.TempDir()
-	// PartSize and Concurrency tune uploads; zero means artifact's defaults.
+	// PartSize and Concurrency tune uploads; zero keeps the store's own.
 	PartSize, Concurrency int
 }
 
@@ -55,25 +54,22 @@ func New(cfg app.Config, deps *app.Deps) (*Handler, error) { return NewWith(cfg,
 
 // NewWith is New with overrides.
 func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
-	if deps == nil || deps.S3 == nil {
-		return nil, errors.New("stage: no S3 client")
+	store, err := stagekit.Store("stage", cfg, deps)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Bucket == "" {
-		return nil, errors.New("stage: no bucket configured (SHIPGATE_BUCKET)")
-	}
-	store := artifact.New(deps.S3, cfg.Bucket)
 	if o.PartSize > 0 || o.Concurrency > 0 {
-		ps, c := o.PartSize, o.Concurrency
-		if ps == 0 {
-			ps = artifact.DefaultPartSize
+		// A tuning left at zero keeps the store's own (which depends on the endpoint).
+		ps, c := store.Parts()
+		if o.PartSize > 0 {
+			ps = o.PartSize
 		}
-		if c == 0 {
-			c = artifact.DefaultConcurrency
+		if o.Concurrency > 0 {
+			c = o.Concurrency
 		}
 		store = store.WithParts(ps, c)
 	}
 	h := &Handler{cfg: cfg, store: store, audit: o.Audit, now: deps.Clock(), opts: o}
-	var err error
 	if h.audit, err = stagekit.AuditOr(h.audit, "stage", cfg, deps); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ package test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,14 +53,11 @@ func New(cfg app.Config, deps *app.Deps) (*Handler, error) { return NewWith(cfg,
 
 // NewWith is New with overrides.
 func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
-	if deps == nil || deps.S3 == nil {
-		return nil, errors.New("test: no S3 client")
+	store, err := stagekit.Store("test", cfg, deps)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Bucket == "" {
-		return nil, errors.New("test: no bucket configured (SHIPGATE_BUCKET)")
-	}
-	h := &Handler{cfg: cfg, store: artifact.New(deps.S3, cfg.Bucket), audit: o.Audit, now: deps.Clock(), opts: o}
-	var err error
+	h := &Handler{cfg: cfg, store: store, audit: o.Audit, now: deps.Clock(), opts: o}
 	if h.audit, err = stagekit.AuditOr(h.audit, "test", cfg, deps); err != nil {
 		return nil, err
 	}

@@ -330,6 +330,18 @@ func Handle[T any](ctx context.Context, f Frame, run domain.Run,
 	return out, nil
 }
 
+// Store is the artifact store on cfg.Bucket that every stage reads and writes; stage
+// names the stage in the error when the client or the bucket is missing.
+func Store(stage string, cfg app.Config, deps *app.Deps) (*artifact.Store, error) {
+	if deps == nil || deps.S3 == nil {
+		return nil, fmt.Errorf("%s: no S3 client", stage)
+	}
+	if cfg.Bucket == "" {
+		return nil, fmt.Errorf("%s: no bucket configured (SHIPGATE_BUCKET)", stage)
+	}
+	return artifact.New(deps.S3, cfg.Bucket), nil
+}
+
 // AuditOr is a, or else the audit trail on cfg.Table: what each stage's constructor
 // uses when no audit store is passed in. stage names the stage in the error.
 func AuditOr(a Appender, stage string, cfg app.Config, deps *app.Deps) (Appender, error) {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/runner"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
@@ -115,5 +118,29 @@ func TestPending(t *testing.T) {
 				t.Errorf("Wait returned before the step ran")
 			}
 		})
+	}
+}
+
+func TestStoreNamesWhatIsMissing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  app.Config
+		deps *app.Deps
+		want string
+	}{
+		{"no clients", app.Config{Bucket: "b"}, nil, "build: no S3 client"},
+		{"no S3 client", app.Config{Bucket: "b"}, &app.Deps{}, "build: no S3 client"},
+		{"no bucket", app.Config{}, &app.Deps{S3: s3.New(s3.Options{})}, "build: no bucket configured (SHIPGATE_BUCKET)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := stagekit.Store("build", tc.cfg, tc.deps)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	st, err := stagekit.Store("build", app.Config{Bucket: "b"}, &app.Deps{S3: s3.New(s3.Options{})})
+	if err != nil || st.Bucket() != "b" {
+		t.Errorf("got %v, %v; want a store on bucket b", st, err)
 	}
 }

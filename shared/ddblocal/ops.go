@@ -231,11 +231,10 @@ func (s *Server) createTable(body []byte) ([]byte, error) {
 	if s.tables[in.TableName] != nil {
 		return nil, &apiError{Type: "ResourceInUseException", Msg: "Table already exists: " + in.TableName, Status: 400}
 	}
-	if err := s.logRecords(walRecord{Op: "create", Def: &def}); err != nil {
+	if err := s.commit(walRecord{Op: "create", Def: &def}); err != nil {
 		return nil, err
 	}
-	t := newTable(def)
-	s.tables[def.Name] = t
+	t := s.tables[def.Name]
 	// DynamoDB answers CREATING (the table is usable here at once, and DescribeTable says
 	// ACTIVE, which is what SDK waiters look for).
 	return marshal(map[string]any{"TableDescription": s.describe(t, "CREATING")})
@@ -359,10 +358,9 @@ func (s *Server) deleteTable(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.logRecords(walRecord{Op: "drop", Table: in.TableName}); err != nil {
+	if err := s.commit(walRecord{Op: "drop", Table: in.TableName}); err != nil {
 		return nil, err
 	}
-	delete(s.tables, in.TableName)
 	return marshal(map[string]any{"TableDescription": s.describe(t, "DELETING")})
 }
 
@@ -488,10 +486,9 @@ func (s *Server) putItem(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.logRecords(walRecord{Op: "put", Table: t.def.Name, Item: in.Item}); err != nil {
+	if err := s.commit(walRecord{Op: "put", Table: t.def.Name, Item: in.Item}); err != nil {
 		return nil, err
 	}
-	t.put(in.Item)
 	if in.ReturnValues == "ALL_OLD" {
 		return attrsOut(old)
 	}
@@ -580,10 +577,9 @@ func (s *Server) deleteItem(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if old != nil {
-		if err := s.logRecords(walRecord{Op: "del", Table: t.def.Name, Key: in.Key}); err != nil {
+		if err := s.commit(walRecord{Op: "del", Table: t.def.Name, Key: in.Key}); err != nil {
 			return nil, err
 		}
-		t.remove(in.Key)
 	}
 	if in.ReturnValues == "ALL_OLD" {
 		return attrsOut(old)
@@ -661,10 +657,9 @@ func (s *Server) updateItem(body []byte) ([]byte, error) {
 	if err := t.checkItemKeys(next); err != nil {
 		return nil, err
 	}
-	if err := s.logRecords(walRecord{Op: "put", Table: t.def.Name, Item: next}); err != nil {
+	if err := s.commit(walRecord{Op: "put", Table: t.def.Name, Item: next}); err != nil {
 		return nil, err
 	}
-	t.put(next)
 	switch in.ReturnValues {
 	case "ALL_OLD":
 		return attrsOut(old)

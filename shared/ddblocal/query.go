@@ -509,12 +509,6 @@ func (s *Server) batchWrite(body []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var recs []walRecord
-	type op struct {
-		t   *table
-		put Item
-		del Item
-	}
-	var ops []op
 	for name, reqs := range in.RequestItems {
 		t, err := s.table(name)
 		if err != nil {
@@ -529,14 +523,12 @@ func (s *Server) batchWrite(body []byte) ([]byte, error) {
 					return nil, err
 				}
 				key = r.PutRequest.Item
-				ops = append(ops, op{t: t, put: r.PutRequest.Item})
 				recs = append(recs, walRecord{Op: "put", Table: name, Item: r.PutRequest.Item})
 			case r.DeleteRequest != nil && r.PutRequest == nil:
 				if err := t.checkKey(r.DeleteRequest.Key); err != nil {
 					return nil, err
 				}
 				key = r.DeleteRequest.Key
-				ops = append(ops, op{t: t, del: r.DeleteRequest.Key})
 				recs = append(recs, walRecord{Op: "del", Table: name, Key: r.DeleteRequest.Key})
 			default:
 				return nil, validation("each write request holds exactly one of PutRequest or DeleteRequest")
@@ -549,15 +541,8 @@ func (s *Server) batchWrite(body []byte) ([]byte, error) {
 			seen[string(kb)] = true
 		}
 	}
-	if err := s.logRecords(recs...); err != nil {
+	if err := s.commit(recs...); err != nil {
 		return nil, err
-	}
-	for _, o := range ops {
-		if o.put != nil {
-			o.t.put(o.put)
-		} else {
-			o.t.remove(o.del)
-		}
 	}
 	return []byte(`{"UnprocessedItems":{}}`), nil
 }

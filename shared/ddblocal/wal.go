@@ -152,6 +152,21 @@ func (s *Server) apply(rec walRecord) error {
 	return nil
 }
 
+// commit makes writes durable and then applies them: the records are appended to the log
+// in one write and applied by the same code that replays the log on start, so a live
+// write and its replay cannot differ.
+func (s *Server) commit(recs ...walRecord) error {
+	if err := s.logRecords(recs...); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := s.apply(r); err != nil {
+			return &apiError{Type: "InternalServerError", Msg: "apply a logged write: " + err.Error(), Status: 500}
+		}
+	}
+	return nil
+}
+
 // logRecords appends records in one write. Without a log (in memory) it does nothing.
 func (s *Server) logRecords(recs ...walRecord) error {
 	if s.log == nil {

@@ -73,16 +73,11 @@ func (v *validator) choiceRule(st string, raw any, cp string, jsonata, top bool)
 	if jsonata {
 		allowed := set("Condition", "Next", "Comment", "Assign", "Output")
 		v.fields(m, st, cp, allowed)
-		c, ok := m["Condition"]
-		if !ok {
+		if _, ok := m["Condition"]; !ok {
 			v.add(st, cp+"/Condition", "a JSONata choice rule needs Condition")
 			return r
 		}
-		t, err := compileTemplate(c, true, "Condition")
-		if err != nil {
-			v.add(st, cp+"/Condition", err.Error())
-		}
-		r.condition = t
+		r.condition = v.template(m, "Condition", true, st, cp)
 	} else {
 		ops := 0
 		for k, val := range m {
@@ -150,23 +145,11 @@ func (v *validator) choiceRule(st string, raw any, cp string, jsonata, top bool)
 			}
 		}
 	}
-	if a, ok := m["Assign"]; ok {
-		if !top {
-			v.add(st, cp+"/Assign", "Assign is only allowed in a top-level choice rule")
-		}
-		t, err := compileTemplate(a, jsonata, "Assign")
-		if err != nil {
-			v.add(st, cp+"/Assign", err.Error())
-		}
-		r.assign = t
+	if _, ok := m["Assign"]; ok && !top {
+		v.add(st, cp+"/Assign", "Assign is only allowed in a top-level choice rule")
 	}
-	if o, ok := m["Output"]; ok {
-		t, err := compileTemplate(o, true, "Output")
-		if err != nil {
-			v.add(st, cp+"/Output", err.Error())
-		}
-		r.output = t
-	}
+	r.assign = v.template(m, "Assign", jsonata, st, cp)
+	r.output = v.template(m, "Output", true, st, cp)
 	return r
 }
 

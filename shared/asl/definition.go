@@ -197,6 +197,20 @@ func (v *validator) add(st, ptr, msg string) {
 	v.errs = append(v.errs, ValidationError{State: st, Pointer: ptr, Message: msg})
 }
 
+// template compiles m's field, when present, as a payload template; a compile error is
+// reported at at/field of state st. It is nil when the field is absent.
+func (v *validator) template(m map[string]any, field string, jsonata bool, st, at string) *tmpl {
+	raw, ok := m[field]
+	if !ok {
+		return nil
+	}
+	t, err := compileTemplate(raw, jsonata, field)
+	if err != nil {
+		v.add(st, at+"/"+field, err.Error())
+	}
+	return t
+}
+
 func ptrEsc(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
@@ -703,20 +717,8 @@ func (v *validator) retryCatch(s *state, m map[string]any, sp string, jsonata bo
 					v.add(s.name, cp+"/ResultPath", "ResultPath must be a string or null")
 				}
 			}
-			if a, ok := cm["Assign"]; ok {
-				t, err := compileTemplate(a, jsonata, "Assign")
-				if err != nil {
-					v.add(s.name, cp+"/Assign", err.Error())
-				}
-				c.assign = t
-			}
-			if o, ok := cm["Output"]; ok {
-				t, err := compileTemplate(o, true, "Output")
-				if err != nil {
-					v.add(s.name, cp+"/Output", err.Error())
-				}
-				c.output = t
-			}
+			c.assign = v.template(cm, "Assign", jsonata, s.name, cp)
+			c.output = v.template(cm, "Output", true, s.name, cp)
 			s.catch = append(s.catch, c)
 		}
 	}
@@ -853,13 +855,7 @@ func (v *validator) mapState(s *state, m map[string]any, sp string, jsonata bool
 		s.hasBatcher = true
 		v.fields(ib, s.name, sp+"/ItemBatcher", set("MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath", "BatchInput"))
 		s.batchMax = v.num(ib, s.name, sp+"/ItemBatcher", "MaxItemsPerBatch", jsonata, 1)
-		if bi, ok := ib["BatchInput"]; ok {
-			t, err := compileTemplate(bi, jsonata, "BatchInput")
-			if err != nil {
-				v.add(s.name, sp+"/ItemBatcher/BatchInput", err.Error())
-			}
-			s.batchInput = t
-		}
+		s.batchInput = v.template(ib, "BatchInput", jsonata, s.name, sp+"/ItemBatcher")
 	}
 	if !jsonata {
 		if raw, ok := m["ItemsPath"]; ok {
@@ -878,19 +874,11 @@ func (v *validator) mapState(s *state, m map[string]any, sp string, jsonata bool
 		if hasParams {
 			s.itemSelector, s.parameters = s.parameters, nil
 		}
-	} else if raw, ok := m["Items"]; ok {
-		t, err := compileTemplate(raw, true, "Items")
-		if err != nil {
-			v.add(s.name, sp+"/Items", err.Error())
-		}
-		s.items = t
+	} else {
+		s.items = v.template(m, "Items", true, s.name, sp)
 	}
-	if raw, ok := m["ItemSelector"]; ok {
-		t, err := compileTemplate(raw, jsonata, "ItemSelector")
-		if err != nil {
-			v.add(s.name, sp+"/ItemSelector", err.Error())
-		}
-		s.itemSelector = t
+	if _, ok := m["ItemSelector"]; ok {
+		s.itemSelector = v.template(m, "ItemSelector", jsonata, s.name, sp)
 	}
 	s.maxConc = v.num(m, s.name, sp, "MaxConcurrency", jsonata, 0)
 	s.tolCount = v.num(m, s.name, sp, "ToleratedFailureCount", jsonata, 0)

@@ -136,5 +136,19 @@ func NewDeps(ctx context.Context, cfg Config) (*Deps, error) {
 	}, nil
 }
 
+// Load is what every Lambda's main does first: the configuration from getenv, then the
+// clients for it.
+func Load(ctx context.Context, getenv func(string) string) (Config, *Deps, error) {
+	cfg, err := FromEnv(getenv)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	deps, err := NewDeps(ctx, cfg)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, deps, nil
+}
+
 // Getenv is os.Getenv, named so mains read as FromEnv(app.Getenv).
 func Getenv(k string) string { return os.Getenv(k) }

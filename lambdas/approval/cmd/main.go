@@ -16,11 +16,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	cfg, err := app.FromEnv(os.Getenv)
-	if err != nil {
-		log.Fatal(err)
-	}
-	deps, err := app.NewDeps(ctx, cfg)
+	cfg, deps, err := app.Load(ctx, os.Getenv)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -13,11 +13,7 @@ import (
 )
 
 func main() {
-	cfg, err := app.FromEnv(app.Getenv)
-	if err != nil {
-		log.Fatalf("stage: %v", err)
-	}
-	deps, err := app.NewDeps(context.Background(), cfg)
+	cfg, deps, err := app.Load(context.Background(), app.Getenv)
 	if err != nil {
 		log.Fatalf("stage: %v", err)
 	}

@@ -216,15 +216,9 @@ func (e *Engine) Close() error {
 
 func (w *waiter) cancelTimersOnly() {
 	w.mu.Lock()
-	stops := w.stops
-	hb := w.hbStop
+	stop := w.timers()
 	w.mu.Unlock()
-	for _, s := range stops {
-		s()
-	}
-	if hb != nil {
-		hb()
-	}
+	stop()
 }
 
 // ---- state machines ----

@@ -101,15 +101,9 @@ func (w *waiter) finish(e *Engine, m resumeMsg, byClaimant bool) bool {
 		return false
 	}
 	w.done = true
-	stops := w.stops
-	hb := w.hbStop
+	stop := w.timers()
 	w.mu.Unlock()
-	for _, s := range stops {
-		s()
-	}
-	if hb != nil {
-		hb()
-	}
+	stop()
 	if w.token != "" {
 		e.dropToken(w.token)
 	}
@@ -120,6 +114,20 @@ func (w *waiter) finish(e *Engine, m resumeMsg, byClaimant bool) bool {
 	return true
 }
 
+// timers returns what stops w's timeout and heartbeat timers: taken with w.mu held and
+// run once it is released, so no timer code runs under the waiter's lock.
+func (w *waiter) timers() func() {
+	stops, hb := w.stops, w.hbStop
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+		if hb != nil {
+			hb()
+		}
+	}
+}
+
 // cancel drops the waiter without delivering (execution stopped or branch cancelled).
 func (w *waiter) cancel(e *Engine) {
 	w.mu.Lock()
@@ -128,15 +136,9 @@ func (w *waiter) cancel(e *Engine) {
 		return
 	}
 	w.done = true
-	stops := w.stops
-	hb := w.hbStop
+	stop := w.timers()
 	w.mu.Unlock()
-	for _, s := range stops {
-		s()
-	}
-	if hb != nil {
-		hb()
-	}
+	stop()
 	if w.token != "" {
 		e.dropToken(w.token)
 	}

@@ -405,7 +405,7 @@ func (l localGitHub) Handle(ctx context.Context, ev trigger.Event) (trigger.Resu
 func (s *Stack) push(ctx context.Context, c gitwatch.Change) {
 	caller := s.opts.User
 	if c.New != gitwatch.ZeroSHA {
-		if email := gitOut(s.opts.Repo, "log", "-1", "--format=%ce", c.New); email != "" {
+		if email := committerEmail(s.opts.Repo, c.New); email != "" {
 			caller = email
 		}
 	}

@@ -1,0 +1,201 @@
+package local
+
+import (
+	"bytes"
+	"compress/zlib"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// maxLooseCommit bounds how much of a loose object is inflated. Commits, even signed
+// ones, are a few KiB; anything larger goes to git rather than costing memory here.
+const maxLooseCommit = 64 << 10
+
+// committerEmail is the committer email of commit sha in repo, as
+// `git log -1 --format=%ce sha` prints it, or "" when git cannot tell.
+//
+// It sits between a push landing and its run starting. Asking git costs a process start
+// (several milliseconds on a small VM), while a freshly pushed commit is almost always a
+// loose object that Go reads in well under a millisecond. So the common case is read
+// here and every case the reader does not fully understand goes to git, which stays the
+// reference: a wrong pusher is worse than a slow one.
+func committerEmail(repo, sha string) string {
+	if email, ok := looseCommitter(repo, sha); ok {
+		return email
+	}
+	return gitOut(repo, "log", "-1", "--format=%ce", sha)
+}
+
+// looseCommitter reads the committer email of commit id straight from its loose object
+// in repo. ok is false whenever the answer might differ from git's: the object is
+// packed, missing, corrupt or not a commit, the repository layout or environment is one
+// git would resolve differently, or the committer line is not the plain form.
+func looseCommitter(repo, id string) (email string, ok bool) {
+	sum, ok := hashFor(id)
+	if !ok {
+		return "", false
+	}
+	gitDir, ok := plainGitDir(repo)
+	if !ok {
+		return "", false
+	}
+	obj, ok := readLoose(filepath.Join(gitDir, "objects", id[:2], id[2:]))
+	if !ok || hex.EncodeToString(sum(obj)) != id {
+		return "", false
+	}
+	body, ok := commitBody(obj)
+	if !ok {
+		return "", false
+	}
+	return committerOf(body)
+}
+
+// hashFor picks the object hash from the id's length, and refuses ids that are not
+// lowercase hex, since those name no loose file.
+func hashFor(id string) (func([]byte) []byte, bool) {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return nil, false
+		}
+	}
+	switch len(id) {
+	case 2 * sha1.Size:
+		return func(b []byte) []byte { s := sha1.Sum(b); return s[:] }, true
+	case 2 * sha256.Size:
+		return func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }, true
+	}
+	return nil, false
+}
+
+// plainGitDir finds repo's git directory when it is laid out the ordinary way. Gitfiles
+// (linked worktrees, submodules), shared common dirs, reftable and replace refs all
+// change what git would read or show, and environment overrides make git ignore the
+// directory altogether; each of those is left to git.
+func plainGitDir(repo string) (string, bool) {
+	if repo == "" {
+		return "", false
+	}
+	for _, v := range []string{"GIT_DIR", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_REPLACE_REF_BASE"} {
+		if os.Getenv(v) != "" {
+			return "", false
+		}
+	}
+	gitDir := filepath.Join(repo, ".git")
+	fi, err := os.Lstat(gitDir)
+	switch {
+	case err == nil && fi.IsDir():
+	case errors.Is(err, fs.ErrNotExist):
+		// Bare: the repository is its own git directory.
+		gitDir = repo
+		if !isRegular(filepath.Join(gitDir, "HEAD")) {
+			return "", false
+		}
+	default:
+		return "", false
+	}
+	if fi, err := os.Stat(filepath.Join(gitDir, "objects")); err != nil || !fi.IsDir() {
+		return "", false
+	}
+	for _, p := range []string{"commondir", "reftable", filepath.Join("refs", "replace")} {
+		if _, err := os.Lstat(filepath.Join(gitDir, p)); !errors.Is(err, fs.ErrNotExist) {
+			return "", false
+		}
+	}
+	packed, err := os.ReadFile(filepath.Join(gitDir, "packed-refs"))
+	if (err != nil && !errors.Is(err, fs.ErrNotExist)) || bytes.Contains(packed, []byte(" refs/replace/")) {
+		return "", false
+	}
+	return gitDir, true
+}
+
+func isRegular(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// readLoose inflates a loose object whole, "<type> <size>\x00<body>", so its hash can
+// be checked. Objects over the bound, and streams that end early, run long or fail
+// their checksum, are refused.
+func readLoose(path string) ([]byte, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	// Deflate can grow incompressible input only slightly, so twice the bound is ample
+	// for any object we would accept and stops a hostile file being read at length.
+	zr, err := zlib.NewReader(io.LimitReader(f, 2*maxLooseCommit))
+	if err != nil {
+		return nil, false
+	}
+	defer zr.Close()
+	obj, err := io.ReadAll(io.LimitReader(zr, maxLooseCommit+1))
+	if err != nil || len(obj) > maxLooseCommit {
+		return nil, false
+	}
+	return obj, true
+}
+
+// commitBody checks the object header names a commit of exactly the inflated length.
+func commitBody(obj []byte) ([]byte, bool) {
+	head, body, found := bytes.Cut(obj, []byte{0})
+	if !found {
+		return nil, false
+	}
+	size, found := bytes.CutPrefix(head, []byte("commit "))
+	if !found {
+		return nil, false
+	}
+	n, err := strconv.Atoi(string(size))
+	if err != nil || n != len(body) || strconv.Itoa(n) != string(size) {
+		return nil, false
+	}
+	return body, true
+}
+
+// committerOf takes the email from the commit's one committer header. Git lets a later
+// duplicate header win, re-encodes commits that declare an encoding, and splits a name
+// holding '<' or '>' by rules of its own. Those shapes are rare on a push, so rather
+// than mirror git in them they are refused.
+func committerOf(body []byte) (string, bool) {
+	var line []byte
+	seen := false
+	for len(body) > 0 {
+		var l []byte
+		l, body, _ = bytes.Cut(body, []byte{'\n'})
+		if len(l) == 0 {
+			break // end of the header; the message follows
+		}
+		if bytes.HasPrefix(l, []byte("encoding ")) {
+			return "", false
+		}
+		if rest, ok := bytes.CutPrefix(l, []byte("committer ")); ok {
+			if seen {
+				return "", false
+			}
+			line, seen = rest, true
+		}
+	}
+	if !seen || bytes.Count(line, []byte{'<'}) != 1 || bytes.Count(line, []byte{'>'}) != 1 {
+		return "", false
+	}
+	lt, gt := bytes.IndexByte(line, '<'), bytes.IndexByte(line, '>')
+	if gt < lt {
+		return "", false
+	}
+	// Non-ASCII would be subject to git's output re-encoding; let git do it.
+	email := line[lt+1 : gt]
+	for _, c := range email {
+		if c >= 0x80 {
+			return "", false
+		}
+	}
+	return string(bytes.TrimSpace(email)), true
+}

@@ -70,6 +70,7 @@ func Start(o Options) (*Server, error) {
 		closer()
 		return nil, fmt.Errorf("listen for S3 on %s: %w", addr, err)
 	}
+	be = withUploads(be)
 	faker := gofakes3.New(be, gofakes3.WithAutoBucket(false), gofakes3.WithTimeSkewLimit(0))
 	s := &Server{URL: "http://" + l.Addr().String(), backend: be, closer: closer,
 		srv: &http.Server{Handler: faker.Server(), ReadHeaderTimeout: 10 * time.Second}}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,17 +71,45 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 //     work (no hook is installed) but is reported for completeness.
 //
 // It runs with the handlers' AWS clients in process (local mode's default) and over
-// the stand-ins' TCP endpoints.
+// the stand-ins' TCP endpoints, with the stages' workspaces in $TMPDIR (the default);
+// and, where /dev/shm is a tmpfs, once more with them there (`shipgate local --scratch`),
+// which shows how much of the overhead is a disk-backed /tmp's file operations.
 func BenchmarkLocalRun(b *testing.B) {
-	for _, tc := range []struct {
+	cases := []struct {
 		name    string
 		overTCP bool
-	}{{"clients=inproc", false}, {"clients=tcp", true}} {
-		b.Run(tc.name, func(b *testing.B) { benchLocalRun(b, tc.overTCP) })
+		scratch string
+	}{{"clients=inproc", false, ""}, {"clients=tcp", true, ""}}
+	if isTmpfs("/dev/shm") {
+		cases = append(cases, struct {
+			name    string
+			overTCP bool
+			scratch string
+		}{"clients=inproc,scratch=tmpfs", false, "/dev/shm"})
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			scratch := tc.scratch
+			if scratch != "" {
+				dir, err := os.MkdirTemp(scratch, "shipgate-bench-")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer os.RemoveAll(dir)
+				scratch = dir
+			}
+			benchLocalRun(b, tc.overTCP, scratch)
+		})
 	}
 }
 
-func benchLocalRun(b *testing.B, overTCP bool) {
+// isTmpfs reports whether dir is on a tmpfs.
+func isTmpfs(dir string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(dir, &st) == nil && st.Type == 0x01021994 // TMPFS_MAGIC
+}
+
+func benchLocalRun(b *testing.B, overTCP bool, scratch string) {
 	stamps := b.TempDir()
 	var mu sync.Mutex
 	deployStarted := map[string]time.Time{} // run -> Deploy handler invoked
@@ -88,7 +117,7 @@ func benchLocalRun(b *testing.B, overTCP bool) {
 	// The run waiting for its approver is signalled, not polled for: a poll every few
 	// milliseconds would take CPU from the run being measured.
 	submitted := make(chan string, 8)
-	w := newBenchWorld(b, benchSpec(stamps), overTCP, func(_, name string, ev asl.Event) {
+	w := newBenchWorld(b, benchSpec(stamps), overTCP, scratch, func(_, name string, ev asl.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -192,10 +221,10 @@ func shBaseline(b *testing.B, stamps string) time.Duration {
 	return p50(runs)
 }
 
-func newBenchWorld(b *testing.B, spec string, overTCP bool, onEvent func(arn, name string, ev asl.Event)) *world {
+func newBenchWorld(b *testing.B, spec string, overTCP bool, scratch string, onEvent func(arn, name string, ev asl.Event)) *world {
 	b.Helper()
 	root := b.TempDir()
-	w := &world{t: b, bare: filepath.Join(root, "app.git"), work: filepath.Join(root, "work"), data: filepath.Join(root, "data"), out: &syncBuffer{}, onEvent: onEvent, overTCP: overTCP}
+	w := &world{t: b, bare: filepath.Join(root, "app.git"), work: filepath.Join(root, "work"), data: filepath.Join(root, "data"), out: &syncBuffer{}, onEvent: onEvent, overTCP: overTCP, scratch: scratch}
 	w.git(root, "init", "-q", "--bare", "-b", "main", w.bare)
 	w.git(root, "init", "-q", "-b", "main", w.work)
 	w.git(w.work, "remote", "add", "origin", w.bare)

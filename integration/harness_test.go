@@ -57,6 +57,7 @@ type world struct {
 	user  string
 	// overTCP: the handlers' AWS clients use the stand-ins' TCP endpoints.
 	overTCP bool
+	scratch string
 	// onEvent, when set, observes the engine's history events (benchmarks).
 	onEvent func(arn, name string, ev asl.Event)
 }
@@ -65,8 +66,9 @@ type worldOpts struct {
 	user    string // the local stack's signed-in user (default lead@example.com)
 	spec    string
 	files   map[string]string
-	virtual bool // engine on a virtual clock (expiry tests)
-	overTCP bool // the handlers' AWS clients use the stand-ins' TCP endpoints
+	virtual bool   // engine on a virtual clock (expiry tests)
+	overTCP bool   // the handlers' AWS clients use the stand-ins' TCP endpoints
+	scratch string // where the stages make their workspaces (local.Options.Scratch)
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -91,6 +93,7 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	}
 	w.user = o.user
 	w.overTCP = o.overTCP
+	w.scratch = o.scratch
 	w.start()
 	return w
 }
@@ -101,7 +104,7 @@ func (w *world) start() {
 	if user == "" {
 		user = "lead@example.com"
 	}
-	o := local.Options{Repo: w.bare, Data: w.data, User: user, Out: w.out, OverTCP: w.overTCP}
+	o := local.Options{Repo: w.bare, Data: w.data, User: user, Out: w.out, OverTCP: w.overTCP, Scratch: w.scratch}
 	if w.clock != nil {
 		o.Clock = w.clock
 	}

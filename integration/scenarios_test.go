@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -384,5 +385,68 @@ func TestApprovalMailListsPushesSinceTheLastDeploy(t *testing.T) {
 	code, page := get(t, w.approvalLink(third, "lead@example.com"))
 	if code != http.StatusOK || !strings.Contains(page, `id="undeployed"`) || !strings.Contains(page, second[:8]) {
 		t.Errorf("approval page (%d) does not list the undeployed push %s", code, second[:8])
+	}
+}
+
+// TestStagesWorkInTheScratchDirectory: with --scratch, every stage that runs commands
+// does so in a workspace under it, and leaves nothing behind; a scratch path that cannot
+// hold workspaces stops the stack at start.
+func TestStagesWorkInTheScratchDirectory(t *testing.T) {
+	stamps := t.TempDir()
+	spec := fmt.Sprintf(`branches: [main]
+build:
+  commands: ["pwd > %[1]s/build; mkdir -p dist && echo built > dist/app.txt"]
+test:
+  commands: ["pwd > %[1]s/test"]
+artifacts:
+  - name: app
+    paths: ["dist/*.txt"]
+approval:
+  approvers: [ops@example.com]
+deploy:
+  commands: ["pwd > %[1]s/deploy"]
+`, stamps)
+	scratch := filepath.Join(t.TempDir(), "not", "yet")
+	w := newWorld(t, worldOpts{spec: spec, scratch: scratch})
+	commit, run := w.push()
+	w.waitState(run, "RequestApproval")
+	if code, body := postDecision(t, w.approvalLink(commit, "ops@example.com"), "approve", ""); code != http.StatusOK {
+		t.Fatalf("POST approve: %d %s", code, body)
+	}
+	if d := w.waitEnd(run); d.Status != asl.StatusSucceeded {
+		t.Fatalf("run = %s %s %s", d.Status, deref(d.Error), deref(d.Cause))
+	}
+	for _, stage := range []string{"build", "test", "deploy"} {
+		b, err := os.ReadFile(filepath.Join(stamps, stage))
+		if err != nil {
+			t.Fatalf("%s did not run its command: %v", stage, err)
+		}
+		if dir := strings.TrimSpace(string(b)); !strings.HasPrefix(dir, scratch+string(filepath.Separator)) {
+			t.Errorf("%s ran in %s, want a workspace under %s", stage, dir, scratch)
+		}
+	}
+	left, err := os.ReadDir(scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("the stages left %d entries in the scratch directory: %v", len(left), left)
+	}
+
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := local.Start(context.Background(), local.Options{Repo: w.bare, Data: t.TempDir(), Scratch: file})
+	if err == nil {
+		s.Close()
+		t.Fatal("a stack started with a regular file as its scratch directory")
+	}
+	if !strings.Contains(err.Error(), "scratch directory") || !strings.Contains(err.Error(), file) {
+		t.Errorf("error = %q, want it to name the scratch directory", err)
+	}
+	_, errOut, code := cli(t, "local", "--repo", w.bare, "--data", t.TempDir(), "--scratch", file)
+	if code == 0 || !strings.Contains(errOut, "scratch directory") {
+		t.Errorf("shipgate local --scratch FILE: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -17,9 +17,10 @@ func runLocal(ctx context.Context, c *cli, args []string) int {
 	addr := fs.String("addr", "127.0.0.1:0", "address of the console and HTTP routes (port 0 picks a free one)")
 	user := fs.String("user", "", "the signed-in console user and CLI approver (default: git config user.email)")
 	pipeline := fs.String("pipeline", "", "pipeline name (default: the repository directory's name)")
+	scratch := fs.String("scratch", "", "where stages make their workspaces (default $TMPDIR or /tmp); a tmpfs such as /dev/shm speeds runs up when /tmp is a disk")
 	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback --addr (the console signs every visitor in as --user: only on a trusted network)")
 	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "Usage: shipgate local --repo DIR [--data DIR] [--addr HOST:PORT] [--user EMAIL]")
+		fmt.Fprintln(c.stderr, "Usage: shipgate local --repo DIR [--data DIR] [--addr HOST:PORT] [--user EMAIL] [--scratch DIR]")
 		fmt.Fprintln(c.stderr, "\nRuns the whole pipeline on this machine until Ctrl-C: pushes to DIR start runs.")
 		fs.PrintDefaults()
 	}
@@ -31,7 +32,7 @@ func runLocal(ctx context.Context, c *cli, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	s, err := local.Start(ctx, local.Options{Repo: *repo, Data: *data, Addr: *addr, User: *user, Pipeline: *pipeline, Out: c.stdout, AllowRemote: *allowRemote})
+	s, err := local.Start(ctx, local.Options{Repo: *repo, Data: *data, Addr: *addr, User: *user, Pipeline: *pipeline, Out: c.stdout, AllowRemote: *allowRemote, Scratch: *scratch})
 	if err != nil {
 		fmt.Fprintf(c.stderr, "shipgate local: %v\n", err)
 		return exitError

@@ -86,6 +86,12 @@ type Options struct {
 	// their TCP endpoints, as the CLI and the AWS CLI do, instead of in process
 	// (shared/inproc). Tests of the wire path use it.
 	OverTCP bool
+	// Scratch is where the stages make their workspaces (and remove them again); empty
+	// means os.TempDir(). A run is many small file operations (a checkout, snapshots
+	// restored, scratch directories made and removed), so on a machine whose /tmp is a
+	// disk, a RAM-backed directory (tmpfs, such as /dev/shm) makes runs markedly faster;
+	// it also holds every running stage's workspace in memory.
+	Scratch string
 	// AllowRemote lets Addr be a non-loopback address. The console signs every request in
 	// as User, so serving it beyond this machine hands approvals to anyone who can reach it.
 	AllowRemote bool
@@ -132,6 +138,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if o.Data, err = filepath.Abs(o.Data); err != nil {
 		return nil, err
+	}
+	if o.Scratch != "" {
+		if o.Scratch, err = usableScratch(o.Scratch); err != nil {
+			return nil, err
+		}
 	}
 	if o.Pipeline == "" {
 		o.Pipeline = pipelineName(repo)
@@ -354,16 +365,16 @@ func (s *Stack) handlers(cfg app.Config, deps *app.Deps) (map[string]lambda.Hand
 	}
 	fns := map[string]lambda.Handler{}
 	reg := func(f workflow.Function, handle any) { fns[workflow.LocalARN(f)] = lambda.NewHandler(handle) }
-	if h, err := build.NewWith(cfg, deps, build.Options{Audit: s.Audit}); check(workflow.FnBuild, err) {
+	if h, err := build.NewWith(cfg, deps, build.Options{Audit: s.Audit, WorkDir: s.opts.Scratch}); check(workflow.FnBuild, err) {
 		reg(workflow.FnBuild, h.Handle)
 	}
-	if h, err := testlambda.NewWith(cfg, deps, testlambda.Options{Audit: s.Audit}); check(workflow.FnTest, err) {
+	if h, err := testlambda.NewWith(cfg, deps, testlambda.Options{Audit: s.Audit, WorkDir: s.opts.Scratch}); check(workflow.FnTest, err) {
 		reg(workflow.FnTest, h.Handle)
 	}
-	if h, err := stage.NewWith(cfg, deps, stage.Options{Audit: s.Audit}); check(workflow.FnStage, err) {
+	if h, err := stage.NewWith(cfg, deps, stage.Options{Audit: s.Audit, WorkDir: s.opts.Scratch}); check(workflow.FnStage, err) {
 		reg(workflow.FnStage, h.Handle)
 	}
-	if h, err := deploy.NewWith(cfg, deps, deploy.Options{Audit: s.Audit}); check(workflow.FnDeploy, err) {
+	if h, err := deploy.NewWith(cfg, deps, deploy.Options{Audit: s.Audit, WorkDir: s.opts.Scratch}); check(workflow.FnDeploy, err) {
 		reg(workflow.FnDeploy, h.Handle)
 	}
 	if h, err := notify.NewWith(cfg, deps, notify.Options{Audit: s.Audit}); check(workflow.FnNotify, err) {
@@ -604,6 +615,25 @@ func pipelineName(repo string) string {
 		return "pipeline"
 	}
 	return b.String()
+}
+
+// usableScratch checks that dir (made if missing) is a directory the stages can create
+// their workspaces in, and returns it absolute: a bad --scratch fails at start, not in
+// the first run's Build.
+func usableScratch(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("scratch directory %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", fmt.Errorf("scratch directory %s: %w", dir, err)
+	}
+	probe, err := os.MkdirTemp(abs, ".shipgate-probe-")
+	if err != nil {
+		return "", fmt.Errorf("scratch directory %s: the stages cannot create workspaces in it: %w", dir, err)
+	}
+	os.Remove(probe)
+	return abs, nil
 }
 
 func gitUserEmail(repo string) string {

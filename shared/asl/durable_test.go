@@ -103,7 +103,7 @@ func TestDurableChild(t *testing.T) {
 	if mode == "" {
 		t.Skip("helper process for TestDurability")
 	}
-	e, err := Open(Options{Path: dir})
+	e, err := Open(Options{Path: dir, NoSync: os.Getenv("ASL_CHILD_NOSYNC") != ""})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
@@ -263,10 +263,29 @@ func kill9(t *testing.T, cmd *exec.Cmd) {
 	_ = cmd.Wait()
 }
 
-// TestDurability kills a real engine process with SIGKILL and reopens its database.
+// TestDurability kills a real engine process with SIGKILL and reopens its database,
+// with the engine syncing every commit and with NoSync (local mode's setting), which
+// must survive a killed process all the same.
 func TestDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
+	}
+	for _, tc := range []struct {
+		name   string
+		noSync bool
+	}{{"sync", false}, {"nosync", true}} {
+		t.Run(tc.name, func(t *testing.T) { testDurability(t, tc.noSync) })
+	}
+}
+
+func testDurability(t *testing.T, noSync bool) {
+	var childEnv []string
+	if noSync {
+		childEnv = []string{"ASL_CHILD_NOSYNC=1"}
+	}
+	startChild := func(t *testing.T, mode, dir string) (*exec.Cmd, <-chan string) {
+		t.Helper()
+		return startChild(t, mode, dir, childEnv...)
 	}
 	execARN := "arn:aws:states:us-east-1:000000000000:execution:durable:d1"
 	// reopen opens the engine on dir with its functions registered up front: Open resumes
@@ -287,7 +306,7 @@ func TestDurability(t *testing.T) {
 				funcs[k] = v
 			}
 		}
-		e, err := Open(Options{Path: dir, Clock: NewVirtualClock(time.Now(), true), Functions: funcs})
+		e, err := Open(Options{NoSync: noSync, Path: dir, Clock: NewVirtualClock(time.Now(), true), Functions: funcs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -505,13 +524,13 @@ func TestDurability(t *testing.T) {
 	}
 	t.Run("opening a data directory in use fails clearly", func(t *testing.T) {
 		dir := t.TempDir()
-		e, err := Open(Options{Path: dir})
+		e, err := Open(Options{NoSync: noSync, Path: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer e.Close()
 		start := time.Now()
-		_, err = Open(Options{Path: dir, OpenTimeout: 200 * time.Millisecond})
+		_, err = Open(Options{NoSync: noSync, Path: dir, OpenTimeout: 200 * time.Millisecond})
 		if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 			t.Errorf("second open: got %v, want an 'in use' error", err)
 		}
@@ -521,7 +540,7 @@ func TestDurability(t *testing.T) {
 	})
 	t.Run("finished executions and their history survive a clean restart", func(t *testing.T) {
 		dir := t.TempDir()
-		e, err := Open(Options{Path: dir})
+		e, err := Open(Options{NoSync: noSync, Path: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -533,7 +552,7 @@ func TestDurability(t *testing.T) {
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
 		}
-		e2, err := Open(Options{Path: dir})
+		e2, err := Open(Options{NoSync: noSync, Path: dir})
 		if err != nil {
 			t.Fatal(err)
 		}

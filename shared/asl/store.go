@@ -89,7 +89,7 @@ func (s *store) writer() {
 // DBFile is the database file name under Options.Path.
 const DBFile = "states.db"
 
-func openStore(dir string, timeout time.Duration) (*store, error) {
+func openStore(dir string, timeout time.Duration, noSync bool) (*store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("asl: create data directory: %w", err)
 	}
@@ -103,6 +103,7 @@ func openStore(dir string, timeout time.Duration) (*store, error) {
 		}
 		return nil, fmt.Errorf("asl: open %s: %w", path, err)
 	}
+	db.NoSync = noSync
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bMachines, bRevisions, bExecs, bEvents, bAnswers} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -122,7 +123,11 @@ func openStore(dir string, timeout time.Duration) (*store, error) {
 
 func (s *store) close() error {
 	close(s.done)
-	return s.db.Close()
+	var err error
+	if s.db.NoSync {
+		err = s.db.Sync()
+	}
+	return errors.Join(err, s.db.Close())
 }
 
 type machineRec struct {

@@ -194,7 +194,8 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 		f.emit(c, Event{Type: "TaskStarted", Resource: rname, ResourceType: rtype})
 	}
 	if f.top && f.e.st != nil {
-		// At-least-once: the attempt is on disk before the handler runs.
+		// At-least-once: the attempt is written (synced, unless Options.NoSync) before
+		// the handler runs.
 		if err := f.e.checkpoint(f.x, c); err != nil {
 			f.e.log.Error("asl: checkpoint", "execution", f.x.arn, "err", err)
 		}

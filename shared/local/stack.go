@@ -260,8 +260,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// NoSync: like the DynamoDB and S3 stand-ins beside it, the engine leaves syncing to
+	// the kernel, so the stack survives kill -9 but not a power loss. Syncing only the
+	// engine would not make a run survive one either (its audit records and artifacts
+	// could still be lost) and cost a sync per Task, 1-3 ms each on a small VM's disk.
 	eng, err := asl.Open(asl.Options{Path: s.Data.Engine(), Clock: o.Clock, Logger: s.log,
-		OnEvent: s.onEvent, Functions: funcs})
+		OnEvent: s.onEvent, Functions: funcs, NoSync: true})
 	if err != nil {
 		return nil, err
 	}

@@ -11,11 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shipgate/shipgate/shared/asl"
+	"github.com/shipgate/shipgate/shared/runner/stagekit/kittest"
 )
 
 // benchSpec has one `true`-like command per stage; the build and deploy commands stamp
@@ -75,38 +75,20 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // and, where /dev/shm is a tmpfs, once more with them there (`shipgate local --scratch`),
 // which shows how much of the overhead is a disk-backed /tmp's file operations.
 func BenchmarkLocalRun(b *testing.B) {
-	cases := []struct {
-		name    string
-		overTCP bool
-		scratch string
-	}{{"clients=inproc", false, ""}, {"clients=tcp", true, ""}}
-	if isTmpfs("/dev/shm") {
-		cases = append(cases, struct {
-			name    string
-			overTCP bool
-			scratch string
-		}{"clients=inproc,scratch=tmpfs", false, "/dev/shm"})
-	}
-	for _, tc := range cases {
+	for _, tc := range []struct {
+		name         string
+		overTCP, shm bool
+	}{{"clients=inproc", false, false}, {"clients=tcp", true, false}, {"clients=inproc,scratch=tmpfs", false, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			scratch := tc.scratch
-			if scratch != "" {
-				dir, err := os.MkdirTemp(scratch, "shipgate-bench-")
-				if err != nil {
-					b.Fatal(err)
+			var scratch string
+			if tc.shm {
+				if scratch = kittest.TmpfsDir(b); scratch == "" {
+					b.Skip("/dev/shm is not a tmpfs here")
 				}
-				defer os.RemoveAll(dir)
-				scratch = dir
 			}
 			benchLocalRun(b, tc.overTCP, scratch)
 		})
 	}
-}
-
-// isTmpfs reports whether dir is on a tmpfs.
-func isTmpfs(dir string) bool {
-	var st syscall.Statfs_t
-	return syscall.Statfs(dir, &st) == nil && st.Type == 0x01021994 // TMPFS_MAGIC
 }
 
 func benchLocalRun(b *testing.B, overTCP bool, scratch string) {

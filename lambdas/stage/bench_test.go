@@ -81,9 +81,18 @@ func outOfProcessS3(b *testing.B) *kittest.Stack {
 // build, test and stage handlers on a small repository whose commands are `true`, against
 // the local S3 stand-in, with the audit trail faked (S3 then runs in a child process, so
 // self-cpu is the handler's own), on local mode's DynamoDB (shared/ddblocal) or on
-// dynalite (S3 in process for both).
+// dynalite (S3 in process for both); and on local mode's DynamoDB with the workspaces in
+// a tmpfs (`shipgate local --scratch /dev/shm`), where there is one.
 func BenchmarkStageOverhead(b *testing.B) {
-	for _, auditKind := range []string{"fake", "ddblocal", "dynalite"} {
+	for _, kind := range []string{"fake", "ddblocal", "dynalite", "ddblocal,scratch=tmpfs"} {
+		auditKind, shm := strings.CutSuffix(kind, ",scratch=tmpfs")
+		work := b.TempDir
+		if shm {
+			if kittest.TmpfsDir(b) == "" {
+				continue // /dev/shm is not a tmpfs here
+			}
+			work = func() string { return kittest.TmpfsDir(b) }
+		}
 		st := kittest.Start(b, auditKind == "dynalite")
 		var aud stagekit.Appender = &kittest.Audit{}
 		switch auditKind {
@@ -109,9 +118,9 @@ approval:
 deploy:
   commands: ["true"]
 `, "main.go": "package main\n\nfunc main() {}\n", "README.md": strings.Repeat("docs\n", 200)})
-		bh, _ := build.NewWith(st.Config(), st.Deps(), build.Options{Audit: aud, WorkDir: b.TempDir()})
-		th, _ := test.NewWith(st.Config(), st.Deps(), test.Options{Audit: aud, WorkDir: b.TempDir()})
-		sh, _ := stage.NewWith(st.Config(), st.Deps(), stage.Options{Audit: aud, WorkDir: b.TempDir()})
+		bh, _ := build.NewWith(st.Config(), st.Deps(), build.Options{Audit: aud, WorkDir: work()})
+		th, _ := test.NewWith(st.Config(), st.Deps(), test.Options{Audit: aud, WorkDir: work()})
+		sh, _ := stage.NewWith(st.Config(), st.Deps(), stage.Options{Audit: aud, WorkDir: work()})
 		ctx := context.Background()
 		base := domain.State{Run: repo.Run("bench-base")}
 		bres, err := bh.Handle(ctx, base)
@@ -119,16 +128,16 @@ deploy:
 			b.Fatal(err)
 		}
 		base.Build = &bres
-		b.Run("audit="+auditKind+"/build", func(b *testing.B) {
+		b.Run("audit="+kind+"/build", func(b *testing.B) {
 			defer cpuPerOp(b)()
 			for i := 0; b.Loop(); i++ {
-				s := domain.State{Run: repo.Run(fmt.Sprintf("b-%s-%d", auditKind, i))}
+				s := domain.State{Run: repo.Run(fmt.Sprintf("b-%s-%d", strings.ReplaceAll(kind, ",", "-"), i))}
 				if _, err := bh.Handle(ctx, s); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run("audit="+auditKind+"/test", func(b *testing.B) {
+		b.Run("audit="+kind+"/test", func(b *testing.B) {
 			defer cpuPerOp(b)()
 			for b.Loop() {
 				if _, err := th.Handle(ctx, base); err != nil {
@@ -136,7 +145,7 @@ deploy:
 				}
 			}
 		})
-		b.Run("audit="+auditKind+"/stage", func(b *testing.B) {
+		b.Run("audit="+kind+"/stage", func(b *testing.B) {
 			defer cpuPerOp(b)()
 			for b.Loop() {
 				if _, err := sh.Handle(ctx, base); err != nil {

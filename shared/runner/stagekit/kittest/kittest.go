@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,4 +183,20 @@ func (a *Audit) Types() []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TmpfsDir is a fresh directory under /dev/shm, removed when tb ends, or "" when
+// /dev/shm is not a tmpfs. Benchmarks use it to show how much of a stage's time is a
+// disk-backed /tmp's file operations (`shipgate local --scratch`).
+func TmpfsDir(tb testing.TB) string {
+	var st syscall.Statfs_t
+	if syscall.Statfs("/dev/shm", &st) != nil || st.Type != 0x01021994 { // TMPFS_MAGIC
+		return ""
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "shipgate-bench-")
+	if err != nil {
+		return ""
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

@@ -31,12 +31,18 @@ func startClient(t *testing.T, o s3local.Options) (*s3local.Server, *s3.Client) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	return srv, clientOf(t, srv)
+}
+
+// clientOf is the real S3 client, pointed at srv.
+func clientOf(t *testing.T, srv *s3local.Server) *s3.Client {
+	t.Helper()
 	ep := awsclient.Endpoints{S3: srv.URL}
 	cfg, err := awsclient.Load(context.Background(), ep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, awsclient.S3(cfg, ep)
+	return awsclient.S3(cfg, ep)
 }
 
 // filled is n bytes that differ from part to part.

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/shipgate/shipgate/shared/awsclient"
 	"github.com/shipgate/shipgate/shared/s3local"
 )
 
@@ -24,14 +23,7 @@ func TestObjectsSurviveARestart(t *testing.T) {
 		}
 		return srv
 	}
-	client := func(srv *s3local.Server) *s3.Client {
-		ep := awsclient.Endpoints{S3: srv.URL}
-		cfg, err := awsclient.Load(ctx, ep)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return awsclient.S3(cfg, ep)
-	}
+	client := func(srv *s3local.Server) *s3.Client { return clientOf(t, srv) }
 	srv := put()
 	if _, err := client(srv).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("artifacts"), Key: aws.String("a/b.txt"), Body: strings.NewReader("hello")}); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 )
 
 // maxLooseCommit bounds how much of a loose object is inflated. Commits, even signed
@@ -46,24 +47,61 @@ func looseCommitter(repo, id string) (email string, ok bool) {
 	if !ok {
 		return "", false
 	}
-	obj, ok := readLoose(filepath.Join(gitDir, "objects", id[:2], id[2:]))
+	obj, ok := readLoose(looseObject(gitDir, id))
 	if !ok || hex.EncodeToString(sum(obj)) != id {
 		return "", false
 	}
 	body, ok := commitBody(obj)
-	if !ok {
+	if !ok || !wellFormed(body, len(id), func(parent string) bool { return isRegular(looseObject(gitDir, parent)) }) {
 		return "", false
 	}
 	return committerOf(body)
 }
 
+func looseObject(gitDir, id string) string { return filepath.Join(gitDir, "objects", id[:2], id[2:]) }
+
+// wellFormed holds the commit to what `git log` needs before it prints anything: no NUL
+// anywhere (git's parsing stops at one, and would read another committer than a byte
+// scan does), a tree line first, then parent lines whose commits are present. A parent
+// that is packed, or missing (git would fail to walk to it), sends the question to git.
+func wellFormed(body []byte, idLen int, present func(id string) bool) bool {
+	if bytes.IndexByte(body, 0) >= 0 {
+		return false
+	}
+	line, rest, _ := bytes.Cut(body, []byte{'\n'})
+	tree, ok := bytes.CutPrefix(line, []byte("tree "))
+	if !ok || !isHexID(tree, idLen) {
+		return false
+	}
+	for {
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		parent, ok := bytes.CutPrefix(line, []byte("parent "))
+		if !ok {
+			return true
+		}
+		if !isHexID(parent, idLen) || !present(string(parent)) {
+			return false
+		}
+	}
+}
+
+func isHexID(b []byte, n int) bool {
+	if len(b) != n {
+		return false
+	}
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // hashFor picks the object hash from the id's length, and refuses ids that are not
 // lowercase hex, since those name no loose file.
 func hashFor(id string) (func([]byte) []byte, bool) {
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return nil, false
-		}
+	if !isHexID([]byte(id), len(id)) {
+		return nil, false
 	}
 	switch len(id) {
 	case 2 * sha1.Size:
@@ -103,6 +141,13 @@ func plainGitDir(repo string) (string, bool) {
 	if fi, err := os.Stat(filepath.Join(gitDir, "objects")); err != nil || !fi.IsDir() {
 		return "", false
 	}
+	// Git refuses a repository another user owns ("dubious ownership") unless configured
+	// to trust it; git decides that, not this reader.
+	for _, dir := range []string{repo, gitDir} {
+		if !ownedByMe(dir) {
+			return "", false
+		}
+	}
 	for _, p := range []string{"commondir", "reftable", filepath.Join("refs", "replace")} {
 		if _, err := os.Lstat(filepath.Join(gitDir, p)); !errors.Is(err, fs.ErrNotExist) {
 			return "", false
@@ -113,6 +158,15 @@ func plainGitDir(repo string) (string, bool) {
 		return "", false
 	}
 	return gitDir, true
+}
+
+func ownedByMe(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
 }
 
 func isRegular(path string) bool {

@@ -216,10 +216,58 @@ var commitCases = []commitCase{
 		repo, _ := newRepo(t, "sha1", "x@example.com")
 		return repo, literal(t, repo, "tree TREE\nauthor A <a@x> 1 +0000\n\ncommitter C <body@x> 1 +0000\n")
 	}, "", false},
+	{"NUL in the committer line", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		return repo, literal(t, repo, "tree TREE\nauthor A <a@x> 1 +0000\ncommitter Mallory\x00 <someone-else@x> 1 +0000\n\nm\n")
+	}, "", false},
+	{"committer before the tree", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		return repo, literal(t, repo, "committer C <first@x> 1 +0000\ntree TREE\nauthor A <a@x> 1 +0000\n\nm\n")
+	}, "", false},
+	{"no tree", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		return repo, literal(t, repo, "author A <a@x> 1 +0000\ncommitter C <notree@x> 1 +0000\n\nm\n")
+	}, "", false},
+	{"missing parent", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		return repo, literal(t, repo, "tree TREE\nparent 1111111111111111111111111111111111111111\nauthor A <a@x> 1 +0000\ncommitter C <orphan@x> 1 +0000\n\nm\n")
+	}, "", false},
+	{"packed parent", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		runGit(t, repo, nil, "repack", "-adq")
+		runGit(t, repo, nil, "prune-packed")
+		return repo, commit(t, repo, "child@example.com", "second")
+	}, "", false},
+	{"loose parent", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		return repo, commit(t, repo, "child@example.com", "second")
+	}, "child@example.com", true},
 	{"literal plain commit", func(t *testing.T) (string, string) {
 		repo, _ := newRepo(t, "sha1", "x@example.com")
 		return repo, literal(t, repo, "tree TREE\nauthor A <a@x> 1 +0000\ncommitter C <plain@x> 1 +0000\n\nm\n")
 	}, "plain@x", true},
+}
+
+// TestLooseCommitterLeavesOthersReposToGit: git refuses a repository another user
+// owns, and the push then falls back to the local user; the reader must not answer there.
+func TestLooseCommitterLeavesOthersReposToGit(t *testing.T) {
+	needGit(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the repository to another user")
+	}
+	repo, id := newBare(t, "sha1", "owner@example.com")
+	if err := os.Chown(repo, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if email, ok := looseCommitter(repo, id); ok {
+		t.Fatalf("looseCommitter in another user's repository = %q, want no answer", email)
+	}
+	cmd := exec.Command("git", "log", "-1", "--format=%ce", id)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+t.TempDir())
+	if out, err := cmd.Output(); err == nil {
+		t.Fatalf("git answered %q in another user's repository; the case this test stands for is gone", out)
+	}
 }
 
 func TestLooseCommitter(t *testing.T) {

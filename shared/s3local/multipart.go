@@ -35,6 +35,10 @@ type uploads struct {
 
 	mu   sync.Mutex
 	byID map[gofakes3.UploadID]*upload
+	// last is the sequence number of the newest upload: IDs lead with it, so uploads of
+	// one key list in the order they were started, and a listing marker still places
+	// the page after an upload that has since been completed or aborted.
+	last uint64
 }
 
 type upload struct {
@@ -84,15 +88,18 @@ func withUploads(be gofakes3.Backend) gofakes3.Backend {
 // CreateMultipartUpload starts an upload; gofakes3 has checked the bucket and turned the
 // request's headers into meta.
 func (u *uploads) CreateMultipartUpload(bucket, object string, meta map[string]string) (gofakes3.UploadID, error) {
-	var raw [24]byte
+	var raw [18]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", fmt.Errorf("upload id: %w", err)
 	}
-	up := &upload{id: gofakes3.UploadID(base64.RawURLEncoding.EncodeToString(raw[:])), bucket: bucket, key: object,
-		meta: meta, initiated: u.now(), parts: map[int]*part{}}
 	u.mu.Lock()
+	defer u.mu.Unlock()
+	// Time-based, so IDs keep their order across a restart too (which forgets uploads
+	// but not the client's listing marker); the random tail makes them unguessable.
+	u.last = max(u.last+1, uint64(u.now().UnixNano()))
+	up := &upload{id: gofakes3.UploadID(fmt.Sprintf("%016x", u.last) + base64.RawURLEncoding.EncodeToString(raw[:])),
+		bucket: bucket, key: object, meta: meta, initiated: u.now(), parts: map[int]*part{}}
 	u.byID[up.id] = up
-	u.mu.Unlock()
 	return up.id, nil
 }
 
@@ -214,6 +221,9 @@ func (u *uploads) ListParts(bucket, object string, id gofakes3.UploadID, marker 
 		return nil, err
 	}
 	defer up.mu.Unlock()
+	if limit <= 0 {
+		limit = gofakes3.DefaultMaxUploadParts // as S3 reads a missing or zero max-parts
+	}
 	nums := make([]int, 0, len(up.parts))
 	for n := range up.parts {
 		if n > marker {
@@ -236,8 +246,10 @@ func (u *uploads) ListParts(bucket, object string, id gofakes3.UploadID, marker 
 	return out, nil
 }
 
-// ListMultipartUploads lists the bucket's open uploads by key, then by the time each was
-// started, after marker; keys grouped by the prefix's delimiter count as one entry.
+// ListMultipartUploads lists the bucket's open uploads by key, then by the order they
+// were started, after marker; keys grouped by the prefix's delimiter count as one entry,
+// listed once: a page that ends on one hands it on as the next marker, and the page
+// after skips every key under it.
 func (u *uploads) ListMultipartUploads(bucket string, marker *gofakes3.UploadListMarker, prefix gofakes3.Prefix, limit int64) (*gofakes3.ListMultipartUploadsResult, error) {
 	u.mu.Lock()
 	var ups []*upload
@@ -251,51 +263,52 @@ func (u *uploads) ListMultipartUploads(bucket string, marker *gofakes3.UploadLis
 		if ups[i].key != ups[j].key {
 			return ups[i].key < ups[j].key
 		}
-		if !ups[i].initiated.Equal(ups[j].initiated) {
-			return ups[i].initiated.Before(ups[j].initiated)
-		}
 		return ups[i].id < ups[j].id
 	})
+	if limit <= 0 {
+		limit = gofakes3.DefaultMaxUploads
+	}
 	out := &gofakes3.ListMultipartUploadsResult{Bucket: bucket, Prefix: prefix.Prefix, Delimiter: prefix.Delimiter, MaxUploads: limit}
 	if marker != nil {
 		out.KeyMarker, out.UploadIDMarker = marker.Object, marker.UploadID
-		ups = after(ups, marker)
 	}
-	seen := map[string]bool{}
 	var match gofakes3.PrefixMatch
 	for _, up := range ups {
+		if marker != nil && !follows(up, marker, prefix) {
+			continue
+		}
 		if !prefix.Match(up.key, &match) {
 			continue
 		}
-		if match.CommonPrefix && seen[match.MatchedPart] {
-			continue
+		if match.CommonPrefix && len(out.CommonPrefixes) > 0 && out.CommonPrefixes[len(out.CommonPrefixes)-1].Prefix == match.MatchedPart {
+			continue // sorted by key: a common prefix's keys come together
 		}
 		if int64(len(out.Uploads)+len(out.CommonPrefixes)) >= limit {
 			out.IsTruncated = true
 			break
 		}
 		if match.CommonPrefix {
-			seen[match.MatchedPart] = true
 			out.CommonPrefixes = append(out.CommonPrefixes, match.AsCommonPrefix())
+			out.NextKeyMarker, out.NextUploadIDMarker = match.MatchedPart, ""
 		} else {
 			out.Uploads = append(out.Uploads, gofakes3.ListMultipartUploadItem{Key: up.key, UploadID: up.id,
 				StorageClass: "STANDARD", Initiated: gofakes3.NewContentTime(up.initiated)})
+			out.NextKeyMarker, out.NextUploadIDMarker = up.key, up.id
 		}
-		out.NextKeyMarker, out.NextUploadIDMarker = up.key, up.id
 	}
 	return out, nil
 }
 
-// after is the uploads that follow marker in ups (sorted): those of later keys, and,
-// when marker names an upload, those of its key started after it.
-func after(ups []*upload, marker *gofakes3.UploadListMarker) []*upload {
-	for i, up := range ups {
-		if up.key > marker.Object {
-			return ups[i:]
-		}
-		if up.key == marker.Object && marker.UploadID != "" && up.id == marker.UploadID {
-			return ups[i+1:]
-		}
+// follows reports whether up comes after marker: a later key, or, when the marker
+// names an upload, a later upload of the same key (IDs sort in the order uploads were
+// started, so the marker's upload need not still exist). A marker that is a common
+// prefix (it ends with the delimiter) is past every key under it.
+func follows(up *upload, marker *gofakes3.UploadListMarker, prefix gofakes3.Prefix) bool {
+	if prefix.HasDelimiter && strings.HasSuffix(marker.Object, prefix.Delimiter) && strings.HasPrefix(up.key, marker.Object) {
+		return false
 	}
-	return nil
+	if up.key != marker.Object {
+		return up.key > marker.Object
+	}
+	return marker.UploadID != "" && up.id > marker.UploadID
 }

@@ -358,3 +358,84 @@ func TestMultipartListings(t *testing.T) {
 		t.Fatalf("page after %s: %v, want [top]", aws.ToString(out.NextKeyMarker), keys)
 	}
 }
+
+// TestMultipartListingPages walks ListMultipartUploads page by page, as a cleanup loop
+// does: a common prefix is listed once however many keys it groups, and aborting each
+// page's uploads before asking for the next skips none.
+func TestMultipartListingPages(t *testing.T) {
+	_, c := startClient(t, s3local.Options{Buckets: []string{"b"}})
+	ctx := context.Background()
+	pages := func(delim *string, max int32, each func(*s3.ListMultipartUploadsOutput)) []string {
+		t.Helper()
+		var got []string
+		in := &s3.ListMultipartUploadsInput{Bucket: aws.String("b"), Delimiter: delim, MaxUploads: aws.Int32(max)}
+		for i := 0; ; i++ {
+			if i > 20 {
+				t.Fatalf("listing does not end: %v", got)
+			}
+			out, err := c.ListMultipartUploads(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var page []string
+			for _, p := range out.CommonPrefixes {
+				page = append(page, "P:"+aws.ToString(p.Prefix))
+			}
+			for _, u := range out.Uploads {
+				page = append(page, aws.ToString(u.Key))
+			}
+			got = append(got, fmt.Sprint(page))
+			if each != nil {
+				each(out)
+			}
+			if !aws.ToBool(out.IsTruncated) {
+				return got
+			}
+			in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+		}
+	}
+
+	for _, k := range []string{"a/1", "a/2", "a/3", "b"} {
+		create(t, c, "b", k, nil)
+	}
+	if got := fmt.Sprint(pages(aws.String("/"), 1, nil)); got != "[[P:a/] [b]]" {
+		t.Errorf("pages of 1 with delimiter /: %s, want [[P:a/] [b]]", got)
+	}
+
+	var ids []string
+	for range 4 {
+		ids = append(ids, aws.ToString(create(t, c, "b", "k", nil).id))
+	}
+	var aborted []string
+	got := pages(nil, 2, func(out *s3.ListMultipartUploadsOutput) {
+		for _, u := range out.Uploads {
+			if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("b"), Key: u.Key, UploadId: u.UploadId}); err != nil {
+				t.Fatal(err)
+			}
+			if aws.ToString(u.Key) == "k" {
+				aborted = append(aborted, aws.ToString(u.UploadId))
+			}
+		}
+	})
+	if fmt.Sprint(aborted) != fmt.Sprint(ids) {
+		t.Errorf("aborting page by page reached uploads %v of key k, want all of %v in the order they were started (pages %v)", aborted, ids, got)
+	}
+	if left := pages(nil, 1000, nil); fmt.Sprint(left) != "[[]]" {
+		t.Errorf("after aborting every listed upload, %v are left", left)
+	}
+}
+
+func TestListPartsWithMaxPartsZeroListsThemAll(t *testing.T) {
+	_, c := startClient(t, s3local.Options{Buckets: []string{"b"}})
+	m := create(t, c, "b", "k", nil)
+	for n := int32(1); n <= 3; n++ {
+		m.mustPart(n, []byte("x"))
+	}
+	out, err := c.ListParts(context.Background(), &s3.ListPartsInput{Bucket: aws.String("b"), Key: aws.String("k"), UploadId: m.id, MaxParts: aws.Int32(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Parts) != 3 || aws.ToBool(out.IsTruncated) {
+		t.Fatalf("max-parts 0: %d parts, truncated %v; want all 3, as S3's default of 1,000 gives", len(out.Parts), aws.ToBool(out.IsTruncated))
+	}
+}

@@ -10,7 +10,9 @@
 //
 // # Durability and the at-least-once rule
 //
-// With Options.Path set, an execution is on disk before StartExecution returns, and
+// With Options.Path set, an execution is on disk ("on disk" below: synced, or with
+// Options.NoSync written to the kernel, which a killed process does not lose but a power
+// loss may) before StartExecution returns, and
 // again at each top-level checkpoint: before every Task attempt invokes its handler,
 // when a Parallel or Map state starts, whenever the execution waits (Wait state, retry
 // backoff, task token, including a task token in a branch or iteration of a Parallel or

@@ -30,6 +30,9 @@ type store struct {
 	db   *bolt.DB
 	reqs chan writeReq
 	done chan struct{}
+	// stopped is closed when the writer has returned: close syncs only after the last
+	// commit, which a write picked up just before done closed may still be making.
+	stopped chan struct{}
 }
 
 type writeReq struct {
@@ -37,7 +40,8 @@ type writeReq struct {
 	err chan error
 }
 
-// write runs fn in a read-write transaction and returns once it is on disk. One writer
+// write runs fn in a read-write transaction and returns once it is on disk (synced, or
+// with NoSync handed to the kernel). One writer
 // goroutine commits everything queued while the previous commit was syncing as one
 // transaction (group commit): the fsync is the cost, so its batch is as large as the
 // load makes it, without a timer adding latency.
@@ -52,6 +56,7 @@ func (s *store) write(fn func(*bolt.Tx) error) error {
 }
 
 func (s *store) writer() {
+	defer close(s.stopped)
 	for {
 		var batch []writeReq
 		select {
@@ -116,13 +121,14 @@ func openStore(dir string, timeout time.Duration, noSync bool) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("asl: initialise %s: %w", path, err)
 	}
-	st := &store{db: db, reqs: make(chan writeReq), done: make(chan struct{})}
+	st := &store{db: db, reqs: make(chan writeReq), done: make(chan struct{}), stopped: make(chan struct{})}
 	go st.writer()
 	return st, nil
 }
 
 func (s *store) close() error {
 	close(s.done)
+	<-s.stopped
 	var err error
 	if s.db.NoSync {
 		err = s.db.Sync()
@@ -176,7 +182,7 @@ func eventKey(id int64) []byte {
 }
 
 // checkpoint persists the execution record with cursor c (nil keeps the previous one)
-// and the events not yet written. It returns once the data is on disk.
+// and the events not yet written. It returns once the data is on disk (see store.write).
 func (e *Engine) checkpoint(x *execution, c *cursor) error {
 	if e.st == nil {
 		return nil

@@ -407,7 +407,12 @@ deploy:
   commands: ["pwd > %[1]s/deploy"]
 `, stamps)
 	scratch := filepath.Join(t.TempDir(), "not", "yet")
+	file := filepath.Join(t.TempDir(), "a-file")
+	data1, data2 := t.TempDir(), t.TempDir()
 	w := newWorld(t, worldOpts{spec: spec, scratch: scratch})
+	// A stage still making its workspace in $TMPDIR now fails the run: every stage,
+	// including Stage, which runs no command to report where it worked, must use scratch.
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "no-such-directory"))
 	commit, run := w.push()
 	w.waitState(run, "RequestApproval")
 	if code, body := postDecision(t, w.approvalLink(commit, "ops@example.com"), "approve", ""); code != http.StatusOK {
@@ -433,11 +438,10 @@ deploy:
 		t.Errorf("the stages left %d entries in the scratch directory: %v", len(left), left)
 	}
 
-	file := filepath.Join(t.TempDir(), "a-file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := local.Start(context.Background(), local.Options{Repo: w.bare, Data: t.TempDir(), Scratch: file})
+	s, err := local.Start(context.Background(), local.Options{Repo: w.bare, Data: data1, Scratch: file})
 	if err == nil {
 		s.Close()
 		t.Fatal("a stack started with a regular file as its scratch directory")
@@ -445,7 +449,7 @@ deploy:
 	if !strings.Contains(err.Error(), "scratch directory") || !strings.Contains(err.Error(), file) {
 		t.Errorf("error = %q, want it to name the scratch directory", err)
 	}
-	_, errOut, code := cli(t, "local", "--repo", w.bare, "--data", t.TempDir(), "--scratch", file)
+	_, errOut, code := cli(t, "local", "--repo", w.bare, "--data", data2, "--scratch", file)
 	if code == 0 || !strings.Contains(errOut, "scratch directory") {
 		t.Errorf("shipgate local --scratch FILE: exit %d, stderr %q", code, errOut)
 	}

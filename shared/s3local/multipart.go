@@ -28,7 +28,10 @@ import (
 // Like gofakes3's, uploads in progress live in memory only: a restart forgets them
 // (NoSuchUpload), as it would an upload abandoned on S3 by a lifecycle rule. The
 // flexible checksums (x-amz-checksum-*) are not verified, as gofakes3 does not verify
-// them on PutObject either; Content-MD5 is.
+// them on PutObject either; Content-MD5 is. Parts under 5 MiB are accepted (S3 refuses
+// all but the last with EntityTooSmall, which gofakes3 has no status for; the artifact
+// store never sends them), and GET and HEAD answer with the whole object's MD5 as ETag,
+// not the "-N" form complete returned, as gofakes3 did.
 type uploads struct {
 	be  gofakes3.Backend
 	now func() time.Time

@@ -14,9 +14,17 @@ echo
 echo "== summary"
 awk '
 /^pkg: / { pkg=$2; sub("github.com/shipgate/shipgate/", "", pkg) }
+# A benchmark whose run logged something (the AWS SDK warns on stderr) has its name on
+# one line and its figures on a later one: the name is held until the figures come.
 /^Benchmark/ {
   name=$1; sub(/-[0-9]+$/, "", name)
+  if ($0 !~ /ns\/op/) { held=name; next }
+  figures(name, 3)
+  next
+}
+held != "" && /^[ \t]+[0-9]+[ \t]/ && /ns\/op/ { figures(held, 2); held="" }
+function figures(name, from,   i, line) {
   line=""
-  for (i=3; i<NF; i+=2) line=line sprintf("%s %s  ", $i, $(i+1))
+  for (i=from; i<NF; i+=2) line=line sprintf("%s %s  ", $i, $(i+1))
   printf "%-28s %-48s %s\n", pkg, name, line
 }' "$out"

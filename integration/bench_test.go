@@ -65,7 +65,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 //   - approve-to-deploy: from the approve POST (the email link's form) to the deploy
 //     command starting, and to the Deploy handler being invoked;
 //   - overhead: the run's wall time, from `git push` returning (the ref is updated: the
-//     push exists) to the run's end, minus the user's commands and minus the time the run
+//     push exists) to the run's end, minus the user's commands (the same three run with
+//     sh -c right after, files where the workspaces are) and minus the time the run
 //     waited for the human (from the approval task being submitted, the mail out, to the
 //     decision); overhead-with-push also counts the `git push` itself, which is git's own
 //     work (no hook is installed) but is reported for completeness.
@@ -116,8 +117,13 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string) {
 	defer w.stack.Close()
 	var pushToBuild, approveToDeploy, approveToHandler, overhead, withPush, userCmds []time.Duration
 	ctx := context.Background()
-	// The user's commands cost what `sh -c` costs here; measure that once and subtract it.
-	commandBaseline := shBaseline(b, stamps)
+	// The user's commands cost what running them with `sh -c` costs here, with their
+	// files where the run's workspaces are: measured after every run (the machine's speed
+	// drifts) and subtracted from that run.
+	baseDir := scratch
+	if baseDir == "" {
+		baseDir = b.TempDir()
+	}
 	for i := 0; b.Loop(); i++ {
 		w.write(map[string]string{"n.txt": strconv.Itoa(i)})
 		w.git(w.work, "add", ".")
@@ -157,7 +163,7 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string) {
 			b.Fatalf("run %s: no approval task was submitted", run)
 		}
 		wait := max(decided.Sub(requested), 0)
-		cmds := commandBaseline
+		cmds := shOnce(b, stamps, baseDir)
 		userCmds = append(userCmds, cmds)
 		overhead = append(overhead, end.Sub(pushed)-wait-cmds)
 		withPush = append(withPush, end.Sub(start)-wait-cmds)
@@ -186,21 +192,25 @@ func waitSubmitted(b *testing.B, submitted <-chan string, run string) {
 	}
 }
 
-// shBaseline is the median wall time of running the spec's three commands with sh -c
-// (build, test, deploy), outside shipgate.
-func shBaseline(b *testing.B, stamps string) time.Duration {
-	cmds := []string{"date +%s%N > " + stamps + "/baseline; mkdir -p " + stamps + "/d; echo x > " + stamps + "/d/a.txt", "true", "date +%s%N > " + stamps + "/baseline"}
-	var runs []time.Duration
-	for i := 0; i < 15; i++ {
-		start := time.Now()
-		for _, c := range cmds {
-			if out, err := exec.Command("sh", "-c", c).CombinedOutput(); err != nil {
-				b.Fatalf("baseline %q: %v %s", c, err, out)
-			}
-		}
-		runs = append(runs, time.Since(start))
+// shOnce is the wall time of running the spec's three commands with sh -c (build, test,
+// deploy), outside shipgate, the build's files in a fresh directory under dir as in a
+// fresh workspace.
+func shOnce(b *testing.B, stamps, dir string) time.Duration {
+	ws, err := os.MkdirTemp(dir, "baseline-")
+	if err != nil {
+		b.Fatal(err)
 	}
-	return p50(runs)
+	defer os.RemoveAll(ws)
+	cmds := []string{"date +%s%N > " + stamps + "/baseline; mkdir -p dist; echo x > dist/a.txt", "true", "date +%s%N > " + stamps + "/baseline"}
+	start := time.Now()
+	for _, c := range cmds {
+		cmd := exec.Command("sh", "-c", c)
+		cmd.Dir = ws
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("baseline %q: %v %s", c, err, out)
+		}
+	}
+	return time.Since(start)
 }
 
 func newBenchWorld(b *testing.B, spec string, overTCP bool, scratch string, onEvent func(arn, name string, ev asl.Event)) *world {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -52,18 +53,29 @@ func looseCommitter(repo, id string) (email string, ok bool) {
 		return "", false
 	}
 	body, ok := commitBody(obj)
-	if !ok || !wellFormed(body, len(id), func(parent string) bool { return isRegular(looseObject(gitDir, parent)) }) {
+	if !ok || !wellFormed(body, len(id), func(parent string) bool { return looseCommit(gitDir, parent, sum) }) {
 		return "", false
 	}
 	return committerOf(body)
+}
+
+// looseCommit reports whether id is a sound loose commit in gitDir: `git log -1` reads
+// every parent of the commit it prints (not theirs), and fails when one is not.
+func looseCommit(gitDir, id string, sum func([]byte) []byte) bool {
+	obj, ok := readLoose(looseObject(gitDir, id))
+	if !ok || hex.EncodeToString(sum(obj)) != id {
+		return false
+	}
+	body, ok := commitBody(obj)
+	return ok && wellFormed(body, len(id), func(string) bool { return true })
 }
 
 func looseObject(gitDir, id string) string { return filepath.Join(gitDir, "objects", id[:2], id[2:]) }
 
 // wellFormed holds the commit to what `git log` needs before it prints anything: no NUL
 // anywhere (git's parsing stops at one, and would read another committer than a byte
-// scan does), a tree line first, then parent lines whose commits are present. A parent
-// that is packed, or missing (git would fail to walk to it), sends the question to git.
+// scan does), a tree line first, then parent lines for which present holds. A parent
+// that is packed, missing or not a sound commit sends the question to git.
 func wellFormed(body []byte, idLen int, present func(id string) bool) bool {
 	if bytes.IndexByte(body, 0) >= 0 {
 		return false
@@ -120,8 +132,18 @@ func plainGitDir(repo string) (string, bool) {
 	if repo == "" {
 		return "", false
 	}
-	for _, v := range []string{"GIT_DIR", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_REPLACE_REF_BASE"} {
+	for _, v := range []string{"GIT_DIR", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_REPLACE_REF_BASE", "GIT_GRAFT_FILE"} {
 		if os.Getenv(v) != "" {
+			return "", false
+		}
+	}
+	// Configuration given in the environment may change what git prints or whether it
+	// reads the repository at all; git decides. (Settings in git's config files, which
+	// belong to whoever runs shipgate rather than to the pusher, are not read here:
+	// safe.bareRepository=explicit, a log output encoding or log.showSignature would make
+	// `git log` print nothing or something else where this reader gives the address.)
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GIT_CONFIG") && !strings.HasPrefix(kv, "GIT_CONFIG_NOSYSTEM=") {
 			return "", false
 		}
 	}
@@ -148,7 +170,7 @@ func plainGitDir(repo string) (string, bool) {
 			return "", false
 		}
 	}
-	for _, p := range []string{"commondir", "reftable", filepath.Join("refs", "replace")} {
+	for _, p := range []string{"commondir", "reftable", filepath.Join("refs", "replace"), filepath.Join("info", "grafts")} {
 		if _, err := os.Lstat(filepath.Join(gitDir, p)); !errors.Is(err, fs.ErrNotExist) {
 			return "", false
 		}

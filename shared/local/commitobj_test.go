@@ -232,6 +232,37 @@ var commitCases = []commitCase{
 		repo, _ := newRepo(t, "sha1", "x@example.com")
 		return repo, literal(t, repo, "tree TREE\nparent 1111111111111111111111111111111111111111\nauthor A <a@x> 1 +0000\ncommitter C <orphan@x> 1 +0000\n\nm\n")
 	}, "", false},
+	{"parent is a blob", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		if err := os.WriteFile(filepath.Join(repo, "f.txt"), []byte("blob\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		blob := runGit(t, repo, nil, "hash-object", "-w", "f.txt")
+		return repo, literal(t, repo, "tree TREE\nparent "+blob+"\nauthor A <a@x> 1 +0000\ncommitter C <blobparent@x> 1 +0000\n\nm\n")
+	}, "", false},
+	{"parent is a tree", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		return repo, literal(t, repo, "tree TREE\nparent TREE\nauthor A <a@x> 1 +0000\ncommitter C <treeparent@x> 1 +0000\n\nm\n")
+	}, "", false},
+	{"parent is an empty file", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		parent := literal(t, repo, "tree TREE\nauthor A <a@x> 1 +0000\ncommitter C <p@x> 1 +0000\n\np\n")
+		overwrite(t, looseFile(repo, parent), nil)
+		return repo, literal(t, repo, "tree TREE\nparent "+parent+"\nauthor A <a@x> 1 +0000\ncommitter C <emptyparent@x> 1 +0000\n\nm\n")
+	}, "", false},
+	{"parent has no tree", func(t *testing.T) (string, string) {
+		repo, _ := newRepo(t, "sha1", "x@example.com")
+		parent := literal(t, repo, "author A <a@x> 1 +0000\ncommitter C <p@x> 1 +0000\n\np\n")
+		return repo, literal(t, repo, "tree TREE\nparent "+parent+"\nauthor A <a@x> 1 +0000\ncommitter C <badparent@x> 1 +0000\n\nm\n")
+	}, "", false},
+	{"grafted onto a missing parent", func(t *testing.T) (string, string) {
+		repo, id := newRepo(t, "sha1", "grafted@example.com")
+		graft := id + " 1111111111111111111111111111111111111111\n"
+		if err := os.WriteFile(filepath.Join(repo, ".git", "info", "grafts"), []byte(graft), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return repo, id
+	}, "", false},
 	{"packed parent", func(t *testing.T) (string, string) {
 		repo, _ := newRepo(t, "sha1", "x@example.com")
 		runGit(t, repo, nil, "repack", "-adq")
@@ -267,6 +298,22 @@ func TestLooseCommitterLeavesOthersReposToGit(t *testing.T) {
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+t.TempDir())
 	if out, err := cmd.Output(); err == nil {
 		t.Fatalf("git answered %q in another user's repository; the case this test stands for is gone", out)
+	}
+}
+
+// TestLooseCommitterLeavesEnvironmentConfigToGit: configuration given to git in the
+// environment can make it refuse a bare repository; the reader then gives no answer.
+func TestLooseCommitterLeavesEnvironmentConfigToGit(t *testing.T) {
+	needGit(t)
+	repo, id := newBare(t, "sha1", "bare@example.com")
+	t.Setenv("GIT_CONFIG_COUNT", "1")
+	t.Setenv("GIT_CONFIG_KEY_0", "safe.bareRepository")
+	t.Setenv("GIT_CONFIG_VALUE_0", "explicit")
+	if email, ok := looseCommitter(repo, id); ok {
+		t.Fatalf("looseCommitter with safe.bareRepository=explicit in the environment = %q, want no answer", email)
+	}
+	if got := committerEmail(repo, id); got != "" {
+		t.Fatalf("committerEmail = %q, want git's answer, which is none: it refuses the bare repository", got)
 	}
 }
 

@@ -304,14 +304,27 @@ func (u *uploads) ListMultipartUploads(bucket string, marker *gofakes3.UploadLis
 
 // follows reports whether up comes after marker: a later key, or, when the marker
 // names an upload, a later upload of the same key (IDs sort in the order uploads were
-// started, so the marker's upload need not still exist). A marker that is a common
-// prefix (it ends with the delimiter) is past every key under it.
+// started, so the marker's upload need not still exist). A marker that is one of this
+// listing's common prefixes is past every key under it.
 func follows(up *upload, marker *gofakes3.UploadListMarker, prefix gofakes3.Prefix) bool {
-	if prefix.HasDelimiter && strings.HasSuffix(marker.Object, prefix.Delimiter) && strings.HasPrefix(up.key, marker.Object) {
+	if isCommonPrefix(marker, prefix) && strings.HasPrefix(up.key, marker.Object) {
 		return false
 	}
 	if up.key != marker.Object {
 		return up.key > marker.Object
 	}
 	return marker.UploadID != "" && up.id > marker.UploadID
+}
+
+// isCommonPrefix reports whether marker is a common prefix this listing would have
+// returned: no upload named, and the listing's prefix followed by a segment that ends at
+// the first delimiter. A key equal to the prefix itself (such as "a/" listed under "a/")
+// is an upload, not a group.
+func isCommonPrefix(marker *gofakes3.UploadListMarker, prefix gofakes3.Prefix) bool {
+	if !prefix.HasDelimiter || marker.UploadID != "" || len(marker.Object) <= len(prefix.Prefix) || !strings.HasPrefix(marker.Object, prefix.Prefix) {
+		return false
+	}
+	rest := marker.Object[len(prefix.Prefix):]
+	i := strings.Index(rest, prefix.Delimiter)
+	return i >= 0 && i+len(prefix.Delimiter) == len(rest)
 }

@@ -402,6 +402,47 @@ func TestMultipartListingPages(t *testing.T) {
 		t.Errorf("pages of 1 with delimiter /: %s, want [[P:a/] [b]]", got)
 	}
 
+	// A key equal to the listing's prefix is an upload, not a group: the page after it
+	// goes on with the keys under the prefix.
+	for _, k := range []string{"p/", "p/", "p/x", "p/z/1"} {
+		create(t, c, "b", k, nil)
+	}
+	var under []string
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String("b"), Prefix: aws.String("p/"), Delimiter: aws.String("/"), MaxUploads: aws.Int32(1)}
+	for i := 0; ; i++ {
+		if i > 10 {
+			t.Fatalf("listing under p/ does not end: %v", under)
+		}
+		out, err := c.ListMultipartUploads(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range out.CommonPrefixes {
+			under = append(under, "P:"+aws.ToString(p.Prefix))
+		}
+		for _, u := range out.Uploads {
+			under = append(under, aws.ToString(u.Key))
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+	if fmt.Sprint(under) != "[p/ p/ p/x P:p/z/]" {
+		t.Errorf("pages of 1 under prefix p/: %v, want [p/ p/ p/x P:p/z/]", under)
+	}
+	for _, k := range []string{"p/", "p/", "p/x", "p/z/1"} {
+		out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("b"), Prefix: aws.String(k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range out.Uploads {
+			if aws.ToString(u.Key) == k {
+				c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("b"), Key: u.Key, UploadId: u.UploadId})
+			}
+		}
+	}
+
 	var ids []string
 	for range 4 {
 		ids = append(ids, aws.ToString(create(t, c, "b", "k", nil).id))

@@ -21,6 +21,7 @@ import (
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/lambdaerr"
 	sgnotify "github.com/shipgate/shipgate/shared/notify"
+	"github.com/shipgate/shipgate/shared/notify/snsnotify"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
 	"github.com/shipgate/shipgate/shared/workflow"
 )
@@ -68,7 +69,7 @@ func NewWith(cfg app.Config, deps *app.Deps, o Options) (*Handler, error) {
 		h.sender = deps.Notify
 	}
 	if h.sender == nil {
-		s, err := sgnotify.NewSNS(sns.NewFromConfig(deps.AWS), cfg.TopicARN)
+		s, err := snsnotify.New(sns.NewFromConfig(deps.AWS), cfg.TopicARN)
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/shipgate/shipgate/shared/audit"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/notify"
+	"github.com/shipgate/shipgate/shared/notify/snsnotify"
 	"github.com/shipgate/shipgate/shared/spec"
 )
 
@@ -247,7 +248,7 @@ func New(cfg app.Config, deps *app.Deps, opts ...Option) (*Service, error) {
 		s.history = h
 	}
 	if s.send == nil && cfg.TopicARN != "" {
-		snsSender, err := notify.NewSNS(sns.NewFromConfig(deps.AWS), cfg.TopicARN)
+		snsSender, err := snsnotify.New(sns.NewFromConfig(deps.AWS), cfg.TopicARN)
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/shipgate/shipgate/shared/approval"
 	"github.com/shipgate/shipgate/shared/approval/approvaltest"
 	"github.com/shipgate/shipgate/shared/notify"
+	"github.com/shipgate/shipgate/shared/notify/snsnotify"
 	"github.com/shipgate/shipgate/shared/spec"
 )
 
@@ -38,7 +39,7 @@ func TestRequestOverSNSKeepsLinksPrivate(t *testing.T) {
 	defer srv.Close()
 	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{BaseURL: "https://api.example.com"})
 	client := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
-	sender, err := notify.NewSNS(client, "arn:aws:sns:us-east-1:1:shipgate")
+	sender, err := snsnotify.New(client, "arn:aws:sns:us-east-1:1:shipgate")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func NewOutbox(dir string, term io.Writer) (*Outbox, error) {
 
 // Send writes one .eml file per message (all recipients in To) and the summary line.
 func (o *Outbox) Send(ctx context.Context, m Message) error {
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return err
 	}
 	now := time.Now
@@ -158,7 +158,9 @@ func writeQP(w io.Writer, s string) error {
 	return qp.Close()
 }
 
-func (m Message) validate() error {
+// Validate checks what every sender needs: at least one recipient, each a plain address,
+// and a subject.
+func (m Message) Validate() error {
 	if len(m.To) == 0 {
 		return errors.New("notify: message has no recipient")
 	}

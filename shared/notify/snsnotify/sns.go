@@ -1,8 +1,12 @@
-package notify
+// Package snsnotify sends shipgate's notifications through one SNS topic, a publish per
+// recipient carrying notify.RecipientAttribute, which each email subscription's filter
+// policy matches. It is apart from shared/notify so that the Lambdas that only name a
+// notify.Sender (every one, through app.Deps) do not link the SNS client: about 200 KB
+// of the 12 MB each may weigh.
+package snsnotify
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode"
@@ -10,23 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/shipgate/shipgate/shared/notify"
 )
-
-// RecipientAttribute is the message attribute every publish carries: the recipient's
-// email, lowercased. Each email subscription of the topic has the filter policy
-// FilterPolicy(email), so a publish reaches exactly one person even though all share the
-// topic; that keeps per-approver links private.
-const RecipientAttribute = "recipient"
-
-// FilterPolicy is the subscription filter policy (JSON) that selects messages for email.
-// The CDK app sets it on each approver's email subscription.
-func FilterPolicy(email string) string {
-	b, _ := json.Marshal(map[string][]string{RecipientAttribute: {NormalizeEmail(email)}})
-	return string(b)
-}
-
-// NormalizeEmail is the form recipients are matched in (trimmed, lowercase).
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // SNSAPI is the part of the SNS client the sender uses.
 type SNSAPI interface {
@@ -39,23 +29,23 @@ type SNS struct {
 	topic string
 }
 
-var _ Sender = (*SNS)(nil)
+var _ notify.Sender = (*SNS)(nil)
 
-// NewSNS returns a sender publishing to topicARN.
-func NewSNS(api SNSAPI, topicARN string) (*SNS, error) {
+// New returns a sender publishing to topicARN.
+func New(api SNSAPI, topicARN string) (*SNS, error) {
 	if api == nil {
-		return nil, fmt.Errorf("notify: SNS client is nil")
+		return nil, fmt.Errorf("snsnotify: SNS client is nil")
 	}
 	if topicARN == "" {
-		return nil, fmt.Errorf("notify: SNS topic ARN is empty")
+		return nil, fmt.Errorf("snsnotify: SNS topic ARN is empty")
 	}
 	return &SNS{api: api, topic: topicARN}, nil
 }
 
 // Send publishes once per recipient; it stops at the first failure and names the
 // recipient, so a retry knows the message may have reached earlier recipients.
-func (s *SNS) Send(ctx context.Context, m Message) error {
-	if err := m.validate(); err != nil {
+func (s *SNS) Send(ctx context.Context, m notify.Message) error {
+	if err := m.Validate(); err != nil {
 		return err
 	}
 	subject := snsSubject(m.Subject)
@@ -65,7 +55,7 @@ func (s *SNS) Send(ctx context.Context, m Message) error {
 			Subject:  aws.String(subject),
 			Message:  aws.String(m.Text),
 			MessageAttributes: map[string]types.MessageAttributeValue{
-				RecipientAttribute: {DataType: aws.String("String"), StringValue: aws.String(NormalizeEmail(to))},
+				notify.RecipientAttribute: {DataType: aws.String("String"), StringValue: aws.String(notify.NormalizeEmail(to))},
 			},
 		})
 		if err != nil {
@@ -78,7 +68,7 @@ func (s *SNS) Send(ctx context.Context, m Message) error {
 // snsSubject fits SNS's subject rules: ASCII, no line breaks, under 100 characters.
 func snsSubject(s string) string {
 	var b strings.Builder
-	for _, r := range oneLine(s) {
+	for _, r := range strings.Join(strings.Fields(s), " ") {
 		if r < 128 && unicode.IsPrint(r) {
 			b.WriteRune(r)
 		} else {

@@ -1,8 +1,8 @@
 // Package notify sends shipgate's messages to people: approval requests (one private
 // message per approver), and run results. On AWS messages go through SNS (plain text,
 // one publish per recipient with a message attribute that the recipient's email
-// subscription filters on); locally they are written to an outbox directory as RFC 5322
-// .eml files and summarized on the terminal.
+// subscription filters on; the sender is in shared/notify/snsnotify); locally they are
+// written to an outbox directory as RFC 5322 .eml files and summarized on the terminal.
 package notify
 
 import "context"
@@ -22,7 +22,7 @@ type Message struct {
 	RunID string
 }
 
-// Sender delivers messages. Implementations: Outbox (local), SNS (AWS).
+// Sender delivers messages. Implementations: Outbox (local), snsnotify.SNS (AWS).
 type Sender interface {
 	Send(ctx context.Context, m Message) error
 }

@@ -478,7 +478,9 @@ func (s *Service) recentRuns(ctx context.Context, pipeline string) []audit.Entry
 	if s.history == nil {
 		return nil
 	}
-	page, err := s.history.Query(ctx, audit.Filter{Pipeline: pipeline, RunsOnly: true, Order: audit.OrderNewest, Limit: 50})
+	// Enough for maxUndeployed pushes, this run and the deployed one (and a few without a
+	// commit): decoding rows costs, and the summary lists no more than that.
+	page, err := s.history.Query(ctx, audit.Filter{Pipeline: pipeline, RunsOnly: true, Order: audit.OrderNewest, Limit: maxUndeployed + 4})
 	if err != nil {
 		s.log.Warn("pushes since the last deploy: audit query failed", "err", err)
 		return nil
@@ -512,9 +514,12 @@ func (s *Service) lastDeployed(ctx context.Context, pipeline string) *DeployedRe
 	if s.history == nil {
 		return nil
 	}
-	f := audit.Filter{Pipeline: pipeline, Type: domain.RecDeployFinished, Order: audit.OrderNewest, Limit: 50}
-	for range 5 { // bounded: a pipeline whose last 250 deploys all failed shows none
+	// The newest deploy usually succeeded: a first page of a few rows finds it without
+	// decoding fifty; later pages are full ones.
+	f := audit.Filter{Pipeline: pipeline, Type: domain.RecDeployFinished, Order: audit.OrderNewest, Limit: 4}
+	for range 6 { // bounded: a pipeline whose last 254 deploys all failed shows none
 		page, err := s.history.Query(ctx, f)
+		f.Limit = 50
 		if err != nil {
 			s.log.Warn("last deployed commit: audit query failed", "err", err)
 			return nil

@@ -553,10 +553,13 @@ func TestSummaryShowsLastDeployed(t *testing.T) {
 	}
 	e.Svc = svc
 	old := strings.Repeat("0", 40)
-	for i, r := range []domain.Record{
-		{Type: domain.RecDeployFinished, Outcome: "succeeded", Commit: old, RunID: "r-old"},
-		{Type: domain.RecDeployFinished, Outcome: "failed", Commit: strings.Repeat("9", 40), RunID: "r-failed"},
-	} {
+	// Five failed deploys after the good one: more than the first page the summary reads,
+	// so finding it takes the next page.
+	recs := []domain.Record{{Type: domain.RecDeployFinished, Outcome: "succeeded", Commit: old, RunID: "r-old"}}
+	for i := range 5 {
+		recs = append(recs, domain.Record{Type: domain.RecDeployFinished, Outcome: "failed", Commit: strings.Repeat(fmt.Sprint(i+4), 40), RunID: fmt.Sprintf("r-failed-%d", i)})
+	}
+	for i, r := range recs {
 		r.Pipeline, r.Actor, r.Time = "demo", "system", e.Clock.Now().Add(time.Duration(i)*time.Minute)
 		if err := trail.Append(ctx(), r); err != nil {
 			t.Fatal(err)

@@ -71,6 +71,11 @@ type Store struct {
 // upload, so small objects (logs, manifests, specs) never touch a part buffer.
 const smallRead = 256 << 10
 
+// smallBufs recycles the smallRead buffers: a stage puts several small objects (its
+// log, the spec, the manifest, a snapshot), and a fresh 256 KiB buffer each is zeroed
+// memory and garbage for every one.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallRead); return &b }}
+
 // New returns a store for bucket, uploading DefaultConcurrency parts at a time, or as
 // many as there are CPUs (at least 2) when the client's endpoint is this machine.
 func New(c S3API, bucket string) *Store {
@@ -172,22 +177,32 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType st
 		contentType = "application/octet-stream"
 	}
 	whole := sha256.New()
-	small := make([]byte, smallRead)
+	sp := smallBufs.Get().(*[]byte)
+	small := *sp
 	n, err := io.ReadFull(r, small)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return s.putOne(ctx, key, small[:n], whole, contentType)
+		obj, err := s.putOne(ctx, key, small[:n], whole, contentType)
+		if err == nil {
+			smallBufs.Put(sp) // see putOne: only a body the upload is done with is reused
+		}
+		return obj, err
 	}
 	if err != nil {
+		smallBufs.Put(sp)
 		return Object{}, fmt.Errorf("read body for %s: %w", key, err)
 	}
 	bp := s.parts.get()
 	first := bp.b
 	copy(first, small)
+	smallBufs.Put(sp)
 	m, err := io.ReadFull(r, first[n:])
 	n += m
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		defer s.parts.put(bp)
-		return s.putOne(ctx, key, first[:n], whole, contentType)
+		obj, err := s.putOne(ctx, key, first[:n], whole, contentType)
+		if err == nil {
+			s.parts.put(bp)
+		}
+		return obj, err
 	}
 	if err != nil {
 		s.parts.put(bp)
@@ -196,7 +211,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType st
 	return s.putMultipart(ctx, key, bp, r, whole, contentType)
 }
 
-// putOne stores body with one PutObject.
+// putOne stores body with one PutObject. Once it succeeds the server has read all of
+// body, so the caller may reuse it; after a failure it must not: an HTTP transport that
+// got an early answer may still be reading the body on its own goroutine.
 func (s *Store) putOne(ctx context.Context, key string, body []byte, whole hash.Hash, contentType string) (Object, error) {
 	writeChunked(whole, body)
 	sum := whole.Sum(nil)
@@ -285,6 +302,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, firstBuf *partBuf,
 			ChecksumSHA256:    aws.String(b64),
 		}, withPayloadHash(hex.EncodeToString(sum[:])))
 		if err != nil {
+			buf = nil // the transport may still be reading it (see putOne): not reused
 			fail(Wrap(err, domain.Internal, "upload part %d of s3://%s/%s", num, s.bucket, key))
 			return
 		}

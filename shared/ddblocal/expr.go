@@ -708,17 +708,7 @@ func parseUpdate(src string, env *exprEnv) (*update, error) {
 
 // checkOverlap refuses two actions on the same or nested paths, as DynamoDB does.
 func (u *update) checkOverlap(p *parser) error {
-	var all []docPath
-	for _, s := range u.set {
-		all = append(all, s.path)
-	}
-	all = append(all, u.remove...)
-	for _, a := range u.add {
-		all = append(all, a.path)
-	}
-	for _, a := range u.del {
-		all = append(all, a.path)
-	}
+	all := u.paths()
 	for i := range all {
 		for j := i + 1; j < len(all); j++ {
 			if overlaps(all[i], all[j]) {

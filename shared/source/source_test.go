@@ -650,11 +650,8 @@ func host(rawURL string) string { return strings.TrimPrefix(rawURL, "https://") 
 // TestWantChangesDecidesAfterTheCheckout: asked with the checked-out directory, WantChanges
 // decides whether a local fetch lists the changed files at all.
 func TestWantChangesDecidesAfterTheCheckout(t *testing.T) {
-	work := &gitserver.Repo{Dir: filepath.Join(t.TempDir(), "work")}
-	if err := os.MkdirAll(work.Dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := work.Git("init", "-q", "-b", "main"); err != nil {
+	work, err := gitserver.InitRepo(filepath.Join(t.TempDir(), "work"), "main")
+	if err != nil {
 		t.Fatal(err)
 	}
 	c1, err := work.Commit("one", map[string]string{"a": "1\n"})

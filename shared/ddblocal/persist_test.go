@@ -51,6 +51,21 @@ func start(t *testing.T, dir string) (*ddblocal.Server, *dynamodb.Client) {
 }
 
 // writeSome makes a history: creates, puts, updates, deletes, a batch and a dropped table.
+// reopened closes s, starts a server on dir again and checks that it holds what c
+// showed before (what names the moment in the error). The caller closes the new server.
+func reopened(t *testing.T, dir string, s *ddblocal.Server, c *dynamodb.Client, what string) (*ddblocal.Server, *dynamodb.Client) {
+	t.Helper()
+	want := snapshot(t, c)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, c2 := start(t, dir)
+	if got := snapshot(t, c2); got != want {
+		t.Errorf("%s:\n got %s\nwant %s", what, got, want)
+	}
+	return s2, c2
+}
+
 func writeSome(t *testing.T, c *dynamodb.Client) {
 	t.Helper()
 	ctx := context.Background()
@@ -82,26 +97,14 @@ func TestReopenKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	s, c := start(t, dir)
 	writeSome(t, c)
-	want := snapshot(t, c)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s2, c2 := start(t, dir)
+	s2, c2 := reopened(t, dir, s, c, "after reopen")
 	defer s2.Close()
-	if got := snapshot(t, c2); got != want {
-		t.Errorf("after reopen:\n got %s\nwant %s", got, want)
-	}
 	// The reopened server keeps appending: a write after reopen survives another one.
 	if res, msg := do(context.Background(), c2, req{op: "Put", table: tH, item: it("id", S("late"))}); res["error"] != nil {
 		t.Fatalf("put after reopen: %v %s", res["error"], msg)
 	}
-	want = snapshot(t, c2)
-	s2.Close()
-	s3, c3 := start(t, dir)
+	s3, _ := reopened(t, dir, s2, c2, "after second reopen")
 	defer s3.Close()
-	if got := snapshot(t, c3); got != want {
-		t.Errorf("after second reopen:\n got %s\nwant %s", got, want)
-	}
 }
 
 // An acknowledged write is in the log before the answer: a second server opened on a
@@ -155,13 +158,8 @@ func TestTornLastLineIsCutOff(t *testing.T) {
 	if res, msg := do(context.Background(), c2, req{op: "Put", table: tH, item: it("id", S("after"))}); res["error"] != nil {
 		t.Fatalf("put after repair: %v %s", res["error"], msg)
 	}
-	want = snapshot(t, c2)
-	s2.Close()
-	s3, c3 := start(t, dir)
+	s3, _ := reopened(t, dir, s2, c2, "write after the repair")
 	defer s3.Close()
-	if got := snapshot(t, c3); got != want {
-		t.Errorf("write after the repair:\n got %s\nwant %s", got, want)
-	}
 }
 
 func TestCorruptMiddleLineIsAClearError(t *testing.T) {
@@ -238,13 +236,8 @@ func TestCompactionKeepsEveryItem(t *testing.T) {
 	if res, msg := do(context.Background(), c2, req{op: "Delete", table: tH, key: it("id", S("hot1"))}); res["error"] != nil {
 		t.Fatalf("delete after compaction: %v %s", res["error"], msg)
 	}
-	want = snapshot(t, c2)
-	s2.Close()
-	s3, c3 := start(t, dir)
+	s3, _ := reopened(t, dir, s2, c2, "write after compaction, reopened")
 	defer s3.Close()
-	if got := snapshot(t, c3); got != want {
-		t.Errorf("write after compaction, reopened:\n got %s\nwant %s", got, want)
-	}
 	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
 		t.Errorf("compaction left %s.tmp behind (%v)", path, err)
 	}

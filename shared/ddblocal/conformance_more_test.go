@@ -315,24 +315,5 @@ func manyItems(n int) []item {
 }
 
 func TestConformanceMore(t *testing.T) {
-	p := startPair(t)
-	groups := []struct {
-		name  string
-		cases []confCase
-	}{{"tables", tableCases()}, {"items", moreItemCases()}}
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) {
-			for _, c := range g.cases {
-				t.Run(c.name, func(t *testing.T) {
-					p.reset(t, seed())
-					for i, r := range c.steps {
-						p.compare(t, i, r)
-					}
-					for _, tbl := range []string{tSG, tH, tN} {
-						p.compare(t, len(c.steps), req{op: "Scan", table: tbl})
-					}
-				})
-			}
-		})
-	}
+	startPair(t).runGroups(t, []confGroup{{"tables", tableCases()}, {"items", moreItemCases()}})
 }

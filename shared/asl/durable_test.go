@@ -313,12 +313,42 @@ func testDurability(t *testing.T, noSync bool) {
 		t.Cleanup(func() { e.Close() })
 		return e, tokens
 	}
-	t.Run("a task token issued before the crash resumes the execution", func(t *testing.T) {
-		dir := t.TempDir()
-		cmd, lines := startChild(t, "token", dir)
+	// crashAtToken runs mode in a child engine until its task token is parked, kills it
+	// with SIGKILL and returns the token issued before the crash.
+	crashAtToken := func(t *testing.T, mode, dir string) string {
+		t.Helper()
+		cmd, lines := startChild(t, mode, dir)
 		token := expectLine(t, lines, "TOKEN")
 		expectLine(t, lines, "PARKED")
 		kill9(t, cmd)
+		return token
+	}
+	// answerAndWait answers the pre-crash token with an approval and waits for the end.
+	answerAndWait := func(t *testing.T, e *Engine, token string) *ExecutionDescription {
+		t.Helper()
+		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
+			t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d, err := e.WaitExecution(ctx, execARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// checkIDs checks the history's event ids run 1, 2, 3... across the crash.
+	checkIDs := func(t *testing.T, h []Event) {
+		t.Helper()
+		for i, ev := range h {
+			if ev.ID != int64(i+1) {
+				t.Fatalf("event %d has id %d", i, ev.ID)
+			}
+		}
+	}
+	t.Run("a task token issued before the crash resumes the execution", func(t *testing.T) {
+		dir := t.TempDir()
+		token := crashAtToken(t, "token", dir)
 
 		var calls atomic.Int32
 		e, _ := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil })
@@ -326,15 +356,7 @@ func testDurability(t *testing.T, noSync bool) {
 		if err != nil || d.Status != StatusRunning {
 			t.Fatalf("after restart: got %+v %v, want RUNNING", d, err)
 		}
-		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
-			t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		d, err = e.WaitExecution(ctx, execARN)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d = answerAndWait(t, e, token)
 		want := `{"answer":{"approved":true},"n":1,"prep":"prepared","work":"worked"}`
 		if d.Status != StatusSucceeded || str(d.Output) != want {
 			t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), want)
@@ -346,11 +368,7 @@ func testDurability(t *testing.T, noSync bool) {
 		if got := eventTypes(h); !strings.HasPrefix(got, "ExecutionStarted PassStateEntered PassStateExited TaskStateEntered LambdaFunctionScheduled") || !strings.HasSuffix(got, "TaskSucceeded TaskStateExited ExecutionSucceeded") {
 			t.Errorf("history: got %s", got)
 		}
-		for i, ev := range h {
-			if ev.ID != int64(i+1) {
-				t.Fatalf("event %d has id %d", i, ev.ID)
-			}
-		}
+		checkIDs(t, h)
 		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{}`)); ErrorCode(err) != "TaskTimedOut" {
 			t.Errorf("reusing the token: got %v, want TaskTimedOut", err)
 		}
@@ -398,15 +416,7 @@ func testDurability(t *testing.T, noSync bool) {
 				slowCalls.Add(1)
 				return "slow again", nil
 			})})
-		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
-			t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		d, err := e.WaitExecution(ctx, execARN)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := answerAndWait(t, e, token)
 		want := `["worked",{"answer":{"approved":true},"pre":"pre","v":"kept"},"slow again"]`
 		if d.Status != StatusSucceeded || str(d.Output) != want {
 			t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), want)
@@ -430,22 +440,11 @@ func testDurability(t *testing.T, noSync bool) {
 	})
 	t.Run("a task token issued inside a Map iteration before the crash resumes its iteration", func(t *testing.T) {
 		dir := t.TempDir()
-		cmd, lines := startChild(t, "map", dir)
-		token := expectLine(t, lines, "TOKEN")
-		expectLine(t, lines, "PARKED")
-		kill9(t, cmd)
+		token := crashAtToken(t, "map", dir)
 
 		var calls atomic.Int32
 		e, tokens := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil })
-		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
-			t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		d, err := e.WaitExecution(ctx, execARN)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := answerAndWait(t, e, token)
 		want := `["worked",{"approved":true},"again"]`
 		if d.Status != StatusSucceeded || str(d.Output) != want {
 			t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), want)
@@ -454,11 +453,7 @@ func testDurability(t *testing.T, noSync bool) {
 			t.Errorf("after restart: work ran %d times (want 1: item 2 only), %d new tokens (want 0)", calls.Load(), len(tokens))
 		}
 		h, _ := e.GetExecutionHistory(context.Background(), execARN)
-		for i, ev := range h {
-			if ev.ID != int64(i+1) {
-				t.Fatalf("event %d has id %d", i, ev.ID)
-			}
-		}
+		checkIDs(t, h)
 		if got := eventTypes(h); strings.Count(got, "MapStateStarted") != 1 || !strings.HasSuffix(got, "MapStateSucceeded MapStateExited ExecutionSucceeded") {
 			t.Errorf("history: got %s, want one MapStateStarted and the Map state's end", got)
 		}
@@ -483,22 +478,11 @@ func testDurability(t *testing.T, noSync bool) {
 	for _, tc := range nested {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cmd, lines := startChild(t, tc.mode, dir)
-			token := expectLine(t, lines, "TOKEN")
-			expectLine(t, lines, "PARKED")
-			kill9(t, cmd)
+			token := crashAtToken(t, tc.mode, dir)
 
 			var calls atomic.Int32
 			e, tokens := reopen(t, dir, func() (string, error) { calls.Add(1); return "again", nil })
-			if err := e.SendTaskSuccess(context.Background(), token, []byte(`{"approved":true}`)); err != nil {
-				t.Fatalf("SendTaskSuccess with the pre-crash token: %v", err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			d, err := e.WaitExecution(ctx, execARN)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := answerAndWait(t, e, token)
 			if d.Status != StatusSucceeded || str(d.Output) != tc.want {
 				t.Errorf("got %s %s, want SUCCEEDED %s", d.Status, str(d.Output), tc.want)
 			}
@@ -509,11 +493,7 @@ func testDurability(t *testing.T, noSync bool) {
 				t.Errorf("reusing the token: got %v, want TaskTimedOut", err)
 			}
 			h, _ := e.GetExecutionHistory(context.Background(), execARN)
-			for i, ev := range h {
-				if ev.ID != int64(i+1) {
-					t.Fatalf("event %d has id %d", i, ev.ID)
-				}
-			}
+			checkIDs(t, h)
 			got := eventTypes(h)
 			for _, typ := range []string{"ParallelStateStarted", "MapStateStarted"} {
 				if strings.Count(got, typ) != 1 {

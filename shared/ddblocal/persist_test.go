@@ -66,6 +66,19 @@ func reopened(t *testing.T, dir string, s *ddblocal.Server, c *dynamodb.Client, 
 	return s2, c2
 }
 
+// stoppedAfterWrites runs a server on dir through writeSome and stops it, returning what
+// it held and the path of its log, for tests that then damage the log.
+func stoppedAfterWrites(t *testing.T, dir string) (want, logPath string) {
+	t.Helper()
+	s, c := start(t, dir)
+	writeSome(t, c)
+	want = snapshot(t, c)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return want, filepath.Join(dir, ddblocal.LogName)
+}
+
 func writeSome(t *testing.T, c *dynamodb.Client) {
 	t.Helper()
 	ctx := context.Background()
@@ -132,11 +145,7 @@ func TestAcknowledgedWriteIsInTheLogWithoutClose(t *testing.T) {
 
 func TestTornLastLineIsCutOff(t *testing.T) {
 	dir := t.TempDir()
-	s, c := start(t, dir)
-	writeSome(t, c)
-	want := snapshot(t, c)
-	s.Close()
-	path := filepath.Join(dir, "dynamodb.log")
+	want, path := stoppedAfterWrites(t, dir)
 	good, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -179,10 +188,7 @@ func TestCorruptMiddleLineIsAClearError(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, c := start(t, dir)
-			writeSome(t, c)
-			s.Close()
-			path := filepath.Join(dir, "dynamodb.log")
+			_, path := stoppedAfterWrites(t, dir)
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -247,11 +253,7 @@ func TestCompactionKeepsEveryItem(t *testing.T) {
 // zeros where the last writes were when the machine stops; the log ends there.
 func TestZerosAfterAPowerLossEndTheLog(t *testing.T) {
 	dir := t.TempDir()
-	s, c := start(t, dir)
-	writeSome(t, c)
-	want := snapshot(t, c)
-	s.Close()
-	path := filepath.Join(dir, "dynamodb.log")
+	want, path := stoppedAfterWrites(t, dir)
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -82,6 +82,8 @@ type Options struct {
 // Fetcher fetches commits; it is safe for concurrent use.
 type Fetcher struct {
 	o Options
+	// gitCheckout leaves every checkout to git (tests of what happens around git).
+	gitCheckout bool
 }
 
 // New returns a Fetcher with opts' defaults applied.
@@ -178,7 +180,11 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 		if err := writeSkeleton(dir, objects, len(push.Commit) == 64); err != nil {
 			return fail(err)
 		}
-		changed, err := checkoutLocal(ctx, g, push, f.o.WantChanges)
+		tree := objects
+		if f.gitCheckout {
+			tree = ""
+		}
+		changed, err := checkoutLocal(ctx, g, tree, push, f.o.WantChanges)
 		if err != nil {
 			return fail(err)
 		}
@@ -326,23 +332,34 @@ func writeSkeleton(dir, objects string, sha256 bool) error {
 	return nil
 }
 
-// checkoutLocal checks out the pushed commit of a repository made by writeSkeleton and
-// lists the files changed since Before: at the same time (both only read the borrowed
-// objects, and the checkout is the only writer of the work tree and index), or, when want
-// is set, after the checkout and only if want says they are needed. Whether the commit
-// is there is asked only when the checkout fails, to say why.
-func checkoutLocal(ctx context.Context, g *gitRun, push domain.Push, want func(string) bool) ([]string, error) {
+// checkoutLocal checks out the pushed commit of a repository made by writeSkeleton, in
+// Go when checkoutTree can (objects is where the objects are; "" leaves it to git) and
+// with git otherwise, and lists the files changed since
+// Before: at the same time (both only read the borrowed objects, and the checkout is the
+// only writer of the work tree and index), or, when want is set, after the checkout and
+// only if want says they are needed. Whether the commit is there is asked only when the
+// checkout fails, to say why.
+func checkoutLocal(ctx context.Context, g *gitRun, objects string, push domain.Push, want func(string) bool) ([]string, error) {
+	checkout := func() error {
+		if objects != "" {
+			if ok, err := checkoutTree(ctx, objects, g.dir, push.Commit, g.maxBytes); err != nil || ok {
+				return err
+			}
+		}
+		_, err := g.run(ctx, "checkout", "-q", "--detach", push.Commit)
+		return err
+	}
 	var files []string
 	var err error
 	if want == nil {
 		changed := make(chan []string, 1)
 		go func() { changed <- localChangedFiles(ctx, g, push) }()
-		_, err = g.run(ctx, "checkout", "-q", "--detach", push.Commit)
+		err = checkout()
 		files = <-changed
 	} else {
 		// Asked after the checkout: a spec without path filters spares the diff's git
 		// process, one of the dearest steps of a small build.
-		if _, err = g.run(ctx, "checkout", "-q", "--detach", push.Commit); err == nil && want(g.dir) {
+		if err = checkout(); err == nil && want(g.dir) {
 			files = localChangedFiles(ctx, g, push)
 		}
 	}

@@ -571,6 +571,7 @@ exec ` + real + ` "$@"
 		t.Fatal(err)
 	}
 	fe := New(Options{Git: fake, MaxBytes: 1 << 20})
+	fe.gitCheckout = true // the checkout that git makes is the one watched
 	dir := filepath.Join(t.TempDir(), "ws")
 	start := time.Now()
 	_, err = fe.Fetch(context.Background(), push(domain.ProviderLocal, f.bare, f.c3, ""), dir)

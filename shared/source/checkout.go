@@ -38,7 +38,7 @@ func checkoutTree(ctx context.Context, objects, dir, id string, maxBytes int64) 
 		return false, nil
 	}
 	defer store.close()
-	c := &treeCheckout{ctx: ctx, store: store, dir: dir, maxBytes: maxBytes}
+	c := &treeCheckout{ctx: ctx, store: store, dir: dir, maxBytes: maxBytes, trees: map[string][]byte{}}
 	err = c.run(id)
 	if errors.Is(err, errUnsupported) {
 		c.undo()
@@ -64,6 +64,7 @@ type treeCheckout struct {
 	entries  []indexEntry
 	top      []string // what was created directly in dir, for undo
 	index    bool     // .git/index was written
+	trees    map[string][]byte
 }
 
 // file is a tree's entry that is not a directory, waiting to be written.
@@ -78,14 +79,15 @@ func (c *treeCheckout) run(id string) error {
 	if err != nil {
 		return err
 	}
-	if typ != "commit" || !bytes.HasPrefix(body, []byte("tree ")) || len(body) < 5+2*sha1.Size+1 || body[5+2*sha1.Size] != '\n' {
+	tree, ok := commitTree(body)
+	if typ != "commit" || !ok {
 		return errUnsupported
 	}
 	// Every tree is read and checked before anything is written: most reasons to leave
 	// the checkout to git are found without touching the disk.
 	var files []file
 	var dirs []string
-	if err := c.walk(string(body[5:5+2*sha1.Size]), "", &files, &dirs); err != nil {
+	if err := c.walk(tree, "", &files, &dirs); err != nil {
 		return err
 	}
 	for _, d := range dirs {
@@ -105,17 +107,75 @@ func (c *treeCheckout) run(id string) error {
 		return err
 	}
 	// HEAD last: until it names the commit, the repository is the skeleton git started
-	// from.
-	return os.WriteFile(filepath.Join(c.dir, ".git", "HEAD"), []byte(id+"\n"), 0o644)
+	// from. Replaced whole, as git does, since a git reading the repository meanwhile
+	// (the diff of changed files) must never see it empty.
+	return replaceFile(filepath.Join(c.dir, ".git", "HEAD"), []byte(id+"\n"))
 }
+
+// commitTree returns the tree a commit names, if the commit's header is one git reads
+// without complaint: the tree line first, then parent lines of full lowercase ids.
+func commitTree(body []byte) (string, bool) {
+	const idLen = 2 * sha1.Size
+	line, rest, ok := bytes.Cut(body, []byte("\n"))
+	if !ok || len(line) != 5+idLen || !bytes.HasPrefix(line, []byte("tree ")) || !isHexID(line[5:]) {
+		return "", false
+	}
+	for bytes.HasPrefix(rest, []byte("parent ")) {
+		line, rest, ok = bytes.Cut(rest, []byte("\n"))
+		if !ok || len(line) != 7+idLen || !isHexID(line[7:]) {
+			return "", false
+		}
+	}
+	return string(body[5 : 5+idLen]), true
+}
+
+func isHexID(b []byte) bool {
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return len(b) == 2*sha1.Size
+}
+
+// replaceFile writes path through a lock file renamed over it.
+func replaceFile(path string, b []byte) error {
+	lock := path + ".lock"
+	if err := os.WriteFile(lock, b, 0o644); err != nil {
+		return fsError(err)
+	}
+	return fsError(os.Rename(lock, path))
+}
+
+// Bounds on what walk lists before it leaves the checkout to git: a tree can name one
+// subtree many times over, so a few objects can stand for millions of files, and the
+// list is held in memory (git, in its own process, is bounded by the fetch timeout).
+const (
+	maxTreeFiles = 250_000
+	maxTreeDepth = 256
+)
 
 // walk lists tree id's files and directories under prefix, parents before children.
 func (c *treeCheckout) walk(id, prefix string, files *[]file, dirs *[]string) error {
-	typ, body, err := c.store.read(id)
-	if err != nil {
+	if err := c.ctx.Err(); err != nil {
 		return err
 	}
-	if typ != "tree" || len(body) == 0 {
+	if strings.Count(prefix, "/") >= maxTreeDepth {
+		return errUnsupported
+	}
+	body, ok := c.trees[id]
+	if !ok {
+		typ, b, err := c.store.read(id)
+		if err != nil {
+			return err
+		}
+		if typ != "tree" {
+			return errUnsupported
+		}
+		body = b
+		c.trees[id] = b
+	}
+	if len(body) == 0 {
 		return errUnsupported
 	}
 	seen := map[string]bool{}
@@ -133,7 +193,7 @@ func (c *treeCheckout) walk(id, prefix string, files *[]file, dirs *[]string) er
 		}
 		seen[name] = true
 		p := prefix + name
-		if len(p) >= 0xfff {
+		if len(p) >= 0xfff || len(name) > 255 || len(*files)+len(*dirs) >= maxTreeFiles {
 			return errUnsupported
 		}
 		switch mode {
@@ -156,17 +216,21 @@ func (c *treeCheckout) walk(id, prefix string, files *[]file, dirs *[]string) er
 }
 
 // ordinaryName reports whether git checks out a tree entry of this name as it is,
-// without a second look: not ".", "..", a name of .git (in any case, or as NTFS or
-// 8.3 short names spell it), the attributes or submodules file, nor anything with a
-// separator, colon, tilde or byte outside printable ASCII after a leading dot.
+// without a second look: not ".", "..", a name of .git (in any case, or as NTFS
+// spells it), the attributes or submodules file, nor anything with a separator, colon
+// or tilde, nor a byte outside printable ASCII after a leading dot. (git 2.39's
+// verify_path, with core.protectNTFS on as it is by default, refuses a subset of
+// these; what is declined here goes to git, which decides.)
 func ordinaryName(name string) bool {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\:\x00") {
 		return false
 	}
-	lower := strings.ToLower(name)
-	if strings.HasPrefix(lower, "git~") || strings.Contains(lower, "~") && strings.HasPrefix(lower, ".") {
+	// A tilde may make an NTFS short name of .git or .gitmodules (git~1, gitmod~1,
+	// gi7eba~1): git refuses some of those, by rules that change between versions.
+	if strings.Contains(name, "~") {
 		return false
 	}
+	lower := strings.ToLower(name)
 	if name[0] == '.' {
 		for i := 0; i < len(name); i++ {
 			if name[i] < 0x20 || name[i] >= 0x7f {
@@ -183,7 +247,7 @@ func ordinaryName(name string) bool {
 
 func (c *treeCheckout) mkdir(p string) error {
 	if err := os.Mkdir(filepath.Join(c.dir, filepath.FromSlash(p)), 0o777); err != nil {
-		return existing(err)
+		return fsError(err)
 	}
 	c.created(p)
 	return nil
@@ -195,13 +259,15 @@ func (c *treeCheckout) created(p string) {
 	}
 }
 
-// existing turns "already exists" into errUnsupported: two entries that land on one
-// name (a case-insensitive file system) are git's to sort out.
-func existing(err error) error {
-	if errors.Is(err, fs.ErrExist) {
-		return errUnsupported
+// fsError sorts a file system error: the disk being full or failing is the fetch's
+// error, as it would be git's; anything else (two entries on one name on a
+// case-insensitive file system, a name or symlink target the file system will not
+// take) is git's to handle as it does, so the checkout is left to it.
+func fsError(err error) error {
+	if err == nil || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EIO) {
+		return err
 	}
-	return err
+	return errUnsupported
 }
 
 func (c *treeCheckout) write(f file) error {
@@ -222,11 +288,11 @@ func (c *treeCheckout) write(f file) error {
 			return errUnsupported
 		}
 		if err := os.Symlink(string(data), target); err != nil {
-			return existing(err)
+			return fsError(err)
 		}
 		c.created(f.path)
 		if err := syscall.Lstat(target, &st); err != nil {
-			return err
+			return fsError(err)
 		}
 	} else {
 		perm := os.FileMode(0o666)
@@ -236,7 +302,7 @@ func (c *treeCheckout) write(f file) error {
 		// O_EXCL: never through a symlink, never over another entry.
 		fh, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 		if err != nil {
-			return existing(err)
+			return fsError(err)
 		}
 		c.created(f.path)
 		_, err = fh.Write(data)
@@ -247,7 +313,7 @@ func (c *treeCheckout) write(f file) error {
 			err = cerr
 		}
 		if err != nil {
-			return err
+			return fsError(err)
 		}
 	}
 	raw, _ := hex.DecodeString(f.id)
@@ -286,16 +352,12 @@ func (c *treeCheckout) writeIndex() error {
 	}
 	sum := sha1.Sum(b.Bytes())
 	b.Write(sum[:])
-	fh, err := os.OpenFile(filepath.Join(c.dir, ".git", "index"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return existing(err)
+	index := filepath.Join(c.dir, ".git", "index")
+	if _, err := os.Lstat(index); !errors.Is(err, fs.ErrNotExist) {
+		return errUnsupported // not the skeleton this was written for
 	}
 	c.index = true
-	_, err = fh.Write(b.Bytes())
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return replaceFile(index, b.Bytes())
 }
 
 // undo removes what the checkout wrote, leaving the skeleton for git.
@@ -305,5 +367,7 @@ func (c *treeCheckout) undo() {
 	}
 	if c.index {
 		os.Remove(filepath.Join(c.dir, ".git", "index"))
+		os.Remove(filepath.Join(c.dir, ".git", "index.lock"))
 	}
+	os.Remove(filepath.Join(c.dir, ".git", "HEAD.lock"))
 }

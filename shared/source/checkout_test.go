@@ -5,12 +5,14 @@ package source
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/source/gitserver"
@@ -310,7 +312,7 @@ func TestOrdinaryName(t *testing.T) {
 		"main.go": true, ".gitignore": true, ".github": true, ".gitkeep": true, "ünï.txt": true, "a b": true,
 		"": false, ".": false, "..": false, ".git": false, ".GIT": false, ".Git.": false, ".git ": false,
 		".gitattributes": false, ".GitAttributes": false, ".gitmodules": false, ".gitmodules.": false,
-		"git~1": false, "GIT~2": false, ".g~it": false, "a/b": false, `a\b`: false, "a:b": false, "a\x00b": false,
+		"git~1": false, "GIT~2": false, ".g~it": false, "gitmod~1": false, "GI7EBA~1": false, "a~b": false, "a/b": false, `a\b`: false, "a:b": false, "a\x00b": false,
 		".gi\u200ct": false, ".\x01": false,
 	} {
 		if got := ordinaryName(name); got != want {
@@ -341,4 +343,127 @@ func TestFetchLocalChecksOutWithoutGit(t *testing.T) {
 		t.Errorf("Fetch = %+v", res)
 	}
 	checkout(t, dir, f.c2, map[string]string{"src/main.go": "package main\n\nfunc main() {}\n", "docs/a.md": "a\n", "README.md": "hi\n"})
+}
+
+// gitIn runs git in dir with stdin, returning its trimmed output.
+func gitIn(t *testing.T, dir, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitserver.Env(dir)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git %v: %v", args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// craftedCommit stores a commit of tree (made with git mktree from entries) in repo.
+func craftedCommit(t *testing.T, repo, entries string) string {
+	t.Helper()
+	tree := gitIn(t, repo, entries, "mktree", "--missing")
+	return gitIn(t, repo, "", "commit-tree", tree, "-m", "crafted")
+}
+
+// Hostile or unusual trees are declined, quickly, with the skeleton left for git.
+func TestCheckoutTreeDeclinesCraftedTrees(t *testing.T) {
+	r, err := gitserver.InitRepo(filepath.Join(t.TempDir(), "work"), "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := filepath.Join(r.Dir, ".git", "objects")
+	empty := gitIn(t, r.Dir, "", "hash-object", "-w", "--stdin")
+	// A tree naming the level below twice, 24 levels deep: 16 million files from 25
+	// objects.
+	tree := gitIn(t, r.Dir, "100644 blob "+empty+"\te\n", "mktree")
+	for range 24 {
+		tree = gitIn(t, r.Dir, "040000 tree "+tree+"\ta\n040000 tree "+tree+"\tb\n", "mktree")
+	}
+	bomb := gitIn(t, r.Dir, "", "commit-tree", tree, "-m", "bomb")
+	longTarget := gitIn(t, r.Dir, strings.Repeat("x/", 2500), "hash-object", "-w", "--stdin")
+	file := gitIn(t, r.Dir, "content\n", "hash-object", "-w", "--stdin")
+	cases := map[string]string{
+		"a tree of millions of files": bomb,
+		"a symlink target longer than the system's": craftedCommit(t, r.Dir, "120000 blob "+longTarget+"\tl\n"),
+		"a short name of .gitmodules as a symlink":  craftedCommit(t, r.Dir, "120000 blob "+file+"\tgitmod~1\n"),
+		"a name longer than a file system's":        craftedCommit(t, r.Dir, "100644 blob "+file+"\t"+strings.Repeat("n", 256)+"\n"),
+	}
+	// A commit git refuses to read: a parent line that names no object id.
+	treeOK := gitIn(t, r.Dir, "100644 blob "+file+"\tf\n", "mktree")
+	cases["a commit with a malformed parent"] = gitIn(t, r.Dir, "tree "+treeOK+"\nparent zzzz\nauthor a <a@b> 1 +0000\ncommitter a <a@b> 1 +0000\n\nbad\n",
+		"hash-object", "-t", "commit", "-w", "--literally", "--stdin")
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			sameCheckout(t, objects, c, false)
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("declining took %v", d)
+			}
+		})
+	}
+}
+
+func TestCheckoutTreeStops(t *testing.T) {
+	r, commits := treeRepo(t)
+	objects := filepath.Join(r.Dir, ".git", "objects")
+	t.Run("when the context ends", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		ok, err := checkoutTree(ctx, objects, skeletonDir(t, objects), commits[0], 1<<30)
+		if ok || !errors.Is(err, context.Canceled) {
+			t.Errorf("checkoutTree after cancel = %v, %v; want the context's error", ok, err)
+		}
+	})
+	t.Run("past the size limit", func(t *testing.T) {
+		ok, err := checkoutTree(context.Background(), objects, skeletonDir(t, objects), commits[0], 1000)
+		if ok || !errors.Is(err, errTooLarge) {
+			t.Errorf("checkoutTree over the limit = %v, %v; want errTooLarge", ok, err)
+		}
+	})
+	t.Run("on a workspace that already has an index", func(t *testing.T) {
+		dir := skeletonDir(t, objects)
+		index := filepath.Join(dir, ".git", "index")
+		if err := os.WriteFile(index, []byte("not ours"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ok, err := checkoutTree(context.Background(), objects, dir, commits[0], 1<<30)
+		if ok || err != nil {
+			t.Fatalf("checkoutTree = %v, %v; want it declined", ok, err)
+		}
+		entries, _ := os.ReadDir(dir)
+		if b, _ := os.ReadFile(index); len(entries) != 1 || string(b) != "not ours" {
+			t.Errorf("the declined checkout left %d entries and index %q", len(entries), b)
+		}
+	})
+}
+
+// FuzzApplyDelta holds applyDelta to its contract on any input: no panic, and either a
+// result of exactly the size the delta declares, or a refusal.
+func FuzzApplyDelta(f *testing.F) {
+	f.Add([]byte("hello world"), []byte{11, 5, 0x90, 5, 3, 'x', 'y', 'z'})
+	f.Add([]byte(""), []byte{0, 2, 2, 'h', 'i'})
+	f.Add([]byte("abc"), []byte{3, 3, 0xff, 0, 0, 0, 0, 3, 0, 0})
+	f.Fuzz(func(t *testing.T, base, delta []byte) {
+		out, err := applyDelta(base, delta)
+		if err != nil {
+			return
+		}
+		// The declared result size is the second varint.
+		i, size := 0, int64(0)
+		for n := 0; n < 2; n++ {
+			size = 0
+			for shift := 0; ; shift += 7 {
+				c := delta[i]
+				i++
+				size |= int64(c&0x7f) << shift
+				if c&0x80 == 0 {
+					break
+				}
+			}
+		}
+		if int64(len(out)) != size {
+			t.Fatalf("applyDelta gave %d bytes, the delta declares %d", len(out), size)
+		}
+	})
 }

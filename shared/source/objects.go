@@ -1,3 +1,5 @@
+//go:build linux
+
 package source
 
 import (
@@ -15,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 )
 
 // objectStore reads the objects of a SHA-1 repository on this machine, loose or packed,
@@ -139,6 +142,7 @@ type packFile struct {
 	large   []byte   // 8-byte offsets
 	f       *os.File // the pack, opened once needed
 	size    int64
+	idx     []byte // the mapped index the slices above are in
 }
 
 func (p *packFile) open() error {
@@ -170,32 +174,46 @@ func (s *objectStore) loadPacks() error {
 	for _, idx := range idxs {
 		p, err := openIndex(idx)
 		if err != nil {
-			return err
+			return err // the packs opened so far are released by close
 		}
 		s.packs = append(s.packs, p)
 	}
 	return nil
 }
 
+// openIndex maps a pack's index: a large repository's indexes run to hundreds of
+// megabytes, of which a checkout reads a few pages.
 func openIndex(path string) (*packFile, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, errUnsupported
 	}
+	defer f.Close()
+	st, err := f.Stat()
 	const head = 8 + 256*4
-	if len(b) < head+2*sha1.Size || !bytes.Equal(b[:8], []byte{0xff, 't', 'O', 'c', 0, 0, 0, 2}) {
+	if err != nil || st.Size() < head+2*sha1.Size || st.Size() > 1<<40 {
 		return nil, errUnsupported
 	}
-	p := &packFile{path: path[:len(path)-len(".idx")] + ".pack"}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, errUnsupported
+	}
+	p := &packFile{path: path[:len(path)-len(".idx")] + ".pack", idx: b}
+	if !bytes.Equal(b[:8], []byte{0xff, 't', 'O', 'c', 0, 0, 0, 2}) {
+		p.close()
+		return nil, errUnsupported
+	}
 	for i := range p.fanout {
 		p.fanout[i] = binary.BigEndian.Uint32(b[8+4*i:])
 		if i > 0 && p.fanout[i] < p.fanout[i-1] {
+			p.close()
 			return nil, errUnsupported
 		}
 	}
 	n := int(p.fanout[255])
 	rest := b[head : len(b)-2*sha1.Size]
 	if n > len(rest)/(sha1.Size+8) {
+		p.close()
 		return nil, errUnsupported
 	}
 	p.names = rest[:n*sha1.Size]
@@ -203,9 +221,22 @@ func openIndex(path string) (*packFile, error) {
 	p.offsets = rest[:n*4]
 	p.large = rest[n*4:]
 	if len(p.large)%8 != 0 {
+		p.close()
 		return nil, errUnsupported
 	}
 	return p, nil
+}
+
+// close unmaps the index and closes the pack.
+func (p *packFile) close() {
+	if p.idx != nil {
+		syscall.Munmap(p.idx)
+		p.idx = nil
+	}
+	if p.f != nil {
+		p.f.Close()
+		p.f = nil
+	}
 }
 
 // find returns the offset of id in the pack, or -1.
@@ -232,12 +263,10 @@ func (p *packFile) find(id []byte) int64 {
 	return int64(binary.BigEndian.Uint64(p.large[j*8:]))
 }
 
-// close closes the packs opened.
+// close releases the packs opened.
 func (s *objectStore) close() {
 	for _, p := range s.packs {
-		if p.f != nil {
-			p.f.Close()
-		}
+		p.close()
 	}
 }
 

@@ -154,13 +154,17 @@ func (w *Watcher) Scan() {
 		return
 	}
 	w.refs = now
-	if err := w.save(); err != nil {
-		w.report(err)
-	}
+	// The changes are reported before they are saved: a push reported twice (shipgate
+	// killed in between) starts one run, since the trigger names runs after the push,
+	// while one saved but never reported would start none. Saving first also kept every
+	// push waiting on a file write and rename before its run could start.
 	for _, c := range changes {
 		if w.o.OnChange != nil {
 			w.o.OnChange(c)
 		}
+	}
+	if err := w.save(); err != nil {
+		w.report(err)
 	}
 }
 

@@ -122,3 +122,44 @@ func expect(t *testing.T, got <-chan gitwatch.Change, want gitwatch.Change) {
 		t.Fatalf("no change within 5s, want %+v", want)
 	}
 }
+
+// A change is saved as seen only after it was reported: shipgate killed while it starts
+// the run reports the push again when it starts (the trigger makes that one run),
+// instead of never.
+func TestAChangeIsSavedOnlyAfterItIsReported(t *testing.T) {
+	bare, work := newPushPair(t)
+	state := filepath.Join(t.TempDir(), "refs.json")
+	first := commit(t, work, "one")
+	gittest.Git(t, work, "push", "-q", "origin", "main")
+	if _, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state}); err != nil {
+		t.Fatal(err)
+	}
+	second := commit(t, work, "two")
+	gittest.Git(t, work, "push", "-q", "origin", "main")
+	want := gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}
+	var again []gitwatch.Change
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) {
+		// Killed here, and started again on the same state: the push is still new.
+		restarted, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) { again = append(again, c) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		restarted.Scan()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Scan()
+	if len(again) != 1 || again[0] != want {
+		t.Fatalf("a restart during the report saw %+v, want [%+v]", again, want)
+	}
+	var after []gitwatch.Change
+	w2, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) { after = append(after, c) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Scan()
+	if len(after) != 0 {
+		t.Fatalf("after the report the push was still new: %+v", after)
+	}
+}

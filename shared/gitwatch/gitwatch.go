@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -244,6 +245,29 @@ func ReadRefs(gitDir string) (map[string]string, error) {
 	return refs, nil
 }
 
+// readEvents reads a batch of inotify events: whether a directory appeared, and
+// whether anything but a lock file changed. git writes a ref as name.lock and renames
+// it into place, so a lock file's creation and writes say nothing yet; scanning on them
+// only took CPU from the push being received.
+func readEvents(b []byte) (newDir, refChanged bool) {
+	for len(b) >= unix.SizeofInotifyEvent {
+		ev := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
+		end := unix.SizeofInotifyEvent + int(ev.Len)
+		if end > len(b) {
+			return newDir, true // cut short: scan, to be safe
+		}
+		name := string(bytes.TrimRight(b[unix.SizeofInotifyEvent:end], "\x00"))
+		b = b[end:]
+		if ev.Mask&unix.IN_ISDIR != 0 && ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 {
+			newDir = true
+		}
+		if ev.Mask&unix.IN_Q_OVERFLOW != 0 || !strings.HasSuffix(name, ".lock") {
+			refChanged = true
+		}
+	}
+	return newDir, refChanged
+}
+
 func isWatched(ref string) bool {
 	return strings.HasPrefix(ref, "refs/heads/") || strings.HasPrefix(ref, "refs/tags/")
 }
@@ -287,10 +311,17 @@ func (w *Watcher) inotify(ctx context.Context, wake chan<- struct{}) func() {
 			if err != nil || n == 0 {
 				continue
 			}
-			if _, err := unix.Read(fd, buf); err != nil {
+			n, err = unix.Read(fd, buf)
+			if err != nil || n <= 0 {
 				continue
 			}
-			addTree() // new branch directories (feature/x) need watches too
+			newDir, refChanged := readEvents(buf[:n])
+			if newDir {
+				addTree() // new branch directories (feature/x) need watches too
+			}
+			if !refChanged {
+				continue
+			}
 			select {
 			case wake <- struct{}{}:
 			default:

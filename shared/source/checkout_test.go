@@ -384,7 +384,7 @@ func TestCheckoutTreeDeclinesCraftedTrees(t *testing.T) {
 	longTarget := gitIn(t, r.Dir, strings.Repeat("x/", 2500), "hash-object", "-w", "--stdin")
 	file := gitIn(t, r.Dir, "content\n", "hash-object", "-w", "--stdin")
 	cases := map[string]string{
-		"a tree of millions of files": bomb,
+		"a tree of millions of files":               bomb,
 		"a symlink target longer than the system's": craftedCommit(t, r.Dir, "120000 blob "+longTarget+"\tl\n"),
 		"a short name of .gitmodules as a symlink":  craftedCommit(t, r.Dir, "120000 blob "+file+"\tgitmod~1\n"),
 		"a name longer than a file system's":        craftedCommit(t, r.Dir, "100644 blob "+file+"\t"+strings.Repeat("n", 256)+"\n"),

@@ -430,12 +430,26 @@ deploy:
 			t.Errorf("%s ran in %s, want a workspace under %s", stage, dir, scratch)
 		}
 	}
-	left, err := os.ReadDir(scratch)
-	if err != nil {
+	// While the stack runs, each stage keeps the next workspace made ahead, empty; the
+	// used ones are gone once the next is handed out, and a closed stack leaves nothing.
+	var left []os.DirEntry
+	w.eventually(5*time.Second, "the used workspaces to be removed", func() bool {
+		var err error
+		left, err = os.ReadDir(scratch)
+		return err == nil && len(left) <= 4
+	})
+	for _, e := range left {
+		for _, sub := range []string{"ws", "home"} {
+			if es, err := os.ReadDir(filepath.Join(scratch, e.Name(), sub)); err != nil || len(es) != 0 {
+				t.Errorf("%s/%s is not an empty spare: %d entries (%v)", e.Name(), sub, len(es), err)
+			}
+		}
+	}
+	if err := w.stack.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(left) != 0 {
-		t.Errorf("the stages left %d entries in the scratch directory: %v", len(left), left)
+	if left, err := os.ReadDir(scratch); err != nil || len(left) != 0 {
+		t.Errorf("the closed stack left %d entries in the scratch directory: %v (%v)", len(left), left, err)
 	}
 
 	if err := os.WriteFile(file, nil, 0o600); err != nil {

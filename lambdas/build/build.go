@@ -39,6 +39,8 @@ type Options struct {
 	Audit stagekit.Appender
 	// WorkDir is where workspaces are created; empty means os.TempDir() (/tmp on Lambda).
 	WorkDir string
+	// Scratch, when set, makes and removes the workspaces instead (local mode).
+	Scratch *stagekit.Scratch
 	// Path is PATH for user commands; empty means runner.DefaultPath.
 	Path string
 }
@@ -103,7 +105,7 @@ func (h *Handler) handle(ctx context.Context, in domain.State) (domain.BuildResu
 
 func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.Run, started *stagekit.Pending) (domain.BuildResult, error) {
 	var out domain.BuildResult
-	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
+	dirs, err := stagekit.DirsFrom(h.opts.Scratch, h.opts.WorkDir, Stage)
 	if err != nil {
 		return out, err
 	}

@@ -40,8 +40,9 @@ type Options struct {
 	Decisions DecisionReader
 	Audit     stagekit.Appender
 	Markers   MarkerAPI
-	WorkDir   string // parent of scratch directories; empty means os.TempDir()
-	Path      string // PATH for user commands; empty means runner.DefaultPath
+	WorkDir   string            // parent of scratch directories; empty means os.TempDir()
+	Scratch   *stagekit.Scratch // when set, makes and removes them instead (local mode)
+	Path      string            // PATH for user commands; empty means runner.DefaultPath
 }
 
 // Handler runs the Deploy stage.

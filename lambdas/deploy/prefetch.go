@@ -56,7 +56,7 @@ func (h *Handler) prefetch(ctx context.Context, run domain.Run, manifestKey stri
 		if p.mErr != nil {
 			return
 		}
-		if p.dirs, p.dirsErr = stagekit.NewDirs(h.opts.WorkDir, Stage); p.dirsErr != nil {
+		if p.dirs, p.dirsErr = stagekit.DirsFrom(h.opts.Scratch, h.opts.WorkDir, Stage); p.dirsErr != nil {
 			return
 		}
 		p.dirsOK = true

@@ -35,7 +35,8 @@ const (
 // Options override what New builds from the config; tests use them for fakes.
 type Options struct {
 	Audit   stagekit.Appender
-	WorkDir string // parent of scratch directories; empty means os.TempDir()
+	WorkDir string            // parent of scratch directories; empty means os.TempDir()
+	Scratch *stagekit.Scratch // when set, makes and removes them instead (local mode)
 	// PartSize and Concurrency tune uploads; zero keeps the store's own.
 	PartSize, Concurrency int
 }
@@ -114,7 +115,7 @@ func (h *Handler) stage(ctx context.Context, run domain.Run, b *domain.BuildResu
 	if err != nil {
 		return out, 0, err
 	}
-	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
+	dirs, err := stagekit.DirsFrom(h.opts.Scratch, h.opts.WorkDir, Stage)
 	if err != nil {
 		return out, 0, err
 	}

@@ -35,8 +35,9 @@ const maxProblems = 5
 // Options override what New builds from the config; tests use them for fakes.
 type Options struct {
 	Audit   stagekit.Appender
-	WorkDir string // parent of scratch directories; empty means os.TempDir()
-	Path    string // PATH for user commands; empty means runner.DefaultPath
+	WorkDir string            // parent of scratch directories; empty means os.TempDir()
+	Scratch *stagekit.Scratch // when set, makes and removes them instead (local mode)
+	Path    string            // PATH for user commands; empty means runner.DefaultPath
 }
 
 // Handler runs the Test stage.
@@ -97,7 +98,7 @@ func (h *Handler) test(ctx context.Context, run domain.Run, b *domain.BuildResul
 		sp, err = stagekit.LoadSpec(ctx, h.store, b.SpecKey)
 		return err
 	})
-	dirs, err := stagekit.NewDirs(h.opts.WorkDir, Stage)
+	dirs, err := stagekit.DirsFrom(h.opts.Scratch, h.opts.WorkDir, Stage)
 	if err != nil {
 		if serr := specRead.Wait(); serr != nil {
 			return out, serr

@@ -44,6 +44,7 @@ import (
 	"github.com/shipgate/shipgate/shared/gitwatch"
 	"github.com/shipgate/shipgate/shared/inproc"
 	sgnotify "github.com/shipgate/shipgate/shared/notify"
+	"github.com/shipgate/shipgate/shared/runner/stagekit"
 	"github.com/shipgate/shipgate/shared/s3local"
 	"github.com/shipgate/shipgate/shared/table"
 	"github.com/shipgate/shipgate/shared/trigger"
@@ -369,16 +370,16 @@ func (s *Stack) handlers(cfg app.Config, deps *app.Deps) (map[string]lambda.Hand
 	}
 	fns := map[string]lambda.Handler{}
 	reg := func(f workflow.Function, handle any) { fns[workflow.LocalARN(f)] = lambda.NewHandler(handle) }
-	if h, err := build.NewWith(cfg, deps, build.Options{Audit: s.Audit, WorkDir: s.opts.Scratch}); check(workflow.FnBuild, err) {
+	if h, err := build.NewWith(cfg, deps, build.Options{Audit: s.Audit, WorkDir: s.opts.Scratch, Scratch: s.scratchFor("build")}); check(workflow.FnBuild, err) {
 		reg(workflow.FnBuild, h.Handle)
 	}
-	if h, err := testlambda.NewWith(cfg, deps, testlambda.Options{Audit: s.Audit, WorkDir: s.opts.Scratch}); check(workflow.FnTest, err) {
+	if h, err := testlambda.NewWith(cfg, deps, testlambda.Options{Audit: s.Audit, WorkDir: s.opts.Scratch, Scratch: s.scratchFor("test")}); check(workflow.FnTest, err) {
 		reg(workflow.FnTest, h.Handle)
 	}
-	if h, err := stage.NewWith(cfg, deps, stage.Options{Audit: s.Audit, WorkDir: s.opts.Scratch}); check(workflow.FnStage, err) {
+	if h, err := stage.NewWith(cfg, deps, stage.Options{Audit: s.Audit, WorkDir: s.opts.Scratch, Scratch: s.scratchFor("stage")}); check(workflow.FnStage, err) {
 		reg(workflow.FnStage, h.Handle)
 	}
-	if h, err := deploy.NewWith(cfg, deps, deploy.Options{Audit: s.Audit, WorkDir: s.opts.Scratch}); check(workflow.FnDeploy, err) {
+	if h, err := deploy.NewWith(cfg, deps, deploy.Options{Audit: s.Audit, WorkDir: s.opts.Scratch, Scratch: s.scratchFor("deploy")}); check(workflow.FnDeploy, err) {
 		reg(workflow.FnDeploy, h.Handle)
 	}
 	if h, err := notify.NewWith(cfg, deps, notify.Options{Audit: s.Audit}); check(workflow.FnNotify, err) {
@@ -387,6 +388,15 @@ func (s *Stack) handlers(cfg app.Config, deps *app.Deps) (map[string]lambda.Hand
 	reg(workflow.FnApproval, approval.NewWithService(g).Handle)
 	reg(workflow.FnExpire, expire.NewWithService(g).Handle)
 	return fns, errors.Join(errs...)
+}
+
+// scratchFor is the Scratch of one stage handler: its workspaces made ahead and removed
+// after it reports, off the run's path. Closed after the engine, which stops calling the
+// handlers first.
+func (s *Stack) scratchFor(stage string) *stagekit.Scratch {
+	sc := stagekit.NewScratch(s.opts.Scratch, stage)
+	s.closers = append(s.closers, sc.Close)
+	return sc
 }
 
 // routes builds the HTTP surface: the same router the Api Lambda serves on AWS, signed in

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shipgate/shipgate/shared/app"
@@ -212,6 +213,7 @@ func LoadSpecDigest(ctx context.Context, store *artifact.Store, key string) (*sp
 type Dirs struct {
 	Workspace, Home string
 	root            string
+	from            *Scratch // removes them in the background; nil: Remove removes them
 }
 
 // NewDirs creates scratch directories under parent (os.TempDir() when empty).
@@ -230,9 +232,134 @@ func NewDirs(parent, stage string) (Dirs, error) {
 	return d, nil
 }
 
-// Remove deletes the directories before the stage reports: a warm Lambda must not fill
-// /tmp run after run, nor hold two workspaces at once near its storage limit.
-func (d Dirs) Remove() { os.RemoveAll(d.root) }
+// Remove deletes the directories. Without a Scratch that is before the stage reports:
+// a warm Lambda must not fill /tmp run after run, nor hold two workspaces at once near
+// its storage limit. With one, see Scratch.
+func (d Dirs) Remove() {
+	if d.from != nil {
+		d.from.remove(d.root)
+		return
+	}
+	os.RemoveAll(d.root)
+}
+
+// Scratch hands out one stage handler's scratch directories where making and removing
+// directories is slow (a disk-backed /tmp: on the VM this was measured on, each new
+// directory costs 0.4 ms and each removed one 0.2, most of a small stage's file work).
+// It makes the next set ahead, while the stage runs, and removes a used set after the
+// stage has reported, both in the background. The guarantees of Remove still hold
+// where it matters: Dirs waits until every set this Scratch was given back is gone
+// before handing out another, so no two workspaces of the handler are on disk at once,
+// and Close waits for all of it. Local mode gives each stage handler one; a Lambda uses
+// none (its background work would be frozen between invocations anyway).
+type Scratch struct {
+	parent, stage string
+	mu            sync.Mutex
+	closed        bool
+	removing      []chan struct{}
+	spare         chan Dirs     // holds at most one set made ahead
+	making        chan struct{} // closed when the set being made ahead is ready; nil: none
+}
+
+// NewScratch returns a Scratch making stage's directories under parent (os.TempDir()
+// when empty), with the first set made ahead at once.
+func NewScratch(parent, stage string) *Scratch {
+	s := &Scratch{parent: parent, stage: stage, spare: make(chan Dirs, 1)}
+	s.mu.Lock()
+	s.makeAhead()
+	s.mu.Unlock()
+	return s
+}
+
+// Dirs waits for the sets given back to be gone, then hands out a set: the one made
+// ahead when it is ready, else a new one, and starts making the next.
+func (s *Scratch) Dirs() (Dirs, error) {
+	s.mu.Lock()
+	pending := s.removing
+	s.removing = nil
+	s.mu.Unlock()
+	for _, done := range pending {
+		<-done
+	}
+	var d Dirs
+	select {
+	case d = <-s.spare:
+	default:
+		var err error
+		if d, err = NewDirs(s.parent, s.stage); err != nil {
+			return Dirs{}, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		d.from = s
+		s.makeAhead()
+	}
+	return d, nil
+}
+
+// makeAhead starts making a spare set unless one is ready or on its way. s.mu is held.
+func (s *Scratch) makeAhead() {
+	if s.making != nil || s.closed || len(s.spare) > 0 {
+		return
+	}
+	done := make(chan struct{})
+	s.making = done
+	go func() {
+		defer close(done)
+		d, err := NewDirs(s.parent, s.stage)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.making = nil
+		if err != nil {
+			return // Dirs makes its own, and reports the error
+		}
+		if s.closed {
+			os.RemoveAll(d.root)
+			return
+		}
+		s.spare <- d
+	}()
+}
+
+func (s *Scratch) remove(root string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		os.RemoveAll(root)
+		return
+	}
+	done := make(chan struct{})
+	s.removing = append(s.removing, done)
+	go func() {
+		defer close(done)
+		os.RemoveAll(root)
+	}()
+}
+
+// Close waits for the removals under way and removes the set made ahead; later sets are
+// made and removed in the foreground.
+func (s *Scratch) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	pending := s.removing
+	s.removing = nil
+	if s.making != nil {
+		// A set being made now is removed by its maker, which sees s.closed.
+		pending = append(pending, s.making)
+	}
+	s.mu.Unlock()
+	for _, done := range pending {
+		<-done
+	}
+	select {
+	case d := <-s.spare:
+		return os.RemoveAll(d.root)
+	default:
+		return nil
+	}
+}
 
 // Restore extracts Build's workspace snapshot into the workspace directory.
 func (d Dirs) Restore(ctx context.Context, store *artifact.Store, b *domain.BuildResult) error {
@@ -248,6 +375,15 @@ func (d Dirs) RestoreMatching(ctx context.Context, store *artifact.Store, b *dom
 		return artifact.Wrap(err, domain.Internal, "restore workspace")
 	}
 	return nil
+}
+
+// DirsFrom makes a stage's scratch directories: from s when there is one, else under
+// parent (NewDirs).
+func DirsFrom(s *Scratch, parent, stage string) (Dirs, error) {
+	if s != nil {
+		return s.Dirs()
+	}
+	return NewDirs(parent, stage)
 }
 
 // Vars are the SHIPGATE_* variables of run for stage.

@@ -3,7 +3,11 @@ package stagekit_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,5 +146,89 @@ func TestStoreNamesWhatIsMissing(t *testing.T) {
 	st, err := stagekit.Store("build", app.Config{Bucket: "b"}, &app.Deps{S3: s3.New(s3.Options{})})
 	if err != nil || st.Bucket() != "b" {
 		t.Errorf("got %v, %v; want a store on bucket b", st, err)
+	}
+}
+
+func TestScratchMakesAheadAndRemovesBehind(t *testing.T) {
+	parent := t.TempDir()
+	s := stagekit.NewScratch(parent, "build")
+	entries := func() []string {
+		es, err := os.ReadDir(parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	var last stagekit.Dirs
+	for i := range 5 {
+		d, err := s.Dirs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			// The set given back is gone before the next is handed out.
+			if _, err := os.Stat(filepath.Dir(last.Workspace)); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("round %d: the previous workspace is still there (%v)", i, err)
+			}
+		}
+		for _, p := range []string{d.Workspace, d.Home} {
+			st, err := os.Stat(p)
+			if err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+				t.Fatalf("round %d: %s: %v %v", i, p, st, err)
+			}
+			if es, _ := os.ReadDir(p); len(es) != 0 {
+				t.Fatalf("round %d: %s is not empty", i, p)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d.Workspace, "f"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(d.Home, ".cache", "deep"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d.Remove()
+		last = d
+	}
+	// Concurrent stages of one handler (local mode runs runs side by side).
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			d, err := s.Dirs()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			os.WriteFile(filepath.Join(d.Workspace, "f"), []byte("x"), 0o644)
+			d.Remove()
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names := entries(); len(names) != 0 {
+		t.Fatalf("after Close the scratch directory holds %v", names)
+	}
+	// After Close, sets are made and removed in the foreground.
+	d, err := s.Dirs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Remove()
+	if names := entries(); len(names) != 0 {
+		t.Fatalf("a set used after Close was left: %v", names)
+	}
+}
+
+func TestScratchReportsAnUnusableParent(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "gone")
+	s := stagekit.NewScratch(parent, "test")
+	defer s.Close()
+	if _, err := s.Dirs(); err == nil || !strings.Contains(err.Error(), "create workspace") {
+		t.Fatalf("Dirs under a missing directory: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -466,5 +467,31 @@ deploy:
 	_, errOut, code := cli(t, "local", "--repo", w.bare, "--data", data2, "--scratch", file)
 	if code == 0 || !strings.Contains(errOut, "scratch directory") {
 		t.Errorf("shipgate local --scratch FILE: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestTheStackCollectsGarbageLessOften: while a stack runs, Go's collector runs at
+// local.LocalGCPercent unless GOGC says otherwise, and the setting is given back when
+// the stack closes.
+func TestTheStackCollectsGarbageLessOften(t *testing.T) {
+	gc := func() int { p := debug.SetGCPercent(100); debug.SetGCPercent(p); return p }
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	before := gc()
+	w := newWorld(t, worldOpts{})
+	if got := gc(); got != local.LocalGCPercent {
+		t.Errorf("GC percent while the stack runs = %d, want %d", got, local.LocalGCPercent)
+	}
+	if err := w.stack.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := gc(); got != before {
+		t.Errorf("GC percent after Close = %d, want %d back", got, before)
+	}
+
+	t.Setenv("GOGC", "150")
+	w = newWorld(t, worldOpts{})
+	if got := gc(); got != before {
+		t.Errorf("with GOGC set, GC percent = %d, want it untouched (%d)", got, before)
 	}
 }

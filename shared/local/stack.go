@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -98,6 +99,10 @@ type Options struct {
 	AllowRemote bool
 }
 
+// LocalGCPercent is the Go garbage collector's GOGC while a stack runs, unless GOGC is
+// set in the environment.
+const LocalGCPercent = 400
+
 // Stack is a running local pipeline.
 type Stack struct {
 	Data         DataDir
@@ -166,6 +171,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	s.closers = append(s.closers, func() error { release(); return nil })
 	ignoreDataDir(repo, gitDir, o.Data)
+	if os.Getenv("GOGC") == "" {
+		// The whole stack shares this process and two of its cores with the runs'
+		// commands: collecting garbage a quarter as often took 15-25% off a trivial
+		// run's overhead on a 2-core VM, for some 50 MB more memory at the peak.
+		// GOGC in the environment still decides.
+		prev := debug.SetGCPercent(LocalGCPercent)
+		s.closers = append(s.closers, func() error { debug.SetGCPercent(prev); return nil })
+	}
 
 	s.log = o.Logger
 	if s.log == nil {

@@ -27,6 +27,20 @@ type AV struct {
 type Item map[string]*AV
 
 func (v *AV) UnmarshalJSON(b []byte) error {
+	// Values of the common shapes are read in one pass; anything else, and anything
+	// wrong, goes to the general reader below, whose results and messages stand.
+	p := avParser{b: b}
+	if p.value(v, 0) && p.end() {
+		return nil
+	}
+	*v = AV{}
+	return v.unmarshalSlow(b)
+}
+
+// unmarshalSlow reads one attribute value of any shape, and says what is wrong with a
+// bad one. Each level re-reads the bytes of the levels below it, which made nested
+// values (audit details) most of a PutItem's cost, hence avParser in front of it.
+func (v *AV) unmarshalSlow(b []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return validation("Supplied AttributeValue is not a JSON object: %v", err)
@@ -124,6 +138,179 @@ func (v *AV) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// avParser reads the attribute values of the common shapes (S, N, B, BOOL, NULL and
+// nested L and M) from valid JSON in one pass. A false result means "not read here":
+// the caller starts over with unmarshalSlow. FuzzAVParser holds the two to the same
+// results.
+type avParser struct {
+	b []byte
+	i int
+}
+
+// maxFastDepth leaves deeper nesting to unmarshalSlow, which bounds it as it always has.
+const maxFastDepth = 32
+
+func (p *avParser) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *avParser) end() bool { p.space(); return p.i == len(p.b) }
+
+func (p *avParser) byte(c byte) bool {
+	p.space()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *avParser) literal(word string) bool {
+	p.space()
+	if bytes.HasPrefix(p.b[p.i:], []byte(word)) {
+		p.i += len(word)
+		return true
+	}
+	return false
+}
+
+// str reads a JSON string as encoding/json would.
+func (p *avParser) str() (string, bool) {
+	p.space()
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return "", false
+	}
+	start, plain := p.i, true
+	for j := p.i + 1; j < len(p.b); j++ {
+		switch c := p.b[j]; {
+		case c == '\\':
+			plain = false
+			j++
+		case c == '"':
+			p.i = j + 1
+			raw := p.b[start+1 : j]
+			if plain && utf8.Valid(raw) {
+				return string(raw), true
+			}
+			var s string
+			if json.Unmarshal(p.b[start:j+1], &s) != nil {
+				return "", false
+			}
+			return s, true
+		case c < 0x20:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// value reads one attribute value: an object with one type key.
+func (p *avParser) value(v *AV, depth int) bool {
+	if depth > maxFastDepth || !p.byte('{') {
+		return false
+	}
+	t, ok := p.str()
+	if !ok || !p.byte(':') {
+		return false
+	}
+	v.T = t
+	switch t {
+	case "S":
+		if v.S, ok = p.str(); !ok {
+			return false
+		}
+	case "N":
+		s, ok := p.str()
+		if !ok {
+			return false
+		}
+		n, err := normalizeNumber(s)
+		if err != nil {
+			return false
+		}
+		v.S = n
+	case "B":
+		s, ok := p.str()
+		if !ok {
+			return false
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return false
+		}
+		v.S = string(b)
+	case "BOOL":
+		switch {
+		case p.literal("true"):
+			v.Bool = true
+		case p.literal("false"):
+		default:
+			return false
+		}
+	case "NULL":
+		if !p.literal("true") {
+			return false
+		}
+	case "L":
+		if !p.byte('[') {
+			return false
+		}
+		v.L = []*AV{}
+		if !p.byte(']') {
+			for {
+				e := &AV{}
+				if !p.value(e, depth+1) {
+					return false
+				}
+				v.L = append(v.L, e)
+				if p.byte(']') {
+					break
+				}
+				if !p.byte(',') {
+					return false
+				}
+			}
+		}
+	case "M":
+		if !p.byte('{') {
+			return false
+		}
+		v.M = map[string]*AV{}
+		if !p.byte('}') {
+			for {
+				k, ok := p.str()
+				if !ok || !p.byte(':') {
+					return false
+				}
+				if _, dup := v.M[k]; dup {
+					return false
+				}
+				e := &AV{}
+				if !p.value(e, depth+1) {
+					return false
+				}
+				v.M[k] = e
+				if p.byte('}') {
+					break
+				}
+				if !p.byte(',') {
+					return false
+				}
+			}
+		}
+	default: // sets and anything unknown
+		return false
+	}
+	return p.byte('}')
+}
+
 func setName(t string) string {
 	switch t {
 	case "SS":
@@ -152,9 +339,64 @@ func (v *AV) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// writeJSONString writes s as encoding/json does (HTML characters, U+2028 and U+2029
+// escaped, invalid UTF-8 as U+FFFD), without its per-call allocations: responses and
+// log lines are mostly strings, and json.Marshal for each was much of their cost.
+// FuzzWriteJSONString holds it to json.Marshal.
 func writeJSONString(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+	const hex = "0123456789abcdef"
+	buf.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			buf.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				buf.WriteByte('\\')
+				buf.WriteByte(c)
+			case '\b':
+				buf.WriteString(`\b`)
+			case '\f':
+				buf.WriteString(`\f`)
+			case '\n':
+				buf.WriteString(`\n`)
+			case '\r':
+				buf.WriteString(`\r`)
+			case '\t':
+				buf.WriteString(`\t`)
+			default:
+				buf.WriteString(`\u00`)
+				buf.WriteByte(hex[c>>4])
+				buf.WriteByte(hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			buf.WriteString(s[start:i])
+			buf.WriteString(`\ufffd`)
+			i += n
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			buf.WriteString(s[start:i])
+			buf.WriteString(`\u202`)
+			buf.WriteByte(hex[r&0xf])
+			i += n
+			start = i
+			continue
+		}
+		i += n
+	}
+	buf.WriteString(s[start:])
+	buf.WriteByte('"')
 }
 
 func (v *AV) write(buf *bytes.Buffer) {

@@ -74,16 +74,24 @@ func TestCommitsInAWorkingRepositoryAreSeen(t *testing.T) {
 	expect(t, got, gitwatch.Change{Ref: "refs/heads/main", Old: before, New: after})
 }
 
-func TestPushesWhileStoppedFireAtStartAndPackedRefsCount(t *testing.T) {
+// pushedWhileStopped is a bare repository whose state file saw main at first, and which
+// has since had second pushed to main.
+func pushedWhileStopped(t *testing.T) (bare, state, first, second string) {
+	t.Helper()
 	bare, work := newPushPair(t)
-	state := filepath.Join(t.TempDir(), "refs.json")
-	first := commit(t, work, "one")
+	state = filepath.Join(t.TempDir(), "refs.json")
+	first = commit(t, work, "one")
 	gittest.Git(t, work, "push", "-q", "origin", "main")
 	if _, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state}); err != nil {
 		t.Fatal(err) // baseline: main at first
 	}
-	second := commit(t, work, "two")
+	second = commit(t, work, "two")
 	gittest.Git(t, work, "push", "-q", "origin", "main")
+	return bare, state, first, second
+}
+
+func TestPushesWhileStoppedFireAtStartAndPackedRefsCount(t *testing.T) {
+	bare, state, first, second := pushedWhileStopped(t)
 	gittest.Git(t, bare, "pack-refs", "--all") // the ref now lives only in packed-refs
 
 	var got []gitwatch.Change
@@ -127,15 +135,7 @@ func expect(t *testing.T, got <-chan gitwatch.Change, want gitwatch.Change) {
 // the run reports the push again when it starts (the trigger makes that one run),
 // instead of never.
 func TestAChangeIsSavedOnlyAfterItIsReported(t *testing.T) {
-	bare, work := newPushPair(t)
-	state := filepath.Join(t.TempDir(), "refs.json")
-	first := commit(t, work, "one")
-	gittest.Git(t, work, "push", "-q", "origin", "main")
-	if _, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state}); err != nil {
-		t.Fatal(err)
-	}
-	second := commit(t, work, "two")
-	gittest.Git(t, work, "push", "-q", "origin", "main")
+	bare, state, first, second := pushedWhileStopped(t)
 	want := gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}
 	var again []gitwatch.Change
 	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) {

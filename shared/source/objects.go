@@ -414,6 +414,21 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 		}
 		return 0, false
 	}
+	// operand reads a copy instruction's offset (4 bytes) or size (3): little-endian, with
+	// only the bytes its bits name present.
+	operand := func(bits byte, width int) (int64, bool) {
+		var v int64
+		for k := range width {
+			if bits&(1<<k) != 0 {
+				if i >= len(delta) {
+					return 0, false
+				}
+				v |= int64(delta[i]) << (8 * k)
+				i++
+			}
+		}
+		return v, true
+	}
 	srcSize, ok1 := varint()
 	dstSize, ok2 := varint()
 	if !ok1 || !ok2 || srcSize != int64(len(base)) || dstSize > maxObjectBytes {
@@ -425,24 +440,10 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 		i++
 		switch {
 		case c&0x80 != 0: // copy from the base
-			var off, n int64
-			for bit := range 4 {
-				if c&(1<<bit) != 0 {
-					if i >= len(delta) {
-						return nil, errUnsupported
-					}
-					off |= int64(delta[i]) << (8 * bit)
-					i++
-				}
-			}
-			for bit := range 3 {
-				if c&(0x10<<bit) != 0 {
-					if i >= len(delta) {
-						return nil, errUnsupported
-					}
-					n |= int64(delta[i]) << (8 * bit)
-					i++
-				}
+			off, ok1 := operand(c, 4)
+			n, ok2 := operand(c>>4, 3)
+			if !ok1 || !ok2 {
+				return nil, errUnsupported
 			}
 			if n == 0 {
 				n = 0x10000

@@ -325,15 +325,7 @@ func TestOrdinaryName(t *testing.T) {
 // still succeeds, and the checkout is git's.
 func TestFetchLocalChecksOutWithoutGit(t *testing.T) {
 	f := sharedFixture(t)
-	real, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := filepath.Join(t.TempDir(), "git")
-	script := "#!/bin/sh\nif [ \"$1\" = checkout ]; then echo 'fatal: checkout was asked of git' >&2; exit 1; fi\nexec " + real + " \"$@\"\n"
-	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	fake := fakeGit(t, `if [ "$1" = checkout ]; then echo 'fatal: checkout was asked of git' >&2; exit 1; fi`)
 	dir := filepath.Join(t.TempDir(), "ws")
 	res, err := New(Options{Git: fake}).Fetch(context.Background(), push(domain.ProviderLocal, f.bare, f.c2, f.c1), dir)
 	if err != nil {

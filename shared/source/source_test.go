@@ -551,30 +551,19 @@ func BenchmarkFetchLocal(b *testing.B) {
 // while it runs (not when it exits), and kill the child too.
 func TestSizeWatchKillsTheProcessGroup(t *testing.T) {
 	f := sharedFixture(t)
-	real, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatal(err)
-	}
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	fake := filepath.Join(t.TempDir(), "git")
-	script := `#!/bin/sh
-if [ "$1" = fetch ] || [ "$1" = checkout ]; then
+	fake := fakeGit(t, `if [ "$1" = fetch ] || [ "$1" = checkout ]; then
   head -c 3000000 /dev/zero > .git/objects/pack-in-progress
   sleep 60 &
-  echo $! > ` + pidFile + `
+  echo $! > `+pidFile+`
   wait
   exit 0
-fi
-exec ` + real + ` "$@"
-`
-	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+fi`)
 	fe := New(Options{Git: fake, MaxBytes: 1 << 20})
 	fe.gitCheckout = true // the checkout that git makes is the one watched
 	dir := filepath.Join(t.TempDir(), "ws")
 	start := time.Now()
-	_, err = fe.Fetch(context.Background(), push(domain.ProviderLocal, f.bare, f.c3, ""), dir)
+	_, err := fe.Fetch(context.Background(), push(domain.ProviderLocal, f.bare, f.c3, ""), dir)
 	wantSource(t, err, "too large: fetching "+f.c3[:12]+" needs more than 1 MiB of disk")
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("Fetch returned after %v: the fetch was not stopped while running", d)
@@ -591,6 +580,22 @@ exec ` + real + ` "$@"
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		t.Errorf("the failed fetch left %d entries in the directory", len(entries))
 	}
+}
+
+// fakeGit is a git that runs the shell lines first, and the real git for whatever
+// they let through.
+func fakeGit(t *testing.T, lines string) string {
+	t.Helper()
+	real, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(t.TempDir(), "git")
+	script := "#!/bin/sh\n" + lines + "\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return fake
 }
 
 // gone waits for a process to exit: absent, or a zombie waiting for its new parent to

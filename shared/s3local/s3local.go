@@ -43,7 +43,9 @@ func Start(o Options) (*Server, error) {
 	closer := func() error { return nil }
 	if o.DBPath != "" {
 		// A timeout, because bbolt otherwise blocks forever on a file another process holds.
-		db, err := bolt.Open(o.DBPath, 0o600, &bolt.Options{Timeout: time.Second})
+		// No freelist written per commit, as the engine's store does: it is rebuilt from
+		// the pages on open instead, and a put writes one page fewer.
+		db, err := bolt.Open(o.DBPath, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 		if err != nil {
 			return nil, fmt.Errorf("open S3 store %s: %w", o.DBPath, err)
 		}

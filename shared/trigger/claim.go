@@ -52,9 +52,6 @@ func (s *Service) claim(ctx context.Context, name, input string, p domain.Push) 
 	if p.DeliveryID != "" {
 		item[attrDelivery] = &ddbtypes.AttributeValueMemberS{Value: p.DeliveryID}
 	}
-	// The first claim is also the announcement (see announce): one write, not two, on
-	// the way from a push to its run.
-	item[attrAnnounced] = &ddbtypes.AttributeValueMemberS{Value: s.now().UTC().Format(time.RFC3339Nano)}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.table),
 		Item:                     item,
@@ -86,8 +83,7 @@ func (s *Service) claim(ctx context.Context, name, input string, p domain.Push) 
 }
 
 // announce marks the claim as announced; true means this caller was first and owes the
-// run.started record. A claim is made announced, so this is for the deliveries after
-// the first, which take the announcement only if the first gave it back.
+// run.started record.
 func (s *Service) announce(ctx context.Context, name string) (bool, error) {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),

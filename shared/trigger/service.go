@@ -194,11 +194,9 @@ func (s *Service) Start(ctx context.Context, p domain.Push) (Result, error) {
 	// "started" ahead of the Build stage's records. Only the delivery that announces
 	// writes it; every delivery then starts (or finds) the same execution, which also
 	// completes a first delivery that crashed between its record and StartExecution.
-	first := claimed.first // the claim that created the item took the announcement with it
-	if !first {
-		if first, err = s.announce(ctx, name); err != nil {
-			return Result{}, err
-		}
+	first, err := s.announce(ctx, name)
+	if err != nil {
+		return Result{}, err
 	}
 	if first {
 		if err := s.audit.Append(ctx, startedRecord(s.pipeline, name, s.executionARN(name), claimed.push)); err != nil {

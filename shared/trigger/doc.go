@@ -10,9 +10,12 @@
 // open execution for a repeated StartExecution only when the input is byte-identical, and
 // each redelivery arrives at a different time, so the first delivery claims the push with a
 // conditional write (PK "PUSH#<name>", SK "PUSH") that stores the execution input; later
-// deliveries start with the stored input. Whoever first marks the claim as announced after a
-// successful StartExecution writes the run.started audit record, so a crash between the two
-// leaves the next delivery to finish the job rather than losing the record. A redelivery
+// deliveries start with the stored input. The delivery that first marks the claim as
+// announced writes the run.started audit record, before it starts the execution, and gives
+// the announcement back if that write fails, so the next delivery writes it; only one that
+// dies between the announcement and the record (a narrow window) leaves the run without it.
+// Every delivery then starts (or finds) the same execution, so one that dies before
+// StartExecution leaves the next delivery to start the run. A redelivery
 // after the run ended gets ExecutionAlreadyExists and is recorded as push.duplicate; one
 // arriving more than MaxRedeliveryAge after the push never reaches StartExecution, since
 // Step Functions forgets execution names after 90 days and would run the push again.

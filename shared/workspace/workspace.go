@@ -8,6 +8,7 @@ package workspace
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -39,6 +40,22 @@ var (
 	}}
 	readers sync.Pool // *gzip.Reader; made on first use, since NewReader needs a stream
 )
+
+// emptyGzip is a whole gzip stream of nothing, which a reader is reset onto before it
+// goes back to the pool, so the pool does not keep the last stream's reader alive.
+var emptyGzip = func() []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Close()
+	return b.Bytes()
+}()
+
+func release(zr *gzip.Reader) {
+	zr.Close()
+	if zr.Reset(bytes.NewReader(emptyGzip)) == nil {
+		readers.Put(zr)
+	}
+}
 
 // Snapshot streams dir as a tar.gz to key.
 func Snapshot(ctx context.Context, s *artifact.Store, key, dir string) (artifact.Object, error) {
@@ -168,13 +185,10 @@ func extract(r io.Reader, dir string, keep func(rel string) bool) error {
 			return fmt.Errorf("not a gzip stream: %w", err)
 		}
 	} else if err := zr.Reset(r); err != nil {
-		readers.Put(zr)
+		release(zr)
 		return fmt.Errorf("not a gzip stream: %w", err)
 	}
-	defer func() {
-		zr.Close()
-		readers.Put(zr)
-	}()
+	defer release(zr)
 	tr := tar.NewReader(zr)
 	copyBuf := make([]byte, 32<<10)
 	links := map[string]bool{}

@@ -8,7 +8,9 @@ package stagekit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,14 +251,17 @@ func (d Dirs) Remove() {
 // It makes the next set ahead, while the stage runs, and removes a used set after the
 // stage has reported, both in the background. The guarantees of Remove still hold
 // where it matters: Dirs waits until every set this Scratch was given back is gone
-// before handing out another, so no two workspaces of the handler are on disk at once,
-// and Close waits for all of it. Local mode gives each stage handler one; a Lambda uses
+// before handing out another, so a handler never holds a used workspace beside the ones
+// its running invocations have, and Close waits for all of it. A set made ahead is
+// checked before it is handed out (a tmp cleaner may have removed it meanwhile); one
+// left by a killed process is an empty directory named after the stage. Local mode gives each stage handler one; a Lambda uses
 // none (its background work would be frozen between invocations anyway).
 type Scratch struct {
 	parent, stage string
 	mu            sync.Mutex
+	removed       *sync.Cond // signalled as removals end
 	closed        bool
-	removing      []chan struct{}
+	removing      int           // removals under way
 	spare         chan Dirs     // holds at most one set made ahead
 	making        chan struct{} // closed when the set being made ahead is ready; nil: none
 }
@@ -265,6 +270,7 @@ type Scratch struct {
 // when empty), with the first set made ahead at once.
 func NewScratch(parent, stage string) *Scratch {
 	s := &Scratch{parent: parent, stage: stage, spare: make(chan Dirs, 1)}
+	s.removed = sync.NewCond(&s.mu)
 	s.mu.Lock()
 	s.makeAhead()
 	s.mu.Unlock()
@@ -275,16 +281,21 @@ func NewScratch(parent, stage string) *Scratch {
 // ahead when it is ready, else a new one, and starts making the next.
 func (s *Scratch) Dirs() (Dirs, error) {
 	s.mu.Lock()
-	pending := s.removing
-	s.removing = nil
-	s.mu.Unlock()
-	for _, done := range pending {
-		<-done
+	for s.removing > 0 {
+		s.removed.Wait()
 	}
+	s.mu.Unlock()
 	var d Dirs
 	select {
 	case d = <-s.spare:
+		if !intact(d) {
+			// Made ahead long ago and cleaned away since (a tmp cleaner, a person).
+			os.RemoveAll(d.root)
+			d = Dirs{}
+		}
 	default:
+	}
+	if d.root == "" {
 		var err error
 		if d, err = NewDirs(s.parent, s.stage); err != nil {
 			return Dirs{}, err
@@ -323,6 +334,22 @@ func (s *Scratch) makeAhead() {
 	}()
 }
 
+// intact reports whether a set made ahead is still there, empty.
+func intact(d Dirs) bool {
+	for _, p := range []string{d.Workspace, d.Home} {
+		f, err := os.Open(p)
+		if err != nil {
+			return false
+		}
+		names, err := f.Readdirnames(1)
+		f.Close()
+		if len(names) > 0 || !errors.Is(err, io.EOF) {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Scratch) remove(root string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -330,11 +357,13 @@ func (s *Scratch) remove(root string) {
 		os.RemoveAll(root)
 		return
 	}
-	done := make(chan struct{})
-	s.removing = append(s.removing, done)
+	s.removing++
 	go func() {
-		defer close(done)
 		os.RemoveAll(root)
+		s.mu.Lock()
+		s.removing--
+		s.removed.Broadcast()
+		s.mu.Unlock()
 	}()
 }
 
@@ -343,15 +372,13 @@ func (s *Scratch) remove(root string) {
 func (s *Scratch) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	pending := s.removing
-	s.removing = nil
-	if s.making != nil {
-		// A set being made now is removed by its maker, which sees s.closed.
-		pending = append(pending, s.making)
+	for s.removing > 0 {
+		s.removed.Wait()
 	}
+	making := s.making
 	s.mu.Unlock()
-	for _, done := range pending {
-		<-done
+	if making != nil {
+		<-making // a set being made now is removed by its maker, which sees s.closed
 	}
 	select {
 	case d := <-s.spare:

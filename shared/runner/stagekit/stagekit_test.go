@@ -232,3 +232,57 @@ func TestScratchReportsAnUnusableParent(t *testing.T) {
 		t.Fatalf("Dirs under a missing directory: %v", err)
 	}
 }
+
+// A set made ahead that was cleaned away meanwhile (or left with something in it) is
+// not handed out: a fresh one is.
+func TestScratchReplacesASpareThatWasCleanedAway(t *testing.T) {
+	for name, spoil := range map[string]func(ws, home string) error{
+		"removed":       func(ws, home string) error { return os.RemoveAll(filepath.Dir(ws)) },
+		"home removed":  func(ws, home string) error { return os.Remove(home) },
+		"not empty now": func(ws, home string) error { return os.WriteFile(filepath.Join(ws, "x"), nil, 0o600) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			parent := t.TempDir()
+			s := stagekit.NewScratch(parent, "stage")
+			defer s.Close()
+			spare := waitForSpare(t, parent)
+			time.Sleep(20 * time.Millisecond) // its maker hands it over just after making it
+			if err := spoil(filepath.Join(spare, "ws"), filepath.Join(spare, "home")); err != nil {
+				t.Fatal(err)
+			}
+			d, err := s.Dirs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Remove()
+			for _, p := range []string{d.Workspace, d.Home} {
+				if es, err := os.ReadDir(p); err != nil || len(es) != 0 {
+					t.Errorf("%s: %d entries, %v; want an empty directory", p, len(es), err)
+				}
+			}
+			if filepath.Dir(d.Workspace) == spare {
+				t.Errorf("the spoiled spare %s was handed out", spare)
+			}
+		})
+	}
+}
+
+// waitForSpare waits for the set a Scratch makes ahead under parent, and returns its
+// root.
+func waitForSpare(t *testing.T, parent string) string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		es, err := os.ReadDir(parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == 1 {
+			root := filepath.Join(parent, es[0].Name())
+			if _, err := os.Stat(filepath.Join(root, "home")); err == nil {
+				return root
+			}
+		}
+	}
+	t.Fatal("no set was made ahead")
+	return ""
+}

@@ -46,8 +46,10 @@ type Options struct {
 	StateFile string
 	// Interval between rescans; 0 means 500ms.
 	Interval time.Duration
-	// OnChange is called, in order and from one goroutine, for each change.
-	OnChange func(Change)
+	// OnChange is called, in order and from one goroutine, for each change. A change it
+	// returns an error for is not saved as seen: the next scan (a wake-up, the timer, or
+	// the next start) reports it again. Return one only for what a retry can mend.
+	OnChange func(Change) error
 	// OnError reports scan problems (the watcher keeps going).
 	OnError func(error)
 }
@@ -160,8 +162,16 @@ func (w *Watcher) Scan() {
 	// while one saved but never reported would start none. Saving first also kept every
 	// push waiting on a file write and rename before its run could start.
 	for _, c := range changes {
-		if w.o.OnChange != nil {
-			w.o.OnChange(c)
+		if w.o.OnChange == nil {
+			continue
+		}
+		if err := w.o.OnChange(c); err != nil {
+			// Not seen yet: reported again by the next scan.
+			if c.Old == ZeroSHA {
+				delete(w.refs, c.Ref)
+			} else {
+				w.refs[c.Ref] = c.Old
+			}
 		}
 	}
 	if err := w.save(); err != nil {
@@ -261,7 +271,11 @@ func readEvents(b []byte) (newDir, refChanged bool) {
 		if ev.Mask&unix.IN_ISDIR != 0 && ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 {
 			newDir = true
 		}
-		if ev.Mask&unix.IN_Q_OVERFLOW != 0 || !strings.HasSuffix(name, ".lock") {
+		if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+			// Events were lost, a new directory's among them perhaps: walk and scan.
+			newDir, refChanged = true, true
+		}
+		if !strings.HasSuffix(name, ".lock") {
 			refChanged = true
 		}
 	}

@@ -2,6 +2,7 @@ package gitwatch_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func TestPushesToABareRepositoryAreSeenInOrderByInotify(t *testing.T) {
 	got := make(chan gitwatch.Change, 10)
 	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: filepath.Join(t.TempDir(), "refs.json"),
 		Interval: time.Hour, // only inotify can make this test pass in time
-		OnChange: func(c gitwatch.Change) { got <- c }})
+		OnChange: func(c gitwatch.Change) error { got <- c; return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestCommitsInAWorkingRepositoryAreSeen(t *testing.T) {
 	_, work := newPushPair(t)
 	commit(t, work, "base")
 	got := make(chan gitwatch.Change, 10)
-	w, err := gitwatch.New(gitwatch.Options{Repo: work, Interval: time.Hour, OnChange: func(c gitwatch.Change) { got <- c }})
+	w, err := gitwatch.New(gitwatch.Options{Repo: work, Interval: time.Hour, OnChange: func(c gitwatch.Change) error { got <- c; return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestPushesWhileStoppedFireAtStartAndPackedRefsCount(t *testing.T) {
 	gittest.Git(t, bare, "pack-refs", "--all") // the ref now lives only in packed-refs
 
 	var got []gitwatch.Change
-	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) { got = append(got, c) }})
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) error { got = append(got, c); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,13 +139,14 @@ func TestAChangeIsSavedOnlyAfterItIsReported(t *testing.T) {
 	bare, state, first, second := pushedWhileStopped(t)
 	want := gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}
 	var again []gitwatch.Change
-	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) {
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) error {
 		// Killed here, and started again on the same state: the push is still new.
-		restarted, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) { again = append(again, c) }})
+		restarted, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) error { again = append(again, c); return nil }})
 		if err != nil {
 			t.Fatal(err)
 		}
 		restarted.Scan()
+		return nil
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -154,12 +156,51 @@ func TestAChangeIsSavedOnlyAfterItIsReported(t *testing.T) {
 		t.Fatalf("a restart during the report saw %+v, want [%+v]", again, want)
 	}
 	var after []gitwatch.Change
-	w2, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) { after = append(after, c) }})
+	w2, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) error { after = append(after, c); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w2.Scan()
 	if len(after) != 0 {
 		t.Fatalf("after the report the push was still new: %+v", after)
+	}
+}
+
+// A change whose report failed is not saved as seen: the next scan, and a start after a
+// stop, report it again, until a report succeeds.
+func TestAChangeWhoseReportFailedIsReportedAgain(t *testing.T) {
+	bare, state, first, second := pushedWhileStopped(t)
+	want := gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}
+	var got []gitwatch.Change
+	fail := true
+	onChange := func(c gitwatch.Change) error {
+		got = append(got, c)
+		if fail {
+			return errors.New("the trigger is not answering")
+		}
+		return nil
+	}
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: onChange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Scan()
+	w.Scan()
+	// Stopped and started again, still failing.
+	w, err = gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: onChange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Scan()
+	fail = false
+	w.Scan()
+	w.Scan()
+	if len(got) != 4 {
+		t.Fatalf("reported %d times, want 4 (three failures, then one success): %+v", len(got), got)
+	}
+	for _, c := range got {
+		if c != want {
+			t.Fatalf("reported %+v, want %+v", c, want)
+		}
 	}
 }

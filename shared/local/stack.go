@@ -103,6 +103,32 @@ type Options struct {
 // set in the environment.
 const LocalGCPercent = 400
 
+// gcTuning counts the stacks that run the collector at LocalGCPercent: the setting is
+// the process's, so the first stack sets it and the last one to close gives it back.
+var gcTuning struct {
+	sync.Mutex
+	stacks int
+	prev   int
+}
+
+// lessGC sets LocalGCPercent for one more stack, and returns what undoes that.
+func lessGC() func() error {
+	gcTuning.Lock()
+	defer gcTuning.Unlock()
+	if gcTuning.stacks == 0 {
+		gcTuning.prev = debug.SetGCPercent(LocalGCPercent)
+	}
+	gcTuning.stacks++
+	return func() error {
+		gcTuning.Lock()
+		defer gcTuning.Unlock()
+		if gcTuning.stacks--; gcTuning.stacks == 0 {
+			debug.SetGCPercent(gcTuning.prev)
+		}
+		return nil
+	}
+}
+
 // Stack is a running local pipeline.
 type Stack struct {
 	Data         DataDir
@@ -176,8 +202,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		// commands: collecting garbage a quarter as often took 15-25% off a trivial
 		// run's overhead on a 2-core VM, for some 50 MB more memory at the peak.
 		// GOGC in the environment still decides.
-		prev := debug.SetGCPercent(LocalGCPercent)
-		s.closers = append(s.closers, func() error { debug.SetGCPercent(prev); return nil })
+		s.closers = append(s.closers, lessGC())
 	}
 
 	s.log = o.Logger
@@ -326,7 +351,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.cancel = cancel
 	if !o.NoWatch {
 		w, err := gitwatch.New(gitwatch.Options{Repo: repo, StateFile: s.Data.WatchState(),
-			OnChange: func(c gitwatch.Change) { s.push(runCtx, c) },
+			OnChange: func(c gitwatch.Change) error { return s.push(runCtx, c) },
 			OnError:  func(err error) { s.log.Warn("git watch", "err", err) }})
 		if err != nil {
 			return nil, err
@@ -440,7 +465,10 @@ func (l localGitHub) Handle(ctx context.Context, ev trigger.Event) (trigger.Resu
 
 // push turns a ref change into the CodeCommit event EventBridge would deliver and hands
 // it to the trigger handler, as on AWS. The pusher is the new commit's committer.
-func (s *Stack) push(ctx context.Context, c gitwatch.Change) {
+// push starts the run of a change. The error it returns, when stopping or when the
+// trigger failed in a way a retry can mend, leaves the change for the watcher's next
+// scan; whatever else went wrong is reported and the change is done with.
+func (s *Stack) push(ctx context.Context, c gitwatch.Change) error {
 	caller := s.opts.User
 	if c.New != gitwatch.ZeroSHA {
 		if email := committerEmail(s.opts.Repo, c.New); email != "" {
@@ -450,9 +478,20 @@ func (s *Stack) push(ctx context.Context, c gitwatch.Change) {
 	ev := trigger.CodeCommitEvent(s.opts.Repo, c.Ref, c.Old, c.New, caller, time.Now())
 	res, err := s.Trigger.Handle(ctx, ev)
 	if err != nil {
-		fmt.Fprintf(s.out, "push %s %s: not started: %v\n", c.Ref, short(c.New), err)
-		s.log.Error("trigger", "ref", c.Ref, "commit", c.New, "err", err)
-		return
+		if ctx.Err() != nil {
+			return err // stopping: the next start reports the push again
+		}
+		retry := domain.IsKind(err, domain.Transient)
+		if retry {
+			fmt.Fprintf(s.out, "push %s %s: not started yet, retrying: %v\n", c.Ref, short(c.New), err)
+		} else {
+			fmt.Fprintf(s.out, "push %s %s: not started: %v\n", c.Ref, short(c.New), err)
+		}
+		s.log.Error("trigger", "ref", c.Ref, "commit", c.New, "retry", retry, "err", err)
+		if retry {
+			return err
+		}
+		return nil
 	}
 	switch res.Outcome {
 	case trigger.Started:
@@ -460,6 +499,7 @@ func (s *Stack) push(ctx context.Context, c gitwatch.Change) {
 	default:
 		fmt.Fprintf(s.out, "push %s %s: %s (%s)\n", c.Ref, short(c.New), res.Outcome, res.Reason)
 	}
+	return nil
 }
 
 func (s *Stack) sweep(ctx context.Context) {

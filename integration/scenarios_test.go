@@ -478,15 +478,27 @@ func TestTheStackCollectsGarbageLessOften(t *testing.T) {
 	t.Setenv("GOGC", "")
 	os.Unsetenv("GOGC")
 	before := gc()
+	if before == local.LocalGCPercent {
+		t.Fatalf("GC percent before any stack = %d: a stack closed earlier did not give it back", before)
+	}
 	w := newWorld(t, worldOpts{})
 	if got := gc(); got != local.LocalGCPercent {
 		t.Errorf("GC percent while the stack runs = %d, want %d", got, local.LocalGCPercent)
 	}
+	// A second stack in the process, closed after the first: the setting holds until
+	// the last one closes.
+	w2 := newWorld(t, worldOpts{})
 	if err := w.stack.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if got := gc(); got != local.LocalGCPercent {
+		t.Errorf("GC percent with one stack of two closed = %d, want %d", got, local.LocalGCPercent)
+	}
+	if err := w2.stack.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if got := gc(); got != before {
-		t.Errorf("GC percent after Close = %d, want %d back", got, before)
+		t.Errorf("GC percent after the last Close = %d, want %d back", got, before)
 	}
 
 	t.Setenv("GOGC", "150")

@@ -28,7 +28,9 @@ type Item map[string]*AV
 
 func (v *AV) UnmarshalJSON(b []byte) error {
 	// Values of the common shapes are read in one pass; anything else, and anything
-	// wrong, goes to the general reader below, whose results and messages stand.
+	// wrong, goes to the general reader below, whose results and messages stand. A
+	// value decoded into one that held another keeps nothing of it.
+	*v = AV{}
 	p := avParser{b: b}
 	if p.value(v, 0) && p.end() {
 		return nil

@@ -39,12 +39,13 @@ func TestLocalGitPushStartsOneRunThroughTheSameHandler(t *testing.T) {
 	}
 	results := make(chan trigger.Result, 10)
 	w, err := gitwatch.New(gitwatch.Options{Repo: bare, Interval: 50 * time.Millisecond,
-		OnChange: func(c gitwatch.Change) {
+		OnChange: func(c gitwatch.Change) error {
 			res, err := h.Handle(ctx, trigger.CodeCommitEvent(bare, c.Ref, c.Old, c.New, "dev@example.com", time.Now()))
 			if err != nil {
 				t.Errorf("handle %+v: %v", c, err)
 			}
 			results <- res
+			return nil
 		}})
 	if err != nil {
 		t.Fatal(err)

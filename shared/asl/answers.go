@@ -32,10 +32,20 @@ func timedOut(token string) error {
 
 // answer stores m for token (when the engine has a database) and delivers it to w.
 func (e *Engine) answer(w *waiter, token string, m resumeMsg) error {
+	x := w.owner
+	if x != nil {
+		// An execution stopped before its driver parked on the token has not cancelled
+		// the wait yet; its token is dead all the same, as Step Functions has it.
+		x.mu.Lock()
+		running := x.status == StatusRunning
+		x.mu.Unlock()
+		if !running {
+			return timedOut(token)
+		}
+	}
 	if !w.claim() {
 		return timedOut(token)
 	}
-	x := w.owner
 	if e.st != nil && x != nil {
 		b, err := json.Marshal(answerRec{Exec: x.arn, Output: m.output, HasOutput: m.hasOutput, Err: m.err})
 		if err == nil {

@@ -643,6 +643,19 @@ func (e *Engine) closeExecution(x *execution, status string, ferr *failure) bool
 	if p != nil {
 		p.w.cancel(e)
 	}
+	// Every task token of the execution dies with it, parked on or not yet (its handler
+	// has not returned), so answers and heartbeats to it are TaskTimedOut from now on.
+	var owned []*waiter
+	e.mu.RLock()
+	for _, w := range e.tokens {
+		if w.owner == x {
+			owned = append(owned, w)
+		}
+	}
+	e.mu.RUnlock()
+	for _, w := range owned {
+		w.cancel(e)
+	}
 	if stop != nil && status != StatusTimedOut {
 		stop()
 	}

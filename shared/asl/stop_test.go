@@ -9,8 +9,8 @@ import (
 )
 
 // A token whose execution was stopped before its driver parked on it (the handler that
-// received it has not returned yet) is dead: answering it is TaskTimedOut, as for a
-// stopped execution that waits, and the answer does not revive the execution.
+// received it has not returned yet) is dead: a heartbeat or an answer to it is
+// TaskTimedOut, as for a stopped execution that waits, and does not revive it.
 func TestTokenOfAnExecutionStoppedBeforeItParked(t *testing.T) {
 	for _, durable := range []bool{false, true} {
 		name := "memory"
@@ -50,8 +50,12 @@ func TestTokenOfAnExecutionStoppedBeforeItParked(t *testing.T) {
 			if _, err := e.StopExecution(ctx, run.ExecutionARN, "Cancelled", "by test"); err != nil {
 				t.Fatal(err)
 			}
+			hbErr := e.SendTaskHeartbeat(ctx, tok)
 			err = e.SendTaskSuccess(ctx, tok, []byte(`{}`))
 			close(release)
+			if ErrorCode(hbErr) != "TaskTimedOut" {
+				t.Errorf("a heartbeat on the token of a stopped execution: %v, want TaskTimedOut", hbErr)
+			}
 			if ErrorCode(err) != "TaskTimedOut" {
 				t.Fatalf("answering the token of a stopped execution: %v, want TaskTimedOut", err)
 			}

@@ -253,24 +253,31 @@ func (d Dirs) Remove() {
 // where it matters: Dirs waits until every set this Scratch was given back is gone
 // before handing out another, so a handler never holds a used workspace beside the ones
 // its running invocations have, and Close waits for all of it. A set made ahead is
-// checked before it is handed out (a tmp cleaner may have removed it meanwhile); one
-// left by a killed process is an empty directory named after the stage. Local mode gives each stage handler one; a Lambda uses
-// none (its background work would be frozen between invocations anyway).
+// handed out only if it is still the directories that were made, empty (a tmp cleaner
+// may have removed it meanwhile, and another user made others of the same names).
+// Local mode gives each stage handler one; a Lambda uses none (its background work
+// would be frozen between invocations anyway).
 type Scratch struct {
 	parent, stage string
 	mu            sync.Mutex
-	removed       *sync.Cond // signalled as removals end
 	closed        bool
-	removing      int           // removals under way
-	spare         chan Dirs     // holds at most one set made ahead
-	making        chan struct{} // closed when the set being made ahead is ready; nil: none
+	removing      map[chan struct{}]bool // one per removal under way, closed when it ends
+	spare         chan spareSet          // holds at most one set made ahead
+	making        chan struct{}          // closed when the set being made ahead is ready; nil: none
+}
+
+// spareSet is a set made ahead, with the identity of its three directories as made: what
+// is found there when it is handed out must be them (a tmp cleaner may remove an idle
+// set, and anyone may then make directories of the same names in a shared /tmp).
+type spareSet struct {
+	d   Dirs
+	ids [3]os.FileInfo // root, workspace, home
 }
 
 // NewScratch returns a Scratch making stage's directories under parent (os.TempDir()
 // when empty), with the first set made ahead at once.
 func NewScratch(parent, stage string) *Scratch {
-	s := &Scratch{parent: parent, stage: stage, spare: make(chan Dirs, 1)}
-	s.removed = sync.NewCond(&s.mu)
+	s := &Scratch{parent: parent, stage: stage, spare: make(chan spareSet, 1), removing: map[chan struct{}]bool{}}
 	s.mu.Lock()
 	s.makeAhead()
 	s.mu.Unlock()
@@ -280,19 +287,15 @@ func NewScratch(parent, stage string) *Scratch {
 // Dirs waits for the sets given back to be gone, then hands out a set: the one made
 // ahead when it is ready, else a new one, and starts making the next.
 func (s *Scratch) Dirs() (Dirs, error) {
-	s.mu.Lock()
-	for s.removing > 0 {
-		s.removed.Wait()
-	}
-	s.mu.Unlock()
+	s.waitRemovals()
 	var d Dirs
 	select {
-	case d = <-s.spare:
-		if !intact(d) {
-			// Made ahead long ago and cleaned away since (a tmp cleaner, a person).
-			os.RemoveAll(d.root)
-			d = Dirs{}
+	case sp := <-s.spare:
+		if intact(sp) {
+			d = sp.d
 		}
+		// Otherwise it was cleaned away since it was made, and whatever is there now
+		// is not ours to use, nor to remove.
 	default:
 	}
 	if d.root == "" {
@@ -326,17 +329,40 @@ func (s *Scratch) makeAhead() {
 		if err != nil {
 			return // Dirs makes its own, and reports the error
 		}
-		if s.closed {
+		sp, ok := identify(d)
+		if s.closed || !ok {
 			os.RemoveAll(d.root)
 			return
 		}
-		s.spare <- d
+		s.spare <- sp
 	}()
 }
 
-// intact reports whether a set made ahead is still there, empty.
-func intact(d Dirs) bool {
-	for _, p := range []string{d.Workspace, d.Home} {
+// identify records what a set made ahead is made of.
+func identify(d Dirs) (spareSet, bool) {
+	sp := spareSet{d: d}
+	for i, p := range []string{d.root, d.Workspace, d.Home} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return sp, false
+		}
+		sp.ids[i] = fi
+	}
+	return sp, true
+}
+
+// intact reports whether a set made ahead is still the directories that were made, all
+// three of them, with nothing in them: directories (not symlinks), the same files as
+// made, and this process's user's, private, as made (an inode number can be reused, but
+// nobody else can make a directory that is ours).
+func intact(sp spareSet) bool {
+	for i, p := range []string{sp.d.root, sp.d.Workspace, sp.d.Home} {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.IsDir() || !os.SameFile(fi, sp.ids[i]) || fi.Mode().Perm() != 0o700 || !ownDir(fi) {
+			return false
+		}
+	}
+	for _, p := range []string{sp.d.Workspace, sp.d.Home} {
 		f, err := os.Open(p)
 		if err != nil {
 			return false
@@ -350,6 +376,19 @@ func intact(d Dirs) bool {
 	return true
 }
 
+// waitRemovals waits for the removals under way when it was called.
+func (s *Scratch) waitRemovals() {
+	s.mu.Lock()
+	pending := make([]chan struct{}, 0, len(s.removing))
+	for done := range s.removing {
+		pending = append(pending, done)
+	}
+	s.mu.Unlock()
+	for _, done := range pending {
+		<-done
+	}
+}
+
 func (s *Scratch) remove(root string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -357,13 +396,14 @@ func (s *Scratch) remove(root string) {
 		os.RemoveAll(root)
 		return
 	}
-	s.removing++
+	done := make(chan struct{})
+	s.removing[done] = true
 	go func() {
 		os.RemoveAll(root)
 		s.mu.Lock()
-		s.removing--
-		s.removed.Broadcast()
+		delete(s.removing, done)
 		s.mu.Unlock()
+		close(done)
 	}()
 }
 
@@ -372,17 +412,18 @@ func (s *Scratch) remove(root string) {
 func (s *Scratch) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	for s.removing > 0 {
-		s.removed.Wait()
-	}
 	making := s.making
 	s.mu.Unlock()
+	s.waitRemovals() // later ones are made in the foreground
 	if making != nil {
 		<-making // a set being made now is removed by its maker, which sees s.closed
 	}
 	select {
-	case d := <-s.spare:
-		return os.RemoveAll(d.root)
+	case sp := <-s.spare:
+		if intact(sp) {
+			return os.RemoveAll(sp.d.root)
+		}
+		return nil
 	default:
 		return nil
 	}

@@ -240,6 +240,25 @@ func TestScratchReplacesASpareThatWasCleanedAway(t *testing.T) {
 		"removed":       func(ws, home string) error { return os.RemoveAll(filepath.Dir(ws)) },
 		"home removed":  func(ws, home string) error { return os.Remove(home) },
 		"not empty now": func(ws, home string) error { return os.WriteFile(filepath.Join(ws, "x"), nil, 0o600) },
+		// Removed, and made again by someone else, the workspace pointing elsewhere.
+		"replaced": func(ws, home string) error {
+			elsewhere := filepath.Join(filepath.Dir(filepath.Dir(ws)), "elsewhere")
+			root := filepath.Dir(ws)
+			return errors.Join(os.RemoveAll(root), os.Mkdir(root, 0o700), os.Mkdir(elsewhere, 0o700),
+				os.Symlink(elsewhere, ws), os.Mkdir(home, 0o700))
+		},
+		// Removed, and made again the same by another user (as root, the test can).
+		"made again by another user": func(ws, home string) error {
+			if os.Getuid() != 0 {
+				t.Skip("needs root to make directories as another user")
+			}
+			root := filepath.Dir(ws)
+			err := errors.Join(os.RemoveAll(root), os.Mkdir(root, 0o700), os.Mkdir(ws, 0o700), os.Mkdir(home, 0o700))
+			for _, p := range []string{root, ws, home} {
+				err = errors.Join(err, os.Lchown(p, 65534, 65534))
+			}
+			return err
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			parent := t.TempDir()
@@ -262,6 +281,9 @@ func TestScratchReplacesASpareThatWasCleanedAway(t *testing.T) {
 			}
 			if filepath.Dir(d.Workspace) == spare {
 				t.Errorf("the spoiled spare %s was handed out", spare)
+			}
+			if fi, err := os.Lstat(d.Workspace); err != nil || !fi.IsDir() {
+				t.Errorf("the workspace handed out is not a directory of its own: %v %v", fi, err)
 			}
 		})
 	}

@@ -52,6 +52,9 @@ type Options struct {
 	OnChange func(Change) error
 	// OnError reports scan problems (the watcher keeps going).
 	OnError func(error)
+	// RetryAfter is how long a change whose report failed waits before it is reported
+	// again; each further failure doubles it, up to a minute. 0 means a second.
+	RetryAfter time.Duration
 }
 
 // Watcher watches one repository.
@@ -60,13 +63,28 @@ type Watcher struct {
 	gitDir string
 	mu     sync.Mutex
 	refs   map[string]string
+	// retry holds, per ref, the change whose report failed and when to report it again,
+	// so a push that keeps failing is retried with a growing wait, not on every scan.
+	retry map[string]retryAt
 }
+
+type retryAt struct {
+	change Change
+	at     time.Time
+	wait   time.Duration
+}
+
+// maxRetryWait bounds the wait between reports of a change that keeps failing.
+const maxRetryWait = time.Minute
 
 // New resolves the repository's git directory and loads the remembered refs. When there
 // is no state file yet, the current refs become the baseline (nothing fires for them).
 func New(o Options) (*Watcher, error) {
 	if o.Interval == 0 {
 		o.Interval = 500 * time.Millisecond
+	}
+	if o.RetryAfter == 0 {
+		o.RetryAfter = time.Second
 	}
 	gitDir, err := GitDir(o.Repo)
 	if err != nil {
@@ -156,23 +174,40 @@ func (w *Watcher) Scan() {
 	if len(changes) == 0 {
 		return
 	}
-	w.refs = now
 	// The changes are reported before they are saved: a push reported twice (shipgate
 	// killed in between) starts one run, since the trigger names runs after the push,
 	// while one saved but never reported would start none. Saving first also kept every
-	// push waiting on a file write and rename before its run could start.
+	// push waiting on a file write and rename before its run could start. A change
+	// whose report failed stays unseen, to be reported again after its retry wait.
+	t := time.Now()
+	seen := 0
 	for _, c := range changes {
-		if w.o.OnChange == nil {
-			continue
+		if r, ok := w.retry[c.Ref]; ok && r.change == c && t.Before(r.at) {
+			continue // still waiting to retry
 		}
-		if err := w.o.OnChange(c); err != nil {
-			// Not seen yet: reported again by the next scan.
-			if c.Old == ZeroSHA {
-				delete(w.refs, c.Ref)
-			} else {
-				w.refs[c.Ref] = c.Old
+		if w.o.OnChange != nil {
+			if err := w.o.OnChange(c); err != nil {
+				wait := w.o.RetryAfter
+				if r, ok := w.retry[c.Ref]; ok && r.change == c {
+					wait = min(2*r.wait, maxRetryWait)
+				}
+				if w.retry == nil {
+					w.retry = map[string]retryAt{}
+				}
+				w.retry[c.Ref] = retryAt{change: c, at: time.Now().Add(wait), wait: wait}
+				continue
 			}
 		}
+		delete(w.retry, c.Ref)
+		if c.New == ZeroSHA {
+			delete(w.refs, c.Ref)
+		} else {
+			w.refs[c.Ref] = c.New
+		}
+		seen++
+	}
+	if seen == 0 {
+		return // nothing new is seen: the state file stays as it is
 	}
 	if err := w.save(); err != nil {
 		w.report(err)

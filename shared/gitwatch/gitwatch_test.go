@@ -1,6 +1,7 @@
 package gitwatch_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -180,19 +181,22 @@ func TestAChangeWhoseReportFailedIsReportedAgain(t *testing.T) {
 		}
 		return nil
 	}
-	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: onChange})
+	o := gitwatch.Options{Repo: bare, StateFile: state, OnChange: onChange, RetryAfter: time.Nanosecond}
+	w, err := gitwatch.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Scan()
+	time.Sleep(time.Millisecond)
 	w.Scan()
 	// Stopped and started again, still failing.
-	w, err = gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: onChange})
+	w, err = gitwatch.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Scan()
 	fail = false
+	time.Sleep(time.Millisecond)
 	w.Scan()
 	w.Scan()
 	if len(got) != 4 {
@@ -202,5 +206,40 @@ func TestAChangeWhoseReportFailedIsReportedAgain(t *testing.T) {
 		if c != want {
 			t.Fatalf("reported %+v, want %+v", c, want)
 		}
+	}
+}
+
+// A change that keeps failing is retried after a wait that grows, not on every scan,
+// and the state file is not rewritten while nothing new is seen.
+func TestAFailingChangeIsRetriedAfterAWait(t *testing.T) {
+	bare, state, _, _ := pushedWhileStopped(t)
+	before, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st0, _ := os.Stat(state)
+	calls := 0
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, RetryAfter: 150 * time.Millisecond,
+		OnChange: func(gitwatch.Change) error { calls++; return errors.New("still failing") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		w.Scan() // within the first wait: reported once
+	}
+	if calls != 1 {
+		t.Fatalf("%d reports within the retry wait, want 1", calls)
+	}
+	time.Sleep(200 * time.Millisecond)
+	w.Scan() // past the first wait: again, and the next wait is twice as long
+	time.Sleep(200 * time.Millisecond)
+	w.Scan() // 200 ms into a 300 ms wait
+	if calls != 2 {
+		t.Fatalf("%d reports, want 2 (the wait doubles after each failure)", calls)
+	}
+	after, err := os.ReadFile(state)
+	st1, _ := os.Stat(state)
+	if err != nil || !bytes.Equal(before, after) || !st1.ModTime().Equal(st0.ModTime()) {
+		t.Errorf("the state file was rewritten while nothing new was seen (%v)", err)
 	}
 }

@@ -466,8 +466,9 @@ func (l localGitHub) Handle(ctx context.Context, ev trigger.Event) (trigger.Resu
 // push turns a ref change into the CodeCommit event EventBridge would deliver and hands
 // it to the trigger handler, as on AWS. The pusher is the new commit's committer.
 // push starts the run of a change. The error it returns, when stopping or when the
-// trigger failed in a way a retry can mend, leaves the change for the watcher's next
-// scan; whatever else went wrong is reported and the change is done with.
+// trigger failed in a way a retry can mend, leaves the change to the watcher, which
+// reports it again after a wait that grows to a minute; whatever else went wrong is
+// reported and the change is done with.
 func (s *Stack) push(ctx context.Context, c gitwatch.Change) error {
 	caller := s.opts.User
 	if c.New != gitwatch.ZeroSHA {
@@ -481,7 +482,8 @@ func (s *Stack) push(ctx context.Context, c gitwatch.Change) error {
 		if ctx.Err() != nil {
 			return err // stopping: the next start reports the push again
 		}
-		retry := domain.IsKind(err, domain.Transient)
+		// A transient failure, or losing the audit chain's race too often, can pass.
+		retry := domain.IsKind(err, domain.Transient) || domain.IsKind(err, domain.Conflict)
 		if retry {
 			fmt.Fprintf(s.out, "push %s %s: not started yet, retrying: %v\n", c.Ref, short(c.New), err)
 		} else {

@@ -106,7 +106,8 @@ func (s *Service) announce(ctx context.Context, name string) (bool, error) {
 }
 
 // unannounce gives the announcement back after the audit write failed. It is best effort:
-// the delivery already fails, and if this fails too the record is lost, not duplicated.
+// the delivery already fails, and if this fails too the record is lost (see the package
+// comment for when it is written twice instead).
 // It outlives the caller's deadline, since a timed-out audit write is the likely cause.
 func (s *Service) unannounce(ctx context.Context, name string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)

@@ -12,10 +12,13 @@
 // conditional write (PK "PUSH#<name>", SK "PUSH") that stores the execution input; later
 // deliveries start with the stored input. The delivery that first marks the claim as
 // announced writes the run.started audit record, before it starts the execution, and gives
-// the announcement back if that write fails, so the next delivery writes it; only one that
-// dies between the announcement and the record (a narrow window) leaves the run without it.
-// Every delivery then starts (or finds) the same execution, so one that dies before
-// StartExecution leaves the next delivery to start the run. A redelivery
+// the announcement back if that write fails, so the next delivery writes it. Giving it
+// back is best effort: if it fails too (the table is unwell), or the delivery dies between
+// the announcement and the record, the run has no run.started record; if the record's
+// write failed only in its answer, the next delivery writes a second one. Every delivery
+// then starts (or finds) the same execution, so one that dies before StartExecution leaves
+// the next delivery to start the run. All of this needs a next delivery: EventBridge and
+// local mode deliver again, GitHub does not on its own (its redelivery is manual). A redelivery
 // after the run ended gets ExecutionAlreadyExists and is recorded as push.duplicate; one
 // arriving more than MaxRedeliveryAge after the push never reaches StartExecution, since
 // Step Functions forgets execution names after 90 days and would run the push again.

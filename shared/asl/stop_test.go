@@ -66,3 +66,80 @@ func TestTokenOfAnExecutionStoppedBeforeItParked(t *testing.T) {
 		})
 	}
 }
+
+// An execution whose time ran out while the engine was closed times out when it opens
+// again, and its task token dies with it: the token is registered again on Open, maybe
+// after the timeout has fired.
+func TestTokenOfAnExecutionThatTimedOutWhileClosed(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*Engine, chan string) {
+		e, err := Open(Options{Path: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens := make(chan string, 1)
+		e.RegisterFunction(fnARN+"ask", lambda.NewHandler(func(ctx context.Context, in struct {
+			Token string `json:"token"`
+		}) (string, error) {
+			tokens <- in.Token
+			return "asked", nil
+		}))
+		return e, tokens
+	}
+	e, tokens := open()
+	ctx := context.Background()
+	def := `{"TimeoutSeconds":1,"StartAt":"Ask","States":{
+		"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
+		"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},"End":true}}}`
+	arn, err := e.CreateStateMachine(ctx, "timed", []byte(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.StartExecution(ctx, arn, "run", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok string
+	select {
+	case tok = <-tokens:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no task token")
+	}
+	// Parked on the token (its checkpoint written), then closed past the deadline.
+	waitParked(t, e, run.ExecutionARN)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	e, _ = open()
+	defer e.Close()
+	d, err := e.WaitExecution(ctx, run.ExecutionARN)
+	if err != nil || d.Status != StatusTimedOut {
+		t.Fatalf("execution = %+v, %v; want it timed out", d, err)
+	}
+	if err := e.SendTaskHeartbeat(ctx, tok); ErrorCode(err) != "TaskTimedOut" {
+		t.Errorf("a heartbeat on the token of a timed-out execution: %v, want TaskTimedOut", err)
+	}
+	if err := e.SendTaskSuccess(ctx, tok, []byte(`{}`)); ErrorCode(err) != "TaskTimedOut" {
+		t.Errorf("answering the token of a timed-out execution: %v, want TaskTimedOut", err)
+	}
+}
+
+// waitParked waits until the execution's driver has parked on its task (the checkpoint
+// that records the wait is written first).
+func waitParked(t *testing.T, e *Engine, arn string) {
+	t.Helper()
+	x, err := e.getExec(arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		x.mu.Lock()
+		parked := x.parked != nil
+		x.mu.Unlock()
+		if parked {
+			return
+		}
+	}
+	t.Fatal("the execution did not park on its task")
+}

@@ -186,6 +186,7 @@ func (f *frame) invokeTask(s *state, c *cursor) outcome {
 		}
 		c.Heartbeat = int64(heartbeat / time.Second)
 		f.armTokenTimers(w, timeout, heartbeat)
+		f.killIfStopped(w)
 	}
 	c.Phase = phInvoke
 	if bare {
@@ -297,7 +298,18 @@ func (f *frame) rearmToken(s *state, c *cursor) outcome {
 		timeout = max(c.Deadline.Sub(f.e.clock.Now()), time.Millisecond)
 	}
 	f.armTokenTimers(w, timeout, time.Duration(c.Heartbeat)*time.Second)
+	f.killIfStopped(w)
 	return outcome{kind: outSuspend, wait: &waitReq{w: w}}
+}
+
+// killIfStopped cancels a token waiter registered after its execution stopped: stopping
+// cancels the tokens it finds, and sets the status before it looks, so a token is either
+// found there or sees the status here. (On Open, an execution's timeout can fire before
+// its token is registered again.)
+func (f *frame) killIfStopped(w *waiter) {
+	if f.x.closed() {
+		w.cancel(f.e)
+	}
 }
 
 // dataLimitName is how AWS names a task in its DataLimitExceeded message: the function

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -171,6 +172,12 @@ func (w *Watcher) Scan() {
 			changes = append(changes, Change{Ref: ref, Old: old, New: ZeroSHA})
 		}
 	}
+	// A retry whose change is gone (the ref moved on, or back) starts over next time.
+	for ref, r := range w.retry {
+		if !slices.Contains(changes, r.change) {
+			delete(w.retry, ref)
+		}
+	}
 	if len(changes) == 0 {
 		return
 	}
@@ -187,7 +194,7 @@ func (w *Watcher) Scan() {
 		}
 		if w.o.OnChange != nil {
 			if err := w.o.OnChange(c); err != nil {
-				wait := w.o.RetryAfter
+				wait := min(w.o.RetryAfter, maxRetryWait)
 				if r, ok := w.retry[c.Ref]; ok && r.change == c {
 					wait = min(2*r.wait, maxRetryWait)
 				}

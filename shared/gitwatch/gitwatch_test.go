@@ -219,7 +219,7 @@ func TestAFailingChangeIsRetriedAfterAWait(t *testing.T) {
 	}
 	st0, _ := os.Stat(state)
 	calls := 0
-	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, RetryAfter: 150 * time.Millisecond,
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, RetryAfter: 400 * time.Millisecond,
 		OnChange: func(gitwatch.Change) error { calls++; return errors.New("still failing") }})
 	if err != nil {
 		t.Fatal(err)
@@ -230,10 +230,10 @@ func TestAFailingChangeIsRetriedAfterAWait(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("%d reports within the retry wait, want 1", calls)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	w.Scan() // past the first wait: again, and the next wait is twice as long
-	time.Sleep(200 * time.Millisecond)
-	w.Scan() // 200 ms into a 300 ms wait
+	time.Sleep(500 * time.Millisecond)
+	w.Scan() // 500 ms into an 800 ms wait
 	if calls != 2 {
 		t.Fatalf("%d reports, want 2 (the wait doubles after each failure)", calls)
 	}
@@ -241,5 +241,27 @@ func TestAFailingChangeIsRetriedAfterAWait(t *testing.T) {
 	st1, _ := os.Stat(state)
 	if err != nil || !bytes.Equal(before, after) || !st1.ModTime().Equal(st0.ModTime()) {
 		t.Errorf("the state file was rewritten while nothing new was seen (%v)", err)
+	}
+}
+
+// A change waiting to be retried is reported at once when its ref moves on, and starts
+// over when the ref goes back and comes again: the wait belongs to the change.
+func TestARetryWaitEndsWhenTheRefMoves(t *testing.T) {
+	bare, state, first, second := pushedWhileStopped(t)
+	var got []gitwatch.Change
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, RetryAfter: time.Hour,
+		OnChange: func(c gitwatch.Change) error { got = append(got, c); return errors.New("still failing") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Scan()
+	w.Scan() // waiting an hour
+	gittest.Git(t, bare, "update-ref", "refs/heads/main", first)
+	w.Scan() // back where it was seen: nothing to report
+	gittest.Git(t, bare, "update-ref", "refs/heads/main", second)
+	w.Scan() // the same change again: a new one, reported at once
+	want := gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}
+	if len(got) != 2 || got[0] != want || got[1] != want {
+		t.Fatalf("reported %+v, want %+v twice", got, want)
 	}
 }

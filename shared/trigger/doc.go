@@ -17,8 +17,9 @@
 // the announcement and the record, the run has no run.started record; if the record's
 // write failed only in its answer, the next delivery writes a second one. Every delivery
 // then starts (or finds) the same execution, so one that dies before StartExecution leaves
-// the next delivery to start the run. All of this needs a next delivery: EventBridge and
-// local mode deliver again, GitHub does not on its own (its redelivery is manual). A redelivery
+// the next delivery to start the run. All of this needs a next delivery: EventBridge
+// delivers again, local mode does after a failure that can pass, and GitHub does not on
+// its own (its redelivery is manual). A redelivery
 // after the run ended gets ExecutionAlreadyExists and is recorded as push.duplicate; one
 // arriving more than MaxRedeliveryAge after the push never reaches StartExecution, since
 // Step Functions forgets execution names after 90 days and would run the push again.

@@ -291,8 +291,11 @@ func (s *Scratch) Dirs() (Dirs, error) {
 	var d Dirs
 	select {
 	case sp := <-s.spare:
-		if intact(sp) {
+		switch {
+		case intact(sp):
 			d = sp.d
+		case ours(sp):
+			os.RemoveAll(sp.d.root) // ours, but not as made: nobody else can write in it
 		}
 		// Otherwise it was cleaned away since it was made, and whatever is there now
 		// is not ours to use, nor to remove.
@@ -352,13 +355,13 @@ func identify(d Dirs) (spareSet, bool) {
 }
 
 // intact reports whether a set made ahead is still the directories that were made, all
-// three of them, with nothing in them: directories (not symlinks), the same files as
-// made, and this process's user's, private, as made (an inode number can be reused, but
-// nobody else can make a directory that is ours).
+// three of them, with nothing in them: directories (not symlinks), the same files with
+// the same modes as made, and this process's user's (an inode number can be reused,
+// but nobody else can make a directory that is ours).
 func intact(sp spareSet) bool {
 	for i, p := range []string{sp.d.root, sp.d.Workspace, sp.d.Home} {
 		fi, err := os.Lstat(p)
-		if err != nil || !fi.IsDir() || !os.SameFile(fi, sp.ids[i]) || fi.Mode().Perm() != 0o700 || !ownDir(fi) {
+		if err != nil || !fi.IsDir() || !os.SameFile(fi, sp.ids[i]) || fi.Mode() != sp.ids[i].Mode() || !ownDir(fi) {
 			return false
 		}
 	}
@@ -374,6 +377,13 @@ func intact(sp spareSet) bool {
 		}
 	}
 	return true
+}
+
+// ours reports whether a set's root is still the directory that was made, this user's:
+// then whatever is in it was put there by this user too, and it may be removed.
+func ours(sp spareSet) bool {
+	fi, err := os.Lstat(sp.d.root)
+	return err == nil && fi.IsDir() && os.SameFile(fi, sp.ids[0]) && fi.Mode() == sp.ids[0].Mode() && ownDir(fi)
 }
 
 // waitRemovals waits for the removals under way when it was called.
@@ -420,7 +430,7 @@ func (s *Scratch) Close() error {
 	}
 	select {
 	case sp := <-s.spare:
-		if intact(sp) {
+		if ours(sp) {
 			return os.RemoveAll(sp.d.root)
 		}
 		return nil

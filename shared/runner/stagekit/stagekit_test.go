@@ -285,6 +285,11 @@ func TestScratchReplacesASpareThatWasCleanedAway(t *testing.T) {
 			if fi, err := os.Lstat(d.Workspace); err != nil || !fi.IsDir() {
 				t.Errorf("the workspace handed out is not a directory of its own: %v %v", fi, err)
 			}
+			// A spoiled set whose root is still ours is removed; one that is not, is left.
+			fi, err := os.Lstat(spare)
+			if mine := err == nil && name == "not empty now"; mine {
+				t.Errorf("our spoiled spare %s was left behind (%v)", spare, fi.Mode())
+			}
 		})
 	}
 }

@@ -33,20 +33,7 @@ func TestTokenOfAnExecutionStoppedBeforeItParked(t *testing.T) {
 				return "asked", nil
 			}))
 			ctx := context.Background()
-			arn, err := e.CreateStateMachine(ctx, "cb", []byte(callbackDef))
-			if err != nil {
-				t.Fatal(err)
-			}
-			run, err := e.StartExecution(ctx, arn, "run", []byte(`{"who":"ana"}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tok string
-			select {
-			case tok = <-tokens:
-			case <-time.After(5 * time.Second):
-				t.Fatal("no task token")
-			}
+			run, tok := startForToken(t, e, callbackDef, tokens)
 			if _, err := e.StopExecution(ctx, run.ExecutionARN, "Cancelled", "by test"); err != nil {
 				t.Fatal(err)
 			}
@@ -91,20 +78,7 @@ func TestTokenOfAnExecutionThatTimedOutWhileClosed(t *testing.T) {
 	def := `{"TimeoutSeconds":1,"StartAt":"Ask","States":{
 		"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken",
 		"Parameters":{"FunctionName":"ask","Payload":{"token.$":"$$.Task.Token"}},"End":true}}}`
-	arn, err := e.CreateStateMachine(ctx, "timed", []byte(def))
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := e.StartExecution(ctx, arn, "run", []byte(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok string
-	select {
-	case tok = <-tokens:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no task token")
-	}
+	run, tok := startForToken(t, e, def, tokens)
 	// Parked on the token (its checkpoint written), then closed past the deadline.
 	waitParked(t, e, run.ExecutionARN)
 	if err := e.Close(); err != nil {
@@ -142,4 +116,20 @@ func waitParked(t *testing.T, e *Engine, arn string) {
 		}
 	}
 	t.Fatal("the execution did not park on its task")
+}
+
+// startForToken starts an execution of def and waits for the task token its handler
+// sends on tokens.
+func startForToken(t *testing.T, e *Engine, def string, tokens chan string) (StartResult, string) {
+	t.Helper()
+	ctx := context.Background()
+	arn, err := e.CreateStateMachine(ctx, "sm", []byte(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.StartExecution(ctx, arn, "run", []byte(`{"who":"ana"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run, waitToken(t, tokens)
 }

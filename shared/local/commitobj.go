@@ -2,18 +2,14 @@ package local
 
 import (
 	"bytes"
-	"compress/zlib"
-	"crypto/sha1"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/shipgate/shipgate/shared/gitobj"
 )
 
 // maxLooseCommit bounds how much of a loose object is inflated. Commits, even signed
@@ -40,88 +36,47 @@ func committerEmail(repo, sha string) string {
 // packed, missing, corrupt or not a commit, the repository layout or environment is one
 // git would resolve differently, or the committer line is not the plain form.
 func looseCommitter(repo, id string) (email string, ok bool) {
-	sum, ok := hashFor(id)
-	if !ok {
-		return "", false
-	}
 	gitDir, ok := plainGitDir(repo)
 	if !ok {
 		return "", false
 	}
-	obj, ok := readLoose(looseObject(gitDir, id))
-	if !ok || hex.EncodeToString(sum(obj)) != id {
-		return "", false
-	}
-	body, ok := commitBody(obj)
-	if !ok || !wellFormed(body, len(id), func(parent string) bool { return looseCommit(gitDir, parent, sum) }) {
+	body, ok := looseCommit(gitDir, id)
+	if !ok || !wellFormed(body, len(id), func(parent string) bool {
+		pb, ok := looseCommit(gitDir, parent)
+		return ok && wellFormed(pb, len(id), func(string) bool { return true })
+	}) {
 		return "", false
 	}
 	return committerOf(body)
 }
 
-// looseCommit reports whether id is a sound loose commit in gitDir: `git log -1` reads
-// every parent of the commit it prints (not theirs), and fails when one is not.
-func looseCommit(gitDir, id string, sum func([]byte) []byte) bool {
-	obj, ok := readLoose(looseObject(gitDir, id))
-	if !ok || hex.EncodeToString(sum(obj)) != id {
-		return false
-	}
-	body, ok := commitBody(obj)
-	return ok && wellFormed(body, len(id), func(string) bool { return true })
+// looseCommit is the body of commit id when it is a loose object in gitDir, checked
+// against its id, within maxLooseCommit.
+func looseCommit(gitDir, id string) ([]byte, bool) {
+	typ, body, err := gitobj.ReadLoose(filepath.Join(gitDir, "objects"), id, maxLooseCommit)
+	return body, err == nil && typ == "commit"
 }
-
-func looseObject(gitDir, id string) string { return filepath.Join(gitDir, "objects", id[:2], id[2:]) }
 
 // wellFormed holds the commit to what `git log` needs before it prints anything: no NUL
 // anywhere (git's parsing stops at one, and would read another committer than a byte
-// scan does), a tree line first, then parent lines for which present holds. A parent
-// that is packed, missing or not a sound commit sends the question to git.
+// scan does), a tree line first, then parent lines for which present holds (`git log
+// -1` reads every parent of the commit it prints, not theirs, and fails when one is not
+// a sound commit). A parent that is packed, missing or unsound sends the question to
+// git.
 func wellFormed(body []byte, idLen int, present func(id string) bool) bool {
 	if bytes.IndexByte(body, 0) >= 0 {
 		return false
 	}
-	line, rest, _ := bytes.Cut(body, []byte{'\n'})
-	tree, ok := bytes.CutPrefix(line, []byte("tree "))
-	if !ok || !isHexID(tree, idLen) {
+	_, parents, ok := gitobj.CommitHeader(body, idLen)
+	if !ok {
 		return false
 	}
-	for {
-		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
-		parent, ok := bytes.CutPrefix(line, []byte("parent "))
-		if !ok {
-			return true
-		}
-		if !isHexID(parent, idLen) || !present(string(parent)) {
-			return false
-		}
-	}
-}
-
-func isHexID(b []byte, n int) bool {
-	if len(b) != n {
-		return false
-	}
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+	for _, p := range parents {
+		if !present(p) {
 			return false
 		}
 	}
 	return true
-}
-
-// hashFor picks the object hash from the id's length, and refuses ids that are not
-// lowercase hex, since those name no loose file.
-func hashFor(id string) (func([]byte) []byte, bool) {
-	if !isHexID([]byte(id), len(id)) {
-		return nil, false
-	}
-	switch len(id) {
-	case 2 * sha1.Size:
-		return func(b []byte) []byte { s := sha1.Sum(b); return s[:] }, true
-	case 2 * sha256.Size:
-		return func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }, true
-	}
-	return nil, false
 }
 
 // plainGitDir finds repo's git directory when it is laid out the ordinary way. Gitfiles
@@ -194,46 +149,6 @@ func ownedByMe(path string) bool {
 func isRegular(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-// readLoose inflates a loose object whole, "<type> <size>\x00<body>", so its hash can
-// be checked. Objects over the bound, and streams that end early, run long or fail
-// their checksum, are refused.
-func readLoose(path string) ([]byte, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	// Deflate can grow incompressible input only slightly, so twice the bound is ample
-	// for any object we would accept and stops a hostile file being read at length.
-	zr, err := zlib.NewReader(io.LimitReader(f, 2*maxLooseCommit))
-	if err != nil {
-		return nil, false
-	}
-	defer zr.Close()
-	obj, err := io.ReadAll(io.LimitReader(zr, maxLooseCommit+1))
-	if err != nil || len(obj) > maxLooseCommit {
-		return nil, false
-	}
-	return obj, true
-}
-
-// commitBody checks the object header names a commit of exactly the inflated length.
-func commitBody(obj []byte) ([]byte, bool) {
-	head, body, found := bytes.Cut(obj, []byte{0})
-	if !found {
-		return nil, false
-	}
-	size, found := bytes.CutPrefix(head, []byte("commit "))
-	if !found {
-		return nil, false
-	}
-	n, err := strconv.Atoi(string(size))
-	if err != nil || n != len(body) || strconv.Itoa(n) != string(size) {
-		return nil, false
-	}
-	return body, true
 }
 
 // committerOf takes the email from the commit's one committer header. Git lets a later

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/shipgate/shipgate/shared/gitobj"
 )
 
 // checkoutTree makes dir, which holds writeSkeleton's .git and nothing else, a checkout
@@ -79,7 +81,8 @@ func (c *treeCheckout) run(id string) error {
 	if err != nil {
 		return err
 	}
-	tree, ok := commitTree(body)
+	// The header as git reads it before anything else, or git decides.
+	tree, _, ok := gitobj.CommitHeader(body, 2*sha1.Size)
 	if typ != "commit" || !ok {
 		return errUnsupported
 	}
@@ -110,32 +113,6 @@ func (c *treeCheckout) run(id string) error {
 	// from. Replaced whole, as git does, since a git reading the repository meanwhile
 	// (the diff of changed files) must never see it empty.
 	return replaceFile(filepath.Join(c.dir, ".git", "HEAD"), []byte(id+"\n"))
-}
-
-// commitTree returns the tree a commit names, if the commit's header is one git reads
-// without complaint: the tree line first, then parent lines of full lowercase ids.
-func commitTree(body []byte) (string, bool) {
-	const idLen = 2 * sha1.Size
-	line, rest, ok := bytes.Cut(body, []byte("\n"))
-	if !ok || len(line) != 5+idLen || !bytes.HasPrefix(line, []byte("tree ")) || !isHexID(line[5:]) {
-		return "", false
-	}
-	for bytes.HasPrefix(rest, []byte("parent ")) {
-		line, rest, ok = bytes.Cut(rest, []byte("\n"))
-		if !ok || len(line) != 7+idLen || !isHexID(line[7:]) {
-			return "", false
-		}
-	}
-	return string(body[5 : 5+idLen]), true
-}
-
-func isHexID(b []byte) bool {
-	for _, c := range b {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return len(b) == 2*sha1.Size
 }
 
 // replaceFile writes path through a lock file renamed over it.

@@ -16,8 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"syscall"
+
+	"github.com/shipgate/shipgate/shared/gitobj"
 )
 
 // objectStore reads the objects of a SHA-1 repository on this machine, loose or packed,
@@ -62,11 +63,14 @@ func (s *objectStore) readAt(id string, depth int) (typ string, data []byte, err
 	if err != nil || len(raw) != sha1.Size {
 		return "", nil, errUnsupported
 	}
-	typ, data, err = s.readLoose(id)
-	if errors.Is(err, fs.ErrNotExist) {
-		typ, data, err = s.readPacked(raw, depth)
+	typ, data, err = gitobj.ReadLoose(s.dir, id, maxObjectBytes)
+	switch {
+	case err == nil:
+		return typ, data, nil // checked against its id
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", nil, errUnsupported
 	}
-	if err != nil {
+	if typ, data, err = s.readPacked(raw, depth); err != nil {
 		return "", nil, err
 	}
 	if hex.EncodeToString(objectHash(typ, data)) != id {
@@ -81,57 +85,6 @@ func objectHash(typ string, data []byte) []byte {
 	h.Write(data)
 	return h.Sum(nil)
 }
-
-func (s *objectStore) readLoose(id string) (string, []byte, error) {
-	f, err := os.Open(filepath.Join(s.dir, id[:2], id[2:]))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil, err
-		}
-		return "", nil, errUnsupported
-	}
-	defer f.Close()
-	zr, err := zlib.NewReader(f)
-	if err != nil {
-		return "", nil, errUnsupported
-	}
-	defer zr.Close()
-	// The header, "type size\0", is at most a few dozen bytes.
-	br := make([]byte, 0, 64)
-	var one [1]byte
-	for {
-		if _, err := io.ReadFull(zr, one[:]); err != nil {
-			return "", nil, errUnsupported
-		}
-		if one[0] == 0 {
-			break
-		}
-		if len(br) == 48 {
-			return "", nil, errUnsupported
-		}
-		br = append(br, one[0])
-	}
-	sp := bytes.IndexByte(br, ' ')
-	if sp < 0 {
-		return "", nil, errUnsupported
-	}
-	typ := string(br[:sp])
-	size, err := strconv.ParseInt(string(br[sp+1:]), 10, 64)
-	if err != nil || size < 0 || size > maxObjectBytes || !knownType(typ) {
-		return "", nil, errUnsupported
-	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(zr, data); err != nil {
-		return "", nil, errUnsupported
-	}
-	// Nothing may follow the content.
-	if n, _ := zr.Read(one[:]); n != 0 {
-		return "", nil, errUnsupported
-	}
-	return typ, data, nil
-}
-
-func knownType(t string) bool { return t == "blob" || t == "tree" || t == "commit" || t == "tag" }
 
 // packFile is one pack and its version 2 index.
 type packFile struct {

@@ -64,14 +64,7 @@ func TestTokenOfAnExecutionThatTimedOutWhileClosed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tokens := make(chan string, 1)
-		e.RegisterFunction(fnARN+"ask", lambda.NewHandler(func(ctx context.Context, in struct {
-			Token string `json:"token"`
-		}) (string, error) {
-			tokens <- in.Token
-			return "asked", nil
-		}))
-		return e, tokens
+		return e, tokenCatcher(e)
 	}
 	e, tokens := open()
 	ctx := context.Background()

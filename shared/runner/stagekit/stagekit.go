@@ -360,8 +360,7 @@ func identify(d Dirs) (spareSet, bool) {
 // but nobody else can make a directory that is ours).
 func intact(sp spareSet) bool {
 	for i, p := range []string{sp.d.root, sp.d.Workspace, sp.d.Home} {
-		fi, err := os.Lstat(p)
-		if err != nil || !fi.IsDir() || !os.SameFile(fi, sp.ids[i]) || fi.Mode() != sp.ids[i].Mode() || !ownDir(fi) {
+		if !asMade(p, sp.ids[i]) {
 			return false
 		}
 	}
@@ -381,9 +380,13 @@ func intact(sp spareSet) bool {
 
 // ours reports whether a set's root is still the directory that was made, this user's:
 // then whatever is in it was put there by this user too, and it may be removed.
-func ours(sp spareSet) bool {
-	fi, err := os.Lstat(sp.d.root)
-	return err == nil && fi.IsDir() && os.SameFile(fi, sp.ids[0]) && fi.Mode() == sp.ids[0].Mode() && ownDir(fi)
+func ours(sp spareSet) bool { return asMade(sp.d.root, sp.ids[0]) }
+
+// asMade reports whether path is still the directory was described when it was made:
+// a directory, not a symlink, the same file with the same mode, this user's.
+func asMade(path string, was os.FileInfo) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir() && os.SameFile(fi, was) && fi.Mode() == was.Mode() && ownDir(fi)
 }
 
 // waitRemovals waits for the removals under way when it was called.

@@ -1,0 +1,270 @@
+package stagekit
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/shipgate/shipgate/shared/artifact"
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/workspace"
+)
+
+// Dirs are a stage's scratch directories: the workspace and a HOME for user commands.
+type Dirs struct {
+	Workspace, Home string
+	root            string
+	from            *Scratch // removes them in the background; nil: Remove removes them
+}
+
+// NewDirs creates scratch directories under parent (os.TempDir() when empty).
+func NewDirs(parent, stage string) (Dirs, error) {
+	root, err := os.MkdirTemp(parent, "shipgate-"+stage+"-")
+	if err != nil {
+		return Dirs{}, domain.Errorf(domain.Internal, "create workspace: %w", err)
+	}
+	d := Dirs{Workspace: filepath.Join(root, "ws"), Home: filepath.Join(root, "home"), root: root}
+	for _, p := range []string{d.Workspace, d.Home} {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			os.RemoveAll(root)
+			return Dirs{}, domain.Errorf(domain.Internal, "create workspace: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// Remove deletes the directories. Without a Scratch that is before the stage reports:
+// a warm Lambda must not fill /tmp run after run, nor hold two workspaces at once near
+// its storage limit. With one, see Scratch.
+func (d Dirs) Remove() {
+	if d.from != nil {
+		d.from.remove(d.root)
+		return
+	}
+	os.RemoveAll(d.root)
+}
+
+// Scratch hands out one stage handler's scratch directories where making and removing
+// directories is slow (a disk-backed /tmp: on the VM this was measured on, each new
+// directory costs 0.4 ms and each removed one 0.2, most of a small stage's file work).
+// It makes the next set ahead, while the stage runs, and removes a used set after the
+// stage has reported, both in the background. The guarantees of Remove still hold
+// where it matters: Dirs waits until every set this Scratch was given back is gone
+// before handing out another, so a handler never holds a used workspace beside the ones
+// its running invocations have, and Close waits for all of it. A set made ahead is
+// handed out only if it is still the directories that were made, empty (a tmp cleaner
+// may have removed it meanwhile, and another user made others of the same names).
+// Local mode gives each stage handler one; a Lambda uses none (its background work
+// would be frozen between invocations anyway).
+type Scratch struct {
+	parent, stage string
+	mu            sync.Mutex
+	closed        bool
+	removing      map[chan struct{}]bool // one per removal under way, closed when it ends
+	spare         chan spareSet          // holds at most one set made ahead
+	making        chan struct{}          // closed when the set being made ahead is ready; nil: none
+}
+
+// spareSet is a set made ahead, with the identity of its three directories as made: what
+// is found there when it is handed out must be them (a tmp cleaner may remove an idle
+// set, and anyone may then make directories of the same names in a shared /tmp).
+type spareSet struct {
+	d   Dirs
+	ids [3]os.FileInfo // root, workspace, home
+}
+
+// NewScratch returns a Scratch making stage's directories under parent (os.TempDir()
+// when empty), with the first set made ahead at once.
+func NewScratch(parent, stage string) *Scratch {
+	s := &Scratch{parent: parent, stage: stage, spare: make(chan spareSet, 1), removing: map[chan struct{}]bool{}}
+	s.mu.Lock()
+	s.makeAhead()
+	s.mu.Unlock()
+	return s
+}
+
+// Dirs waits for the sets given back to be gone, then hands out a set: the one made
+// ahead when it is ready, else a new one, and starts making the next.
+func (s *Scratch) Dirs() (Dirs, error) {
+	s.waitRemovals()
+	var d Dirs
+	select {
+	case sp := <-s.spare:
+		switch {
+		case intact(sp):
+			d = sp.d
+		case ours(sp):
+			os.RemoveAll(sp.d.root) // ours, but not as made: nobody else can write in it
+		}
+		// Otherwise it was cleaned away since it was made, and whatever is there now
+		// is not ours to use, nor to remove.
+	default:
+	}
+	if d.root == "" {
+		var err error
+		if d, err = NewDirs(s.parent, s.stage); err != nil {
+			return Dirs{}, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		d.from = s
+		s.makeAhead()
+	}
+	return d, nil
+}
+
+// makeAhead starts making a spare set unless one is ready or on its way. s.mu is held.
+func (s *Scratch) makeAhead() {
+	if s.making != nil || s.closed || len(s.spare) > 0 {
+		return
+	}
+	done := make(chan struct{})
+	s.making = done
+	go func() {
+		defer close(done)
+		d, err := NewDirs(s.parent, s.stage)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.making = nil
+		if err != nil {
+			return // Dirs makes its own, and reports the error
+		}
+		sp, ok := identify(d)
+		if s.closed || !ok {
+			os.RemoveAll(d.root)
+			return
+		}
+		s.spare <- sp
+	}()
+}
+
+// identify records what a set made ahead is made of.
+func identify(d Dirs) (spareSet, bool) {
+	sp := spareSet{d: d}
+	for i, p := range []string{d.root, d.Workspace, d.Home} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return sp, false
+		}
+		sp.ids[i] = fi
+	}
+	return sp, true
+}
+
+// intact reports whether a set made ahead is still the directories that were made, all
+// three of them, with nothing in them: directories (not symlinks), the same files with
+// the same modes as made, and this process's user's (an inode number can be reused,
+// but nobody else can make a directory that is ours).
+func intact(sp spareSet) bool {
+	for i, p := range []string{sp.d.root, sp.d.Workspace, sp.d.Home} {
+		if !asMade(p, sp.ids[i]) {
+			return false
+		}
+	}
+	for _, p := range []string{sp.d.Workspace, sp.d.Home} {
+		f, err := os.Open(p)
+		if err != nil {
+			return false
+		}
+		names, err := f.Readdirnames(1)
+		f.Close()
+		if len(names) > 0 || !errors.Is(err, io.EOF) {
+			return false
+		}
+	}
+	return true
+}
+
+// ours reports whether a set's root is still the directory that was made, this user's:
+// then whatever is in it was put there by this user too, and it may be removed.
+func ours(sp spareSet) bool { return asMade(sp.d.root, sp.ids[0]) }
+
+// asMade reports whether path is still the directory was described when it was made:
+// a directory, not a symlink, the same file with the same mode, this user's.
+func asMade(path string, was os.FileInfo) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir() && os.SameFile(fi, was) && fi.Mode() == was.Mode() && ownDir(fi)
+}
+
+// waitRemovals waits for the removals under way when it was called.
+func (s *Scratch) waitRemovals() {
+	s.mu.Lock()
+	pending := make([]chan struct{}, 0, len(s.removing))
+	for done := range s.removing {
+		pending = append(pending, done)
+	}
+	s.mu.Unlock()
+	for _, done := range pending {
+		<-done
+	}
+}
+
+func (s *Scratch) remove(root string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		os.RemoveAll(root)
+		return
+	}
+	done := make(chan struct{})
+	s.removing[done] = true
+	go func() {
+		os.RemoveAll(root)
+		s.mu.Lock()
+		delete(s.removing, done)
+		s.mu.Unlock()
+		close(done)
+	}()
+}
+
+// Close waits for the removals under way and removes the set made ahead; later sets are
+// made and removed in the foreground.
+func (s *Scratch) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	making := s.making
+	s.mu.Unlock()
+	s.waitRemovals() // later ones are made in the foreground
+	if making != nil {
+		<-making // a set being made now is removed by its maker, which sees s.closed
+	}
+	select {
+	case sp := <-s.spare:
+		if ours(sp) {
+			return os.RemoveAll(sp.d.root)
+		}
+		return nil
+	default:
+		return nil
+	}
+}
+
+// Restore extracts Build's workspace snapshot into the workspace directory.
+func (d Dirs) Restore(ctx context.Context, store *artifact.Store, b *domain.BuildResult) error {
+	return d.RestoreMatching(ctx, store, b, nil)
+}
+
+// RestoreMatching extracts only the files keep accepts (nil: all).
+func (d Dirs) RestoreMatching(ctx context.Context, store *artifact.Store, b *domain.BuildResult, keep func(string) bool) error {
+	if b == nil || b.WorkspaceKey == "" {
+		return domain.Errorf(domain.Invalid, "bad input: the state has no build.workspaceKey (did Build run?)")
+	}
+	if err := workspace.RestoreMatching(ctx, store, b.WorkspaceKey, d.Workspace, keep); err != nil {
+		return artifact.Wrap(err, domain.Internal, "restore workspace")
+	}
+	return nil
+}
+
+// DirsFrom makes a stage's scratch directories: from s when there is one, else under
+// parent (NewDirs).
+func DirsFrom(s *Scratch, parent, stage string) (Dirs, error) {
+	if s != nil {
+		return s.Dirs()
+	}
+	return NewDirs(parent, stage)
+}

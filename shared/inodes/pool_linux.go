@@ -1,0 +1,302 @@
+package inodes
+
+import (
+	"bufio"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pool holds files and directories made ahead in one directory. Its methods are safe
+// for concurrent use; a nil Pool makes everything on the spot.
+type Pool struct {
+	dir      string
+	umask    fs.FileMode
+	fileMode fs.FileMode // the files' mode as made (0o666 through the umask)
+	dirMode  fs.FileMode // the directories' mode as made (0o777 through the umask)
+
+	mu      sync.Mutex
+	files   []int    // descriptors of unnamed files, open for writing
+	dirs    []string // empty directories in dir
+	wantF   int      // files asked for: from the pool or made on the spot
+	wantD   int
+	noLink  bool // linking failed where creating worked: hand out no more files
+	noMove  bool // likewise for renaming directories
+	dirSeq  int
+	closing bool
+}
+
+// Worthwhile reports whether a Pool in dir can save anything: Linux, and not a tmpfs
+// or ramfs, where an inode costs about what a link does.
+func Worthwhile(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC
+}
+
+// Make returns a Pool of up to files files and dirs directories made in dir, which must
+// be this user's alone (a directory of 0700 or inside one): the directories are named
+// there until handed out. Making stops at the first failure; what was made is kept,
+// and a Pool of nothing is still a valid Pool.
+func Make(dir string, files, dirs int) *Pool {
+	p := &Pool{dir: dir}
+	mask, ok := umask()
+	if !ok {
+		return p
+	}
+	p.umask = mask
+	p.fileMode = 0o666 &^ mask
+	p.dirMode = 0o777 &^ mask
+	p.Refill(files, dirs)
+	return p
+}
+
+// Refill makes files and directories until p holds files and dirs of them.
+func (p *Pool) Refill(files, dirs int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	needF, needD := files-len(p.files), dirs-len(p.dirs)
+	if p.noLink || p.closing {
+		needF = 0
+	}
+	if p.noMove || p.closing {
+		needD = 0
+	}
+	seq := p.dirSeq
+	p.dirSeq += max(needD, 0)
+	p.mu.Unlock()
+	var fds []int
+	for range needF {
+		fd, err := unix.Open(p.dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o666)
+		if err != nil {
+			break // no O_TMPFILE here (or no room): files are made on the spot
+		}
+		fds = append(fds, fd)
+	}
+	var made []string
+	for i := range max(needD, 0) {
+		d := filepath.Join(p.dir, ".made-ahead-"+strconv.Itoa(seq+i))
+		if os.Mkdir(d, 0o777) != nil {
+			break
+		}
+		made = append(made, d)
+	}
+	p.mu.Lock()
+	closing := p.closing
+	if !closing {
+		p.files = append(p.files, fds...)
+		p.dirs = append(p.dirs, made...)
+	}
+	p.mu.Unlock()
+	if closing {
+		release(fds, made)
+	}
+}
+
+// Held is how many files and directories p holds now.
+func (p *Pool) Held() (files, dirs int) {
+	if p == nil {
+		return 0, 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.files), len(p.dirs)
+}
+
+// Wanted is how many files and directories were asked of p, whether it had them or
+// they were made on the spot: what a pool for the same work should hold.
+func (p *Pool) Wanted() (files, dirs int) {
+	if p == nil {
+		return 0, 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wantF, p.wantD
+}
+
+// Close releases what p still holds: the unnamed files vanish with their descriptors,
+// the directories are removed. Later calls make everything on the spot.
+func (p *Pool) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	fds, dirs := p.files, p.dirs
+	p.files, p.dirs, p.closing = nil, nil, true
+	p.mu.Unlock()
+	return release(fds, dirs)
+}
+
+func release(fds []int, dirs []string) error {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	var errs []error
+	for _, d := range dirs {
+		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Pool) madeOnTheSpot(dir bool) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if dir {
+		p.wantD++
+	} else {
+		p.wantF++
+	}
+}
+
+// create links a file of the pool at path. false: nothing was made, and the caller
+// makes it on the spot (which also gives the error the os call gives).
+func (p *Pool) create(path string, perm fs.FileMode) (*os.File, bool) {
+	if p == nil || perm&^fs.ModePerm != 0 {
+		return nil, false
+	}
+	p.mu.Lock()
+	if len(p.files) == 0 {
+		p.mu.Unlock()
+		return nil, false
+	}
+	fd := p.files[len(p.files)-1]
+	p.files = p.files[:len(p.files)-1]
+	p.wantF++
+	p.mu.Unlock()
+	// AT_SYMLINK_FOLLOW on /proc/self/fd/N names the open file itself; linkat never
+	// follows a symlink at path and fails if anything is there, as O_EXCL does.
+	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		p.putBack(fd, path, err)
+		return nil, false
+	}
+	if want := perm &^ p.umask; want != p.fileMode {
+		unix.Fchmod(fd, uint32(want))
+	}
+	// A new file's times are when it was made; this one was made ahead.
+	unix.Futimes(fd, nil)
+	return os.NewFile(uintptr(fd), path), true
+}
+
+// putBack keeps a file whose link failed because of the target (it exists, its parent
+// does not: the caller's os call says so too), and gives up linking when the failure
+// is the pool's: the file system or /proc does not allow it.
+func (p *Pool) putBack(fd int, path string, err error) {
+	targets := targetsFault(err) || (errors.Is(err, syscall.ENOENT) && !parentExists(path))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.wantF-- // counted again when made on the spot
+	if targets && !p.closing {
+		p.files = append(p.files, fd)
+		return
+	}
+	if !targets {
+		p.noLink = true
+		fds := p.files
+		p.files = nil
+		defer release(append(fds, fd), nil)
+		return
+	}
+	unix.Close(fd)
+}
+
+// mkdir renames a directory of the pool to path; false as for create.
+func (p *Pool) mkdir(path string, perm fs.FileMode) bool {
+	if p == nil || perm&^fs.ModePerm != 0 {
+		return false
+	}
+	p.mu.Lock()
+	if len(p.dirs) == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	d := p.dirs[len(p.dirs)-1]
+	p.dirs = p.dirs[:len(p.dirs)-1]
+	p.wantD++
+	p.mu.Unlock()
+	err := unix.Renameat2(unix.AT_FDCWD, d, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
+	if err != nil {
+		p.dirBack(d, path, err)
+		return false
+	}
+	if want := perm &^ p.umask; want != p.dirMode {
+		os.Chmod(path, want)
+	}
+	unix.UtimesNanoAt(unix.AT_FDCWD, path, nil, unix.AT_SYMLINK_NOFOLLOW)
+	return true
+}
+
+// dirBack is putBack for a directory.
+func (p *Pool) dirBack(d, path string, err error) {
+	targets := targetsFault(err) || (errors.Is(err, syscall.ENOENT) && !parentExists(path) && exists(d))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.wantD--
+	if targets && !p.closing {
+		p.dirs = append(p.dirs, d)
+		return
+	}
+	if !targets && !errors.Is(err, syscall.ENOENT) {
+		// EXDEV, EINVAL (no RENAME_NOREPLACE), EPERM...: this file system will not.
+		p.noMove = true
+		dirs := p.dirs
+		p.dirs = nil
+		defer release(nil, append(dirs, d))
+		return
+	}
+	os.Remove(d) // gone already (a tmp cleaner), or the pool is closing
+}
+
+// targetsFault reports whether a link or rename failed because of its target (what is or
+// is not there, its directory's permissions or room), which the os call made on the spot
+// runs into as well, rather than because of the pool.
+func targetsFault(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EEXIST, syscall.ENOTEMPTY, syscall.ENOTDIR, syscall.EISDIR, syscall.ENAMETOOLONG,
+		syscall.EACCES, syscall.ELOOP, syscall.ENOSPC, syscall.EDQUOT, syscall.EMLINK} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func parentExists(path string) bool { return exists(filepath.Dir(path)) }
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// umask reads this process's umask from /proc (Linux 4.7 on) without changing it, as
+// syscall.Umask would have to for a moment.
+func umask() (fs.FileMode, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Umask:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return fs.FileMode(n) & fs.ModePerm, err == nil
+		}
+	}
+	return 0, false
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/artifact"
 	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/inodes"
 	"github.com/shipgate/shipgate/shared/lambdaerr"
 	"github.com/shipgate/shipgate/shared/runner"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
@@ -112,7 +113,8 @@ func (h *Handler) build(ctx context.Context, rec stagekit.Recorder, run domain.R
 	defer dirs.Remove()
 	ws, home := dirs.Workspace, dirs.Home
 
-	src, err := h.fetch(ctx, run.Push, ws)
+	// The checkout takes its files from those made ahead with the workspace, if any.
+	src, err := h.fetch(inodes.NewContext(ctx, dirs.Inodes), run.Push, ws)
 	if err != nil {
 		if domain.KindOf(err) == domain.Internal {
 			err = domain.Errorf(domain.SourceUnavailable, "fetch %s at %s: %w", run.Push.Repository, run.Push.Commit, err)

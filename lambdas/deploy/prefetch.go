@@ -2,12 +2,12 @@ package deploy
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/shipgate/shipgate/shared/artifact"
 	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/inodes"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
 	"github.com/shipgate/shipgate/shared/spec"
 )
@@ -60,13 +60,14 @@ func (h *Handler) prefetch(ctx context.Context, run domain.Run, manifestKey stri
 			return
 		}
 		p.dirsOK = true
-		if p.dlErr = h.download(ctx, run, p.m, p.dirs.Workspace); p.dlErr != nil {
+		// The artifacts and the manifest take files made ahead with the directories.
+		if p.dlErr = h.download(inodes.NewContext(ctx, p.dirs.Inodes), run, p.m, p.dirs.Workspace); p.dlErr != nil {
 			return
 		}
 		p.manifestPath = filepath.Join(p.dirs.Home, "manifest.json")
 		if b, err := artifact.EncodeManifest(p.m); err != nil {
 			p.dlErr = err
-		} else if err := os.WriteFile(p.manifestPath, b, 0o644); err != nil {
+		} else if err := p.dirs.Inodes.WriteFile(p.manifestPath, b, 0o644); err != nil {
 			p.dlErr = domain.Errorf(domain.Internal, "write manifest for the deploy commands: %w", err)
 		}
 	}()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/inodes"
 )
 
 // S3API is the part of the S3 client the store uses.
@@ -490,17 +492,22 @@ func (s *Store) ReadAll(ctx context.Context, key string, limit int64) ([]byte, e
 
 // Download streams key into the file dst (creating its directory), computing the SHA-256
 // of what was actually received: gofakes3 ignores S3 checksum headers, and on AWS this
-// still catches an object replaced after staging.
+// still catches an object replaced after staging. The file and directories come from
+// the inodes.Pool ctx carries, if any, where their names are free.
 func (s *Store) Download(ctx context.Context, key, dst string) (Object, error) {
 	body, _, err := s.Open(ctx, key)
 	if err != nil {
 		return Object{}, err
 	}
 	defer body.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	pool := inodes.FromContext(ctx)
+	if err := pool.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return Object{}, err
 	}
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := pool.Create(dst, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	}
 	if err != nil {
 		return Object{}, err
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/shipgate/shipgate/shared/gitobj"
+	"github.com/shipgate/shipgate/shared/inodes"
 )
 
 // checkoutTree makes dir, which holds writeSkeleton's .git and nothing else, a checkout
@@ -40,7 +41,7 @@ func checkoutTree(ctx context.Context, objects, dir, id string, maxBytes int64) 
 		return false, nil
 	}
 	defer store.close()
-	c := &treeCheckout{ctx: ctx, store: store, dir: dir, maxBytes: maxBytes, trees: map[string][]byte{}}
+	c := &treeCheckout{ctx: ctx, store: store, dir: dir, maxBytes: maxBytes, trees: map[string][]byte{}, pool: inodes.FromContext(ctx)}
 	err = c.run(id)
 	if errors.Is(err, errUnsupported) {
 		c.undo()
@@ -67,6 +68,7 @@ type treeCheckout struct {
 	top      []string // what was created directly in dir, for undo
 	index    bool     // .git/index was written
 	trees    map[string][]byte
+	pool     *inodes.Pool // files and directories made ahead, when the caller has them
 }
 
 // file is a tree's entry that is not a directory, waiting to be written.
@@ -112,13 +114,13 @@ func (c *treeCheckout) run(id string) error {
 	// HEAD last: until it names the commit, the repository is the skeleton git started
 	// from. Replaced whole, as git does, since a git reading the repository meanwhile
 	// (the diff of changed files) must never see it empty.
-	return replaceFile(filepath.Join(c.dir, ".git", "HEAD"), []byte(id+"\n"))
+	return c.replaceFile(filepath.Join(c.dir, ".git", "HEAD"), []byte(id+"\n"))
 }
 
 // replaceFile writes path through a lock file renamed over it.
-func replaceFile(path string, b []byte) error {
+func (c *treeCheckout) replaceFile(path string, b []byte) error {
 	lock := path + ".lock"
-	if err := os.WriteFile(lock, b, 0o644); err != nil {
+	if err := c.pool.WriteFile(lock, b, 0o644); err != nil {
 		return fsError(err)
 	}
 	return fsError(os.Rename(lock, path))
@@ -223,7 +225,7 @@ func ordinaryName(name string) bool {
 }
 
 func (c *treeCheckout) mkdir(p string) error {
-	if err := os.Mkdir(filepath.Join(c.dir, filepath.FromSlash(p)), 0o777); err != nil {
+	if err := c.pool.Mkdir(filepath.Join(c.dir, filepath.FromSlash(p)), 0o777); err != nil {
 		return fsError(err)
 	}
 	c.created(p)
@@ -277,7 +279,7 @@ func (c *treeCheckout) write(f file) error {
 			perm = 0o777
 		}
 		// O_EXCL: never through a symlink, never over another entry.
-		fh, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		fh, err := c.pool.Create(target, perm)
 		if err != nil {
 			return fsError(err)
 		}
@@ -334,7 +336,7 @@ func (c *treeCheckout) writeIndex() error {
 		return errUnsupported // not the skeleton this was written for
 	}
 	c.index = true
-	return replaceFile(index, b.Bytes())
+	return c.replaceFile(index, b.Bytes())
 }
 
 // undo removes what the checkout wrote, leaving the skeleton for git.

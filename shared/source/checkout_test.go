@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/inodes"
 	"github.com/shipgate/shipgate/shared/source/gitserver"
 )
 
@@ -59,24 +60,48 @@ func treeRepo(t *testing.T) (r *gitserver.Repo, commits []string) {
 	return r, []string{c1, c2, c3}
 }
 
-// skeletonDir is a workspace as Fetch hands it to the checkout.
-func skeletonDir(t *testing.T, objects string) string {
+// skeletonDir is a workspace as Fetch hands it to the checkout, made with pool's files
+// and directories (nil: on the spot).
+func skeletonDir(t *testing.T, pool *inodes.Pool, objects string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ws")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeSkeleton(dir, objects, false); err != nil {
+	if err := writeSkeleton(pool, dir, objects, false); err != nil {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// pools are the ways a checkout gets its files: made on the spot, from a pool that runs
+// out part way (the rest made on the spot), and from one that has them all.
+var pools = []struct {
+	name        string
+	files, dirs int
+}{{"on the spot", 0, 0}, {"pool runs out", 4, 2}, {"pool", 64, 16}}
+
+// withPool is a pool of files and dirs made in a directory of the test's beside the
+// workspace; nil for none.
+func withPool(t *testing.T, files, dirs int) *inodes.Pool {
+	t.Helper()
+	if files == 0 && dirs == 0 {
+		return nil
+	}
+	pd := filepath.Join(t.TempDir(), "pool")
+	if err := os.Mkdir(pd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := inodes.Make(pd, files, dirs)
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 // gitCheckout checks commit out in a skeleton with git, as Fetch does when the checkout
 // is left to it.
 func gitCheckout(t *testing.T, objects, commit string) string {
 	t.Helper()
-	dir := skeletonDir(t, objects)
+	dir := skeletonDir(t, nil, objects)
 	g := &gitRun{git: "git", dir: dir, env: New(Options{}).env(filepath.Join(dir, ".git", "no-home"), remote{protocol: "file"}), maxBytes: 1 << 30}
 	if _, err := g.run(context.Background(), "checkout", "-q", "--detach", commit); err != nil {
 		t.Fatal(err)
@@ -88,8 +113,21 @@ func gitCheckout(t *testing.T, objects, commit string) string {
 // modes, contents and symlinks, the same index, HEAD at the commit, a clean status.
 func sameCheckout(t *testing.T, objects, commit string, wantOK bool) {
 	t.Helper()
-	got := skeletonDir(t, objects)
-	ok, err := checkoutTree(context.Background(), objects, got, commit, 1<<30)
+	for _, p := range pools {
+		t.Run(p.name, func(t *testing.T) {
+			pool := withPool(t, p.files, p.dirs)
+			checkedOutAsGitDoes(t, inodes.NewContext(context.Background(), pool), pool, objects, commit, wantOK)
+			if f, d := pool.Held(); pool != nil && wantOK && (f == p.files || d == p.dirs) {
+				t.Errorf("the checkout took nothing from its pool: it still holds %d files and %d directories", f, d)
+			}
+		})
+	}
+}
+
+func checkedOutAsGitDoes(t *testing.T, ctx context.Context, pool *inodes.Pool, objects, commit string, wantOK bool) {
+	t.Helper()
+	got := skeletonDir(t, pool, objects)
+	ok, err := checkoutTree(ctx, objects, got, commit, 1<<30)
 	if err != nil {
 		t.Fatalf("checkoutTree: %v", err)
 	}
@@ -402,19 +440,19 @@ func TestCheckoutTreeStops(t *testing.T) {
 	t.Run("when the context ends", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		ok, err := checkoutTree(ctx, objects, skeletonDir(t, objects), commits[0], 1<<30)
+		ok, err := checkoutTree(ctx, objects, skeletonDir(t, nil, objects), commits[0], 1<<30)
 		if ok || !errors.Is(err, context.Canceled) {
 			t.Errorf("checkoutTree after cancel = %v, %v; want the context's error", ok, err)
 		}
 	})
 	t.Run("past the size limit", func(t *testing.T) {
-		ok, err := checkoutTree(context.Background(), objects, skeletonDir(t, objects), commits[0], 1000)
+		ok, err := checkoutTree(context.Background(), objects, skeletonDir(t, nil, objects), commits[0], 1000)
 		if ok || !errors.Is(err, errTooLarge) {
 			t.Errorf("checkoutTree over the limit = %v, %v; want errTooLarge", ok, err)
 		}
 	})
 	t.Run("on a workspace that already has an index", func(t *testing.T) {
-		dir := skeletonDir(t, objects)
+		dir := skeletonDir(t, nil, objects)
 		index := filepath.Join(dir, ".git", "index")
 		if err := os.WriteFile(index, []byte("not ours"), 0o644); err != nil {
 			t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/inodes"
 )
 
 // Defaults for Options.
@@ -177,7 +178,7 @@ func (f *Fetcher) Fetch(ctx context.Context, push domain.Push, dir string) (Resu
 	if objects != "" {
 		// A local push needs no fetch, so `git init` would be the slowest step left:
 		// the repository it makes is a few files, written here directly.
-		if err := writeSkeleton(dir, objects, len(push.Commit) == 64); err != nil {
+		if err := writeSkeleton(inodes.FromContext(ctx), dir, objects, len(push.Commit) == 64); err != nil {
 			return fail(err)
 		}
 		tree := objects
@@ -303,13 +304,13 @@ func localObjects(push domain.Push, rem remote) string {
 // alternates instead of fetched: nothing is packed, copied or indexed, so a local push
 // reaches the build commands in a few milliseconds. The repository must stay where it is
 // while the run lasts, which holds for the watched repository of local mode.
-func writeSkeleton(dir, objects string, sha256 bool) error {
+func writeSkeleton(pool *inodes.Pool, dir, objects string, sha256 bool) error {
 	gd := filepath.Join(dir, ".git")
 	// Only the directories git needs to recognise the repository and find the borrowed
 	// objects, parents first so each is one mkdir: creating entries is the dearest part of
 	// this step, and git makes refs/heads, objects/pack and the like when it writes there.
 	for _, d := range []string{"", "objects", "objects/info", "refs"} {
-		if err := os.Mkdir(filepath.Join(gd, filepath.FromSlash(d)), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := pool.Mkdir(filepath.Join(gd, filepath.FromSlash(d)), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("source: %w", err)
 		}
 	}
@@ -325,7 +326,7 @@ func writeSkeleton(dir, objects string, sha256 bool) error {
 		{"objects/info/alternates", objects + "\n"},
 	}
 	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(gd, filepath.FromSlash(f.name)), []byte(f.body), 0o644); err != nil {
+		if err := pool.WriteFile(filepath.Join(gd, filepath.FromSlash(f.name)), []byte(f.body), 0o644); err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
 	}

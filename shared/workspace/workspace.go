@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"github.com/shipgate/shipgate/shared/artifact"
+	"github.com/shipgate/shipgate/shared/inodes"
 )
 
 // A gzip writer at BestSpeed holds over a megabyte of compressor state, and a reader
@@ -88,12 +89,25 @@ func Restore(ctx context.Context, s *artifact.Store, key, dir string) error {
 // everything). Stage needs the artifacts, not the whole tree and its .git: skipping the
 // rest saves most of the file system work.
 func RestoreMatching(ctx context.Context, s *artifact.Store, key, dir string, keep func(rel string) bool) error {
+	return RestoreWith(ctx, s, key, dir, RestoreOptions{Keep: keep})
+}
+
+// RestoreOptions are RestoreWith's.
+type RestoreOptions struct {
+	// Keep, when set, selects the regular files to extract (see RestoreMatching).
+	Keep func(rel string) bool
+	// Inodes supplies the files and directories made ahead (nil: made on the spot).
+	Inodes *inodes.Pool
+}
+
+// RestoreWith is RestoreMatching with options.
+func RestoreWith(ctx context.Context, s *artifact.Store, key, dir string, o RestoreOptions) error {
 	body, _, err := s.Open(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	if err := extract(body, dir, keep); err != nil {
+	if err := extract(body, dir, o.Keep, o.Inodes); err != nil {
 		return fmt.Errorf("restore workspace from %s: %w", key, err)
 	}
 	return nil
@@ -175,9 +189,9 @@ func Write(w io.Writer, dir string) error {
 // Extract reads a tar.gz written by Write into dir. Entries that would land outside dir
 // (absolute paths, "..", or a path through a symlink the archive created) are refused:
 // the archive's content comes from user code.
-func Extract(r io.Reader, dir string) error { return extract(r, dir, nil) }
+func Extract(r io.Reader, dir string) error { return extract(r, dir, nil, nil) }
 
-func extract(r io.Reader, dir string, keep func(rel string) bool) error {
+func extract(r io.Reader, dir string, keep func(rel string) bool, pool *inodes.Pool) error {
 	zr, _ := readers.Get().(*gzip.Reader)
 	if zr == nil {
 		var err error
@@ -197,7 +211,7 @@ func extract(r io.Reader, dir string, keep func(rel string) bool) error {
 		if made[p] {
 			return nil
 		}
-		if err := os.MkdirAll(p, 0o755); err != nil {
+		if err := pool.MkdirAll(p, 0o755); err != nil {
 			return err
 		}
 		made[p] = true
@@ -244,7 +258,12 @@ func extract(r io.Reader, dir string, keep func(rel string) bool) error {
 			if err := mkdirAll(filepath.Dir(target)); err != nil {
 				return err
 			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o200)
+			// A file of the pool's when the name is free; otherwise (a later entry of the
+			// same name) the one there is truncated, as it always was.
+			f, err := pool.Create(target, mode|0o200)
+			if errors.Is(err, fs.ErrExist) {
+				f, err = os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o200)
+			}
 			if err != nil {
 				return err
 			}

@@ -93,6 +93,26 @@ func (p *Pool) WriteFile(path string, data []byte, perm fs.FileMode) error {
 	return err
 }
 
+// Publish makes a file at path holding data that readers of the directory see whole or
+// not at all: a file from p is written while it has no name and then linked at path;
+// made on the spot, it is written under a temporary name and renamed to path. path must
+// not exist (a link never replaces; a rename would, so the caller must pick new names).
+func (p *Pool) Publish(path string, data []byte, perm fs.FileMode) error {
+	if p.publish(path, data, perm) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	p.madeOnTheSpot(false)
+	return nil
+}
+
 type ctxKey struct{}
 
 // NewContext returns ctx carrying p, for code that makes files a few calls down (a

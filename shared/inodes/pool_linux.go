@@ -167,22 +167,11 @@ func (p *Pool) madeOnTheSpot(dir bool) {
 // create links a file of the pool at path. false: nothing was made, and the caller
 // makes it on the spot (which also gives the error the os call gives).
 func (p *Pool) create(path string, perm fs.FileMode) (*os.File, bool) {
-	if p == nil || perm&^fs.ModePerm != 0 {
+	fd, ok := p.take(perm)
+	if !ok {
 		return nil, false
 	}
-	p.mu.Lock()
-	if len(p.files) == 0 {
-		p.mu.Unlock()
-		return nil, false
-	}
-	fd := p.files[len(p.files)-1]
-	p.files = p.files[:len(p.files)-1]
-	p.wantF++
-	p.mu.Unlock()
-	// AT_SYMLINK_FOLLOW on /proc/self/fd/N names the open file itself; linkat never
-	// follows a symlink at path and fails if anything is there, as O_EXCL does.
-	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
-	if err != nil {
+	if err := link(fd, path); err != nil {
 		p.putBack(fd, path, err)
 		return nil, false
 	}
@@ -192,6 +181,64 @@ func (p *Pool) create(path string, perm fs.FileMode) (*os.File, bool) {
 	// A new file's times are when it was made; this one was made ahead.
 	unix.Futimes(fd, nil)
 	return os.NewFile(uintptr(fd), path), true
+}
+
+// publish writes data into a file of the pool and then links it at path; false as for
+// create.
+func (p *Pool) publish(path string, data []byte, perm fs.FileMode) bool {
+	fd, ok := p.take(perm)
+	if !ok {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), path)
+	if want := perm &^ p.umask; want != p.fileMode {
+		f.Chmod(want)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close() // the file was never named: it is freed
+		p.gaveUp()
+		return false
+	}
+	if len(data) == 0 {
+		unix.Futimes(fd, nil)
+	}
+	if err := link(fd, path); err != nil {
+		f.Close()
+		p.gaveUp()
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// link names the unnamed file fd at path. AT_SYMLINK_FOLLOW on /proc/self/fd/N names
+// the open file itself; linkat never follows a symlink at path and fails if anything is
+// there, as O_EXCL does.
+func link(fd int, path string) error {
+	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+}
+
+// gaveUp uncounts a file taken and not handed out (counted again when made on the spot).
+func (p *Pool) gaveUp() {
+	p.mu.Lock()
+	p.wantF--
+	p.mu.Unlock()
+}
+
+// take takes a file from the pool for one of mode perm.
+func (p *Pool) take(perm fs.FileMode) (int, bool) {
+	if p == nil || perm&^fs.ModePerm != 0 {
+		return -1, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.files) == 0 {
+		return -1, false
+	}
+	fd := p.files[len(p.files)-1]
+	p.files = p.files[:len(p.files)-1]
+	p.wantF++
+	return fd, true
 }
 
 // putBack keeps a file whose link failed because of the target (it exists, its parent

@@ -312,3 +312,29 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	}
 }
+
+// TestPublish: a published file appears with its whole content and the mode asked for,
+// from the pool or made on the spot under a temporary name, and nothing else is left.
+func TestPublish(t *testing.T) {
+	for _, size := range []int{0, 1} {
+		t.Run(fmt.Sprintf("pool of %d", size), func(t *testing.T) {
+			p, ws := ahead(t, size, 0)
+			for i, body := range []string{"message one", ""} {
+				path := filepath.Join(ws, fmt.Sprintf("m%d.eml", i))
+				if err := p.Publish(path, []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				fi, err := os.Stat(path)
+				if b, _ := os.ReadFile(path); err != nil || string(b) != body || fi.Mode() != 0o600 {
+					t.Errorf("%s: %q, %v, %v; want %q, -rw-------", path, b, fi, err, body)
+				}
+			}
+			if f, _ := p.Wanted(); f != 2 {
+				t.Errorf("Wanted = %d files, want 2", f)
+			}
+			if es, _ := os.ReadDir(ws); len(es) != 2 {
+				t.Errorf("the directory holds %v, want the two messages only", es)
+			}
+		})
+	}
+}

@@ -288,6 +288,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// A run sends two messages (the approval request, the result): their files are
+	// made ahead, off the run's path.
+	outbox.KeepFilesAhead(2)
+	s.closers = append(s.closers, outbox.Close)
 	deps.Notify = outbox
 	if deps.SigningKey, err = gate.LoadOrCreateKeyFile(s.Data.SigningKey()); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/shared/inodes"
 )
 
 func TestOutboxWritesParsableMail(t *testing.T) {
@@ -28,79 +31,111 @@ func TestOutboxWritesParsableMail(t *testing.T) {
 			[]string{"text/plain"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			var term bytes.Buffer
-			o, err := NewOutbox(filepath.Join(dir, "outbox"), &term)
+		// With files kept ahead (where the temporary directory is not a tmpfs), the
+		// message is the same, and it came from them.
+		for _, ahead := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/ahead=%v", tc.name, ahead), func(t *testing.T) {
+				outboxWritesParsableMail(t, tc.msg, tc.wantParts, ahead)
+			})
+		}
+	}
+}
+
+func outboxWritesParsableMail(t *testing.T, msg Message, wantParts []string, ahead bool) {
+	dir := t.TempDir()
+	var term bytes.Buffer
+	o, err := NewOutbox(filepath.Join(dir, "outbox"), &term)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if ahead {
+		if !inodes.Worthwhile(o.Dir) {
+			t.Skip("the temporary directory is a tmpfs: no files are kept ahead there")
+		}
+		o.KeepFilesAhead(2)
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			if f, _ := o.ahead.Held(); f == 2 {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("the outbox holds %d files ahead after 5 s, want 2", f)
+			}
+		}
+	}
+	o.Now = func() time.Time { return time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC) }
+	if err := o.Send(context.Background(), msg); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if f, _ := o.ahead.Wanted(); ahead && f != 1 {
+		t.Errorf("the message took %d files from those kept ahead, want 1", f)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "outbox"))
+	if len(entries) != 1 {
+		t.Fatalf("the outbox holds %v, want one .eml file", entries)
+	}
+	if fi, err := entries[0].Info(); err != nil || fi.Mode() != 0o600 {
+		t.Errorf("the message's mode is %v (%v), want -rw------- (it carries approval links)", fi.Mode(), err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("got %d .eml files, want 1", len(files))
+	}
+	raw, _ := os.ReadFile(files[0])
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("not RFC 5322: %v", err)
+	}
+	subj, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil || subj != msg.Subject {
+		t.Errorf("subject: got %q (%v), want %q", subj, err, msg.Subject)
+	}
+	to, err := m.Header.AddressList("To")
+	if err != nil || len(to) != len(msg.To) {
+		t.Errorf("To: got %v (%v), want %v", to, err, msg.To)
+	}
+	if _, err := m.Header.Date(); err != nil {
+		t.Errorf("Date header: %v", err)
+	}
+	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	var got []string
+	var bodies []string
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(m.Body, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.Now = func() time.Time { return time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC) }
-			if err := o.Send(context.Background(), tc.msg); err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
-			if len(files) != 1 {
-				t.Fatalf("got %d .eml files, want 1", len(files))
-			}
-			raw, _ := os.ReadFile(files[0])
-			m, err := mail.ReadMessage(bytes.NewReader(raw))
-			if err != nil {
-				t.Fatalf("not RFC 5322: %v", err)
-			}
-			subj, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
-			if err != nil || subj != tc.msg.Subject {
-				t.Errorf("subject: got %q (%v), want %q", subj, err, tc.msg.Subject)
-			}
-			to, err := m.Header.AddressList("To")
-			if err != nil || len(to) != len(tc.msg.To) {
-				t.Errorf("To: got %v (%v), want %v", to, err, tc.msg.To)
-			}
-			if _, err := m.Header.Date(); err != nil {
-				t.Errorf("Date header: %v", err)
-			}
-			mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
-			var got []string
-			var bodies []string
-			if strings.HasPrefix(mt, "multipart/") {
-				mr := multipart.NewReader(m.Body, params["boundary"])
-				for {
-					p, err := mr.NextPart()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-					got = append(got, ct)
-					b, _ := io.ReadAll(p) // multipart decodes quoted-printable itself
-					bodies = append(bodies, string(b))
-				}
-			} else {
-				got = append(got, mt)
-				b, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
-				bodies = append(bodies, string(b))
-			}
-			if strings.Join(got, ",") != strings.Join(tc.wantParts, ",") {
-				t.Errorf("parts: got %v, want %v", got, tc.wantParts)
-			}
-			if !strings.Contains(strings.ReplaceAll(bodies[0], "\r\n", "\n"), tc.msg.Text) {
-				t.Errorf("text part: got %q, want it to contain %q", bodies[0], tc.msg.Text)
-			}
-			for _, line := range strings.Split(string(raw), "\r\n") {
-				if len(line) > 998 {
-					t.Errorf("line longer than RFC 5322 allows: %d", len(line))
-				}
-			}
-			lines := strings.Split(strings.TrimSpace(term.String()), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tc.msg.To[0]) {
-				t.Errorf("terminal summary: got %q, want one line naming %s", term.String(), tc.msg.To[0])
-			}
-			if len(tc.msg.Links) > 0 && !strings.Contains(lines[0], tc.msg.Links[0]) {
-				t.Errorf("terminal summary %q lacks the link", lines[0])
-			}
-		})
+			ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+			got = append(got, ct)
+			b, _ := io.ReadAll(p) // multipart decodes quoted-printable itself
+			bodies = append(bodies, string(b))
+		}
+	} else {
+		got = append(got, mt)
+		b, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+		bodies = append(bodies, string(b))
+	}
+	if strings.Join(got, ",") != strings.Join(wantParts, ",") {
+		t.Errorf("parts: got %v, want %v", got, wantParts)
+	}
+	if !strings.Contains(strings.ReplaceAll(bodies[0], "\r\n", "\n"), msg.Text) {
+		t.Errorf("text part: got %q, want it to contain %q", bodies[0], msg.Text)
+	}
+	for _, line := range strings.Split(string(raw), "\r\n") {
+		if len(line) > 998 {
+			t.Errorf("line longer than RFC 5322 allows: %d", len(line))
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(term.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], msg.To[0]) {
+		t.Errorf("terminal summary: got %q, want one line naming %s", term.String(), msg.To[0])
+	}
+	if len(msg.Links) > 0 && !strings.Contains(lines[0], msg.Links[0]) {
+		t.Errorf("terminal summary %q lacks the link", lines[0])
 	}
 }
 

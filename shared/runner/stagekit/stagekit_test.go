@@ -3,6 +3,7 @@ package stagekit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/shipgate/shipgate/shared/app"
 	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/inodes"
 	"github.com/shipgate/shipgate/shared/runner"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
 )
@@ -312,4 +314,63 @@ func waitForSpare(t *testing.T, parent string) string {
 	}
 	t.Fatal("no set was made ahead")
 	return ""
+}
+
+// TestScratchSetsComeWithFilesMadeAhead: where the file system makes it worthwhile, a set
+// made ahead holds a pool of files and directories for what the stage writes into it,
+// sized by what the set before last was asked for; closing leaves nothing behind.
+func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
+	parent := t.TempDir()
+	if !inodes.Worthwhile(parent) {
+		t.Skip("the temporary directory is a tmpfs: sets get no pool there")
+	}
+	s := stagekit.NewScratch(parent, "test")
+	held := func(d stagekit.Dirs) [2]int { f, n := d.Inodes.Held(); return [2]int{f, n} }
+	stagekit.WaitSpare(t, s)
+	d1, err := s.Dirs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := held(d1); got != [2]int{16, 8} {
+		t.Fatalf("the first set's pool holds %v files and directories, want [16 8]", got)
+	}
+	// The stage writes three files and two directories; a restore would do the same.
+	for i := range 3 {
+		if err := d1.Inodes.WriteFile(filepath.Join(d1.Workspace, fmt.Sprint("f", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d1.Inodes.MkdirAll(filepath.Join(d1.Workspace, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := held(d1); got != [2]int{13, 6} {
+		t.Fatalf("after the stage the pool holds %v, want [13 6]", got)
+	}
+	// The next set was made while d1 was in use, before its needs were known.
+	stagekit.WaitSpare(t, s)
+	d1.Remove()
+	d2, err := s.Dirs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := held(d2); got != [2]int{16, 8} {
+		t.Fatalf("the second set's pool holds %v, want [16 8]", got)
+	}
+	stagekit.WaitSpare(t, s)
+	d2.Remove()
+	d3, err := s.Dirs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three files and two directories were asked of d1's pool: a quarter more, and two.
+	if got := held(d3); got != [2]int{5, 4} {
+		t.Fatalf("the third set's pool holds %v, want [5 4]", got)
+	}
+	d3.Remove()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := os.ReadDir(parent); len(es) != 0 {
+		t.Fatalf("after Close the scratch directory holds %v", es)
+	}
 }

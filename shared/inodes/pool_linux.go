@@ -31,6 +31,26 @@ type Pool struct {
 	noMove  bool // likewise for renaming directories
 	dirSeq  int
 	closing bool
+	// stock, when set, is where p's files come from (FilesFrom); p holds none itself.
+	stock *Pool
+}
+
+// FilesFrom makes p hand out files from q instead of files of its own: a pool of
+// directories made with each workspace can then share one stock of files with the
+// others, which outlives them (an unnamed file belongs to no directory, only to its file
+// system, which q's and p's must share). Call it before p is used.
+func (p *Pool) FilesFrom(q *Pool) {
+	if p != nil && q != p {
+		p.stock = q
+	}
+}
+
+// src is the pool p's files come from.
+func (p *Pool) src() *Pool {
+	if p.stock != nil {
+		return p.stock
+	}
+	return p
 }
 
 // Worthwhile reports whether a Pool in dir can save anything: Linux, and not a tmpfs
@@ -67,7 +87,7 @@ func (p *Pool) Refill(files, dirs int) {
 	}
 	p.mu.Lock()
 	needF, needD := files-len(p.files), dirs-len(p.dirs)
-	if p.noLink || p.closing {
+	if p.noLink || p.closing || p.stock != nil {
 		needF = 0
 	}
 	if p.noMove || p.closing {
@@ -109,9 +129,15 @@ func (p *Pool) Held() (files, dirs int) {
 	if p == nil {
 		return 0, 0
 	}
+	if p.stock != nil {
+		files, _ = p.stock.Held()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.files), len(p.dirs)
+	if p.stock == nil {
+		files = len(p.files)
+	}
+	return files, len(p.dirs)
 }
 
 // Wanted is how many files and directories were asked of p, whether it had them or
@@ -175,8 +201,8 @@ func (p *Pool) create(path string, perm fs.FileMode) (*os.File, bool) {
 		p.putBack(fd, path, err)
 		return nil, false
 	}
-	if want := perm &^ p.umask; want != p.fileMode {
-		unix.Fchmod(fd, uint32(want))
+	if s := p.src(); perm&^s.umask != s.fileMode {
+		unix.Fchmod(fd, uint32(perm&^s.umask))
 	}
 	// A new file's times are when it was made; this one was made ahead.
 	unix.Futimes(fd, nil)
@@ -191,8 +217,8 @@ func (p *Pool) publish(path string, data []byte, perm fs.FileMode) bool {
 		return false
 	}
 	f := os.NewFile(uintptr(fd), path)
-	if want := perm &^ p.umask; want != p.fileMode {
-		f.Chmod(want)
+	if s := p.src(); perm&^s.umask != s.fileMode {
+		f.Chmod(perm &^ s.umask)
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close() // the file was never named: it is freed
@@ -225,19 +251,23 @@ func (p *Pool) gaveUp() {
 	p.mu.Unlock()
 }
 
-// take takes a file from the pool for one of mode perm.
+// take takes a file from the pool (or its stock) for one of mode perm.
 func (p *Pool) take(perm fs.FileMode) (int, bool) {
 	if p == nil || perm&^fs.ModePerm != 0 {
 		return -1, false
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.files) == 0 {
+	s := p.src()
+	s.mu.Lock()
+	if len(s.files) == 0 {
+		s.mu.Unlock()
 		return -1, false
 	}
-	fd := p.files[len(p.files)-1]
-	p.files = p.files[:len(p.files)-1]
+	fd := s.files[len(s.files)-1]
+	s.files = s.files[:len(s.files)-1]
+	s.mu.Unlock()
+	p.mu.Lock()
 	p.wantF++
+	p.mu.Unlock()
 	return fd, true
 }
 
@@ -246,9 +276,10 @@ func (p *Pool) take(perm fs.FileMode) (int, bool) {
 // is the pool's: the file system or /proc does not allow it.
 func (p *Pool) putBack(fd int, path string, err error) {
 	targets := targetsFault(err) || (errors.Is(err, syscall.ENOENT) && !parentExists(path))
+	p.gaveUp() // counted again when made on the spot
+	p = p.src()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.wantF-- // counted again when made on the spot
 	if targets && !p.closing {
 		p.files = append(p.files, fd)
 		return

@@ -338,3 +338,45 @@ func TestPublish(t *testing.T) {
 		})
 	}
 }
+
+// TestFilesFromAStock: a pool given a stock hands out the stock's files and its own
+// directories, counts what it was asked for, and closing it leaves the stock's files.
+func TestFilesFromAStock(t *testing.T) {
+	stock, ws := ahead(t, 3, 0)
+	pd := filepath.Join(filepath.Dir(ws), "set")
+	if err := os.Mkdir(pd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := Make(pd, 0, 2)
+	p.FilesFrom(stock)
+	if f, d := p.Held(); f != 3 || d != 2 {
+		t.Fatalf("Held = %d, %d; want the stock's 3 files and 2 directories", f, d)
+	}
+	if err := p.WriteFile(filepath.Join(ws, "f"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(ws, "f")); err != nil || fi.Mode().Perm() != 0o755&^currentUmask() {
+		t.Errorf("f: %v, %v", fi, err)
+	}
+	if err := p.Mkdir(filepath.Join(ws, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if f, d := p.Wanted(); f != 1 || d != 1 {
+		t.Errorf("Wanted = %d, %d; want 1, 1", f, d)
+	}
+	if f, _ := stock.Wanted(); f != 0 {
+		t.Errorf("the stock counted %d files asked of the pool", f)
+	}
+	p.Refill(5, 2) // its files are the stock's to make
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := stock.Held(); f != 2 {
+		t.Errorf("the stock holds %d files after the pool closed, want 2", f)
+	}
+}
+
+func currentUmask() fs.FileMode {
+	m, _ := umask()
+	return m
+}

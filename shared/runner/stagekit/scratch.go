@@ -56,10 +56,11 @@ func (d Dirs) Remove() {
 // Scratch hands out one stage handler's scratch directories where making and removing
 // directories is slow (a disk-backed /tmp: on the VM this was measured on, each new
 // directory or file costs 0.2-0.4 ms and each removed one 0.2, most of a small stage's
-// file work). It makes the next set ahead, while the stage runs, with a pool of the files
-// and directories the stage wrote last time (inodes.Pool, where the file system makes
-// that worthwhile), and removes a used set after the stage has reported, both in the
-// background and the making at a low CPU priority. The guarantees of Remove still hold
+// file work). It makes the next set ahead, while the stage runs, with the directories
+// the stage made last time (inodes.Pool, where the file system makes that worthwhile)
+// and a stock of files the sets share, which unused files outlive; and it removes a used
+// set after the stage has reported and tops the stock up. All of it is done in the
+// background, the making at a low CPU priority. The guarantees of Remove still hold
 // where it matters: Dirs waits until every set this Scratch was given back is gone
 // before handing out another, so a handler never holds a used workspace beside the ones
 // its running invocations have, and Close waits for all of it. A set made ahead is
@@ -74,13 +75,15 @@ type Scratch struct {
 	removing      map[chan struct{}]bool // one per removal under way, closed when it ends
 	spare         chan spareSet          // holds at most one set made ahead
 	making        chan struct{}          // closed when the set being made ahead is ready; nil: none
-	// How many files and directories the next set's pool holds: what the last set
-	// given back was asked for, with some room.
+	// How many files the stock and how many directories the next set's pool hold: what
+	// the last set given back was asked for, and one more.
 	poolFiles, poolDirs int
+	files               *inodes.Pool  // the stock of unnamed files; nil: none kept
+	stocking            chan struct{} // closed when the stock's topping up ends; nil: none under way
 }
 
-// The first pool's size, enough for a small repository's checkout with its .git, and
-// the bounds on later ones: each file held is an open descriptor.
+// The first sizes, enough for a small repository's checkout with its .git, and the
+// bounds on later ones: each file held is an open descriptor.
 const (
 	firstPoolFiles, firstPoolDirs = 16, 8
 	maxPoolFiles, maxPoolDirs     = 256, 64
@@ -99,10 +102,36 @@ type spareSet struct {
 func NewScratch(parent, stage string) *Scratch {
 	s := &Scratch{parent: parent, stage: stage, spare: make(chan spareSet, 1), removing: map[chan struct{}]bool{},
 		poolFiles: firstPoolFiles, poolDirs: firstPoolDirs}
+	dir := parent
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if inodes.Worthwhile(dir) {
+		// Unnamed files made in parent, linked later into the sets beneath it.
+		s.files = inodes.Make(dir, 0, 0)
+	}
 	s.mu.Lock()
 	s.makeAhead()
+	s.stock()
 	s.mu.Unlock()
 	return s
+}
+
+// stock tops the stock of files up to poolFiles, unless that is under way. s.mu is held.
+func (s *Scratch) stock() {
+	if s.files == nil || s.stocking != nil || s.closed {
+		return
+	}
+	done := make(chan struct{})
+	s.stocking = done
+	files := s.poolFiles
+	background.Go(func() {
+		defer close(done)
+		s.files.Refill(files, 0)
+		s.mu.Lock()
+		s.stocking = nil
+		s.mu.Unlock()
+	})
 }
 
 // Dirs waits for the sets given back to be gone, then hands out a set: the one made
@@ -147,14 +176,15 @@ func (s *Scratch) makeAhead() {
 	}
 	done := make(chan struct{})
 	s.making = done
-	files, dirs := s.poolFiles, s.poolDirs
+	dirs := s.poolDirs
 	// At a low priority: the set is made while a stage runs, and must not take the CPU
 	// from it. Nobody waits for it: Dirs makes a set itself when this one is not ready.
 	background.Go(func() {
 		defer close(done)
 		d, err := NewDirs(s.parent, s.stage)
-		if err == nil && inodes.Worthwhile(d.root) {
-			d.Inodes = inodes.Make(d.root, files, dirs)
+		if err == nil && s.files != nil {
+			d.Inodes = inodes.Make(d.root, 0, dirs)
+			d.Inodes.FilesFrom(s.files)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -238,8 +268,8 @@ func (s *Scratch) remove(d Dirs) {
 	defer s.mu.Unlock()
 	if d.Inodes != nil {
 		files, dirs := d.Inodes.Wanted()
-		s.poolFiles = min(max(files+files/4+2, 2), maxPoolFiles)
-		s.poolDirs = min(max(dirs+dirs/4+2, 2), maxPoolDirs)
+		s.poolFiles = min(files+1, maxPoolFiles)
+		s.poolDirs = min(dirs+1, maxPoolDirs)
 	}
 	if s.closed {
 		d.Inodes.Close()
@@ -249,10 +279,11 @@ func (s *Scratch) remove(d Dirs) {
 	done := make(chan struct{})
 	s.removing[done] = true
 	go func() {
-		d.Inodes.Close() // the unused files are freed as their descriptors close
+		d.Inodes.Close() // its unused directories; the files it did not use stay in stock
 		os.RemoveAll(d.root)
 		s.mu.Lock()
 		delete(s.removing, done)
+		s.stock()
 		s.mu.Unlock()
 		close(done)
 	}()
@@ -263,12 +294,16 @@ func (s *Scratch) remove(d Dirs) {
 func (s *Scratch) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	making := s.making
+	making, stocking := s.making, s.stocking
 	s.mu.Unlock()
 	s.waitRemovals() // later ones are made in the foreground
 	if making != nil {
 		<-making // a set being made now is removed by its maker, which sees s.closed
 	}
+	if stocking != nil {
+		<-stocking
+	}
+	s.files.Close()
 	select {
 	case sp := <-s.spare:
 		sp.d.Inodes.Close()

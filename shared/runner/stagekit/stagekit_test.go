@@ -317,8 +317,9 @@ func waitForSpare(t *testing.T, parent string) string {
 }
 
 // TestScratchSetsComeWithFilesMadeAhead: where the file system makes it worthwhile, a set
-// made ahead holds a pool of files and directories for what the stage writes into it,
-// sized by what the set before last was asked for; closing leaves nothing behind.
+// made ahead comes with directories made ahead and a stock of unnamed files that the
+// sets share, sized by what the last set given back was asked for; files a set did not
+// use stay for the next; closing leaves nothing behind.
 func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	parent := t.TempDir()
 	if !inodes.Worthwhile(parent) {
@@ -327,12 +328,13 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	s := stagekit.NewScratch(parent, "test")
 	held := func(d stagekit.Dirs) [2]int { f, n := d.Inodes.Held(); return [2]int{f, n} }
 	stagekit.WaitSpare(t, s)
+	stagekit.WaitStock(t, s, 16)
 	d1, err := s.Dirs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := held(d1); got != [2]int{16, 8} {
-		t.Fatalf("the first set's pool holds %v files and directories, want [16 8]", got)
+		t.Fatalf("the first set holds %v files and directories, want [16 8]", got)
 	}
 	// The stage writes three files and two directories; a restore would do the same.
 	for i := range 3 {
@@ -344,17 +346,18 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := held(d1); got != [2]int{13, 6} {
-		t.Fatalf("after the stage the pool holds %v, want [13 6]", got)
+		t.Fatalf("after the stage the set holds %v, want [13 6]", got)
 	}
-	// The next set was made while d1 was in use, before its needs were known.
+	// The next set was made while d1 was in use, before its needs were known; the
+	// files d1 left are still in stock, more than the four the next stage wants.
 	stagekit.WaitSpare(t, s)
 	d1.Remove()
 	d2, err := s.Dirs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := held(d2); got != [2]int{16, 8} {
-		t.Fatalf("the second set's pool holds %v, want [16 8]", got)
+	if got := held(d2); got != [2]int{13, 8} {
+		t.Fatalf("the second set holds %v, want [13 8]", got)
 	}
 	stagekit.WaitSpare(t, s)
 	d2.Remove()
@@ -362,9 +365,9 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Three files and two directories were asked of d1's pool: a quarter more, and two.
-	if got := held(d3); got != [2]int{5, 4} {
-		t.Fatalf("the third set's pool holds %v, want [5 4]", got)
+	// Two directories were asked of d1's pool: the set after d2 holds three.
+	if got := held(d3); got != [2]int{13, 3} {
+		t.Fatalf("the third set holds %v, want [13 3]", got)
 	}
 	d3.Remove()
 	if err := s.Close(); err != nil {
@@ -372,5 +375,8 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	}
 	if es, _ := os.ReadDir(parent); len(es) != 0 {
 		t.Fatalf("after Close the scratch directory holds %v", es)
+	}
+	if got := held(d3); got != [2]int{0, 0} {
+		t.Errorf("after Close the stock holds %v", got)
 	}
 }

@@ -2,9 +2,10 @@
 // straight to their http.Handler in the same process, and everything else to the
 // network. Local mode runs the Lambda handlers in the process that also serves the
 // DynamoDB, S3 and Step Functions stand-ins; through this transport their AWS SDK
-// clients send the very same requests (signed, serialized, with their headers and
-// bodies) and read the very same responses, without a loopback socket, a kernel round
-// trip and two goroutine wake-ups per call. Anything outside the process (the CLI, the
+// clients send the very same requests (serialized, with their headers and bodies) and
+// read the very same responses, without a loopback socket, a kernel round trip and two
+// goroutine wake-ups per call. (Local mode sends them unsigned: the stand-ins accept
+// any signature.) Anything outside the process (the CLI, the
 // AWS CLI, a browser) still reaches the stand-ins over TCP.
 package inproc
 

@@ -26,6 +26,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipgate/shipgate/shared/inodes"
 )
 
 // ZeroSHA is the "no commit" object id git uses for created and deleted refs.
@@ -45,6 +47,10 @@ type Options struct {
 	Repo string
 	// StateFile keeps the refs seen last; empty means "do not remember across restarts".
 	StateFile string
+	// Files, when set, supplies the state file's new versions made ahead (a pool on the
+	// state file's file system that keeps itself filled): saving after a push then makes
+	// no new file while the push's run starts.
+	Files *inodes.Pool
 	// Interval between rescans; 0 means 500ms.
 	Interval time.Duration
 	// OnChange is called, in order and from one goroutine, for each change. A change it
@@ -236,11 +242,7 @@ func (w *Watcher) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := w.o.StateFile + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, w.o.StateFile)
+	return w.o.Files.Replace(w.o.StateFile, b, 0o600)
 }
 
 // ReadRefs reads branch and tag refs straight from the files (no git process: it runs

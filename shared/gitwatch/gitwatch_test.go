@@ -12,6 +12,7 @@ import (
 
 	"github.com/shipgate/shipgate/shared/gittest"
 	"github.com/shipgate/shipgate/shared/gitwatch"
+	"github.com/shipgate/shipgate/shared/inodes"
 )
 
 // newPushPair makes a bare repository and a clone to push from.
@@ -263,5 +264,34 @@ func TestARetryWaitEndsWhenTheRefMoves(t *testing.T) {
 	want := gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}
 	if len(got) != 2 || got[0] != want || got[1] != want {
 		t.Fatalf("reported %+v, want %+v twice", got, want)
+	}
+}
+
+// TestStateSavedFromFilesMadeAhead: with files made ahead, the state file is saved from
+// them, and a watcher started on it later has nothing new to report.
+func TestStateSavedFromFilesMadeAhead(t *testing.T) {
+	bare, state, first, second := pushedWhileStopped(t)
+	files := inodes.Make(filepath.Dir(state), 2, 0)
+	defer files.Close()
+	var got []gitwatch.Change
+	w, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, Files: files, OnChange: func(c gitwatch.Change) error { got = append(got, c); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Scan()
+	if want := (gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}); len(got) != 1 || got[0] != want {
+		t.Fatalf("changes = %+v, want [%+v]", got, want)
+	}
+	if n, _ := files.Wanted(); inodes.Worthwhile(filepath.Dir(state)) && n != 1 {
+		t.Errorf("the save took %d files made ahead, want 1", n)
+	}
+	var again []gitwatch.Change
+	w2, err := gitwatch.New(gitwatch.Options{Repo: bare, StateFile: state, OnChange: func(c gitwatch.Change) error { again = append(again, c); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Scan()
+	if len(again) != 0 {
+		t.Fatalf("a watcher started on the saved state reported %+v", again)
 	}
 }

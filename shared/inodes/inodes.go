@@ -113,6 +113,24 @@ func (p *Pool) Publish(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
+// Replace makes path hold data, replacing what is there, so that readers see the old
+// file or the new one, never a mix: the new file is published under a temporary name
+// and renamed over path.
+func (p *Pool) Replace(path string, data []byte, perm fs.FileMode) error {
+	tmp := path + ".tmp"
+	if !p.publish(tmp, data, perm) {
+		if err := os.WriteFile(tmp, data, perm); err != nil {
+			return err
+		}
+		p.madeOnTheSpot(false)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
 type ctxKey struct{}
 
 // NewContext returns ctx carrying p, for code that makes files a few calls down (a

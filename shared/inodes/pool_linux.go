@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipgate/shipgate/shared/background"
 )
 
 // Pool holds files and directories made ahead in one directory. Its methods are safe
@@ -33,6 +35,39 @@ type Pool struct {
 	closing bool
 	// stock, when set, is where p's files come from (FilesFrom); p holds none itself.
 	stock *Pool
+	// keep is how many files p tops itself up to after handing one out (KeepFilled).
+	keep      int
+	refilling bool
+}
+
+// KeepFilled has p make files, in the background at a low priority, until it holds n,
+// now and whenever it has handed one out: for a directory written now and then (an
+// outbox, a state file) whose files are made ahead of each write.
+func (p *Pool) KeepFilled(n int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.keep = n
+	p.mu.Unlock()
+	p.topUp()
+}
+
+// topUp starts making files up to keep, unless that is under way or not asked for.
+func (p *Pool) topUp() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keep <= len(p.files) || p.refilling || p.closing || p.noLink {
+		return
+	}
+	p.refilling = true
+	n := p.keep
+	background.Go(func() {
+		p.Refill(n, 0)
+		p.mu.Lock()
+		p.refilling = false
+		p.mu.Unlock()
+	})
 }
 
 // FilesFrom makes p hand out files from q instead of files of its own: a pool of
@@ -268,6 +303,7 @@ func (p *Pool) take(perm fs.FileMode) (int, bool) {
 	p.mu.Lock()
 	p.wantF++
 	p.mu.Unlock()
+	s.topUp()
 	return fd, true
 }
 

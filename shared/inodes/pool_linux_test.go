@@ -380,3 +380,56 @@ func currentUmask() fs.FileMode {
 	m, _ := umask()
 	return m
 }
+
+// TestKeepFilled: a pool told to keep n files makes them in the background, and again
+// after it hands one out.
+func TestKeepFilled(t *testing.T) {
+	p, ws := ahead(t, 0, 0)
+	p.KeepFilled(2)
+	waitHeld := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			if f, _ := p.Held(); f == n {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("the pool holds %d files after 5 s, want %d", f, n)
+			}
+		}
+	}
+	waitHeld(2)
+	for i := range 3 {
+		if err := p.Publish(filepath.Join(ws, fmt.Sprint(i)), []byte("m"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHeld(2)
+	if f, _ := p.Wanted(); f != 3 {
+		t.Errorf("Wanted = %d, want 3", f)
+	}
+}
+
+// TestReplace: Replace swaps a file's content whole, from the pool or made on the spot,
+// and leaves no temporary file.
+func TestReplace(t *testing.T) {
+	for _, size := range []int{0, 2} {
+		t.Run(fmt.Sprintf("pool of %d", size), func(t *testing.T) {
+			p, ws := ahead(t, size, 0)
+			path := filepath.Join(ws, "state.json")
+			for _, body := range []string{"first", "second, longer", ""} {
+				if err := p.Replace(path, []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				fi, err := os.Stat(path)
+				if b, _ := os.ReadFile(path); err != nil || string(b) != body || fi.Mode() != 0o600 {
+					t.Errorf("%q, %v, %v; want %q, -rw-------", b, fi, err, body)
+				}
+			}
+			if es, _ := os.ReadDir(ws); len(es) != 1 {
+				t.Errorf("the directory holds %v, want the state file only", es)
+			}
+			if f, _ := p.Wanted(); f != 3 {
+				t.Errorf("Wanted = %d, want 3", f)
+			}
+		})
+	}
+}

@@ -26,6 +26,9 @@ func (p *Pool) Held() (files, dirs int) { return 0, 0 }
 // Wanted is none.
 func (p *Pool) Wanted() (files, dirs int) { return 0, 0 }
 
+// KeepFilled does nothing.
+func (p *Pool) KeepFilled(int) {}
+
 // FilesFrom does nothing.
 func (p *Pool) FilesFrom(*Pool) {}
 

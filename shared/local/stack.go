@@ -44,6 +44,7 @@ import (
 	"github.com/shipgate/shipgate/shared/ddblocal"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/gitwatch"
+	"github.com/shipgate/shipgate/shared/inodes"
 	"github.com/shipgate/shipgate/shared/inproc"
 	sgnotify "github.com/shipgate/shipgate/shared/notify"
 	"github.com/shipgate/shipgate/shared/runner/stagekit"
@@ -148,6 +149,7 @@ type Stack struct {
 	out     io.Writer
 	closers []func() error
 	cancel  context.CancelFunc
+	files   *inodes.Pool // made ahead in the data directory; nil where that does not pay
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -293,10 +295,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// A run sends two messages (the approval request, the result): their files are
-	// made ahead, off the run's path.
-	outbox.KeepFilesAhead(2)
-	s.closers = append(s.closers, outbox.Close)
+	// A run writes three files here (the approval request, the result, the watcher's
+	// state): where making a file is dear, they are made ahead, off the run's path.
+	if inodes.Worthwhile(s.Data.Root) {
+		s.files = inodes.Make(s.Data.Root, 0, 0)
+		s.files.KeepFilled(3)
+		s.closers = append(s.closers, s.files.Close)
+		outbox.Files = s.files
+	}
 	deps.Notify = outbox
 	if deps.SigningKey, err = gate.LoadOrCreateKeyFile(s.Data.SigningKey()); err != nil {
 		return nil, err
@@ -359,7 +365,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if !o.NoWatch {
-		w, err := gitwatch.New(gitwatch.Options{Repo: repo, StateFile: s.Data.WatchState(),
+		w, err := gitwatch.New(gitwatch.Options{Repo: repo, StateFile: s.Data.WatchState(), Files: s.files,
 			OnChange: func(c gitwatch.Change) error { return s.push(runCtx, c) },
 			OnError:  func(err error) { s.log.Warn("git watch", "err", err) }})
 		if err != nil {

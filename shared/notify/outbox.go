@@ -16,10 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/shipgate/shipgate/shared/background"
 	"github.com/shipgate/shipgate/shared/inodes"
 )
 
@@ -35,12 +33,12 @@ type Outbox struct {
 	From string    // empty: DefaultFrom
 	Now  func() time.Time
 
-	mu sync.Mutex // serializes terminal lines so concurrent sends do not interleave
+	// Files, when set, supplies the messages' files made ahead (a pool on Dir's file
+	// system that keeps itself filled): a message then costs a link instead of a new
+	// file on the path of the run that sends it.
+	Files *inodes.Pool
 
-	// ahead holds files made ahead for the next messages (KeepFilesAhead); nil: none.
-	ahead     *inodes.Pool
-	aheadN    int
-	refilling atomic.Bool
+	mu sync.Mutex // serializes terminal lines so concurrent sends do not interleave
 }
 
 var _ Sender = (*Outbox)(nil)
@@ -56,31 +54,6 @@ func NewOutbox(dir string, term io.Writer) (*Outbox, error) {
 	}
 	return &Outbox{Dir: dir, Term: term}, nil
 }
-
-// KeepFilesAhead keeps n files made ahead in Dir for the next messages, where the file
-// system makes that worthwhile (inodes.Worthwhile): a message then costs a link instead
-// of a new file on the path of the run that sends it. They are made in the background,
-// and again after each message; Close lets go of them. Call it before the first Send.
-func (o *Outbox) KeepFilesAhead(n int) {
-	if n <= 0 || !inodes.Worthwhile(o.Dir) {
-		return
-	}
-	o.ahead, o.aheadN = inodes.Make(o.Dir, 0, 0), n
-	o.refill()
-}
-
-func (o *Outbox) refill() {
-	if o.ahead == nil || !o.refilling.CompareAndSwap(false, true) {
-		return
-	}
-	background.Go(func() {
-		defer o.refilling.Store(false)
-		o.ahead.Refill(o.aheadN, 0)
-	})
-}
-
-// Close releases the files kept ahead.
-func (o *Outbox) Close() error { return o.ahead.Close() }
 
 // Send writes one .eml file per message (all recipients in To) and the summary line.
 func (o *Outbox) Send(ctx context.Context, m Message) error {
@@ -104,10 +77,9 @@ func (o *Outbox) Send(ctx context.Context, m Message) error {
 	}
 	name := fmt.Sprintf("%s-%s-%s.eml", t.Format("20060102T150405.000000000Z"), kind, hex.EncodeToString(rnd[:]))
 	// Whole or not at all, so a reader polling the directory never sees half a message.
-	if err := o.ahead.Publish(filepath.Join(o.Dir, name), raw, 0o600); err != nil {
+	if err := o.Files.Publish(filepath.Join(o.Dir, name), raw, 0o600); err != nil {
 		return fmt.Errorf("outbox: write %s: %w", name, err)
 	}
-	o.refill()
 	if o.Term != nil {
 		line := fmt.Sprintf("mail to %s: %s", strings.Join(m.To, ", "), oneLine(m.Subject))
 		if len(m.Links) > 0 {

@@ -454,11 +454,17 @@ func (s *Service) summarize(ctx context.Context, st domain.State, pipeline strin
 	sm := summarize(st)
 	// The pipeline's recent runs are read while the last deploy is looked for: the two
 	// queries are independent, and the runs are only kept if there was a deploy.
-	runs := make(chan []audit.Entry, 1)
-	go func() { runs <- s.recentRuns(ctx, pipeline) }()
+	runs := make(chan audit.Page, 1)
+	go func() { runs <- s.recentRuns(ctx, pipeline, firstRunsPage, "") }()
 	last := s.lastDeployed(ctx, pipeline)
-	recent := <-runs
+	page := <-runs
 	if last != nil {
+		recent := page.Records
+		if !reachesDeploy(recent, last) && page.Next != "" {
+			// More pushes since the deploy than the first page holds: read on, up to
+			// what the summary lists.
+			recent = append(recent, s.recentRuns(ctx, pipeline, maxUndeployed+4-len(recent), page.Next).Records...)
+		}
 		sm.LastDeployed = last
 		sm.Undeployed = pushesSince(recent, last, st.Run.ID)
 		p := st.Run.Push
@@ -472,20 +478,34 @@ func (s *Service) summarize(ctx context.Context, st domain.State, pipeline strin
 // maxUndeployed bounds the pushes listed since the last deploy.
 const maxUndeployed = 20
 
-// recentRuns reads the pipeline's newest runs from the audit trail's runs index. A
-// nicety for the summary: a failed query leaves them out.
-func (s *Service) recentRuns(ctx context.Context, pipeline string) []audit.Entry {
-	if s.history == nil {
-		return nil
+// firstRunsPage is how many of the newest runs the summary reads first: this run, the
+// deployed one and a few pushes between them, the usual case. Decoding rows is most of
+// a query's cost, so more are read only when these do not reach the deployed run.
+const firstRunsPage = 6
+
+// recentRuns reads a page of the pipeline's newest runs from the audit trail's runs
+// index, from token on. A nicety for the summary: a failed query leaves them out.
+func (s *Service) recentRuns(ctx context.Context, pipeline string, limit int, token string) audit.Page {
+	if s.history == nil || limit <= 0 {
+		return audit.Page{}
 	}
-	// Enough for maxUndeployed pushes, this run and the deployed one (and a few without a
-	// commit): decoding rows costs, and the summary lists no more than that.
-	page, err := s.history.Query(ctx, audit.Filter{Pipeline: pipeline, RunsOnly: true, Order: audit.OrderNewest, Limit: maxUndeployed + 4})
+	page, err := s.history.Query(ctx, audit.Filter{Pipeline: pipeline, RunsOnly: true, Order: audit.OrderNewest, Limit: limit, PageToken: token})
 	if err != nil {
 		s.log.Warn("pushes since the last deploy: audit query failed", "err", err)
-		return nil
+		return audit.Page{}
 	}
-	return page.Records
+	return page
+}
+
+// reachesDeploy reports whether runs, newest first, go back as far as the deployed run
+// (or past it), where pushesSince stops.
+func reachesDeploy(runs []audit.Entry, last *DeployedRef) bool {
+	for _, r := range runs {
+		if r.RunID == last.RunID || r.Time.Before(last.At) {
+			return true
+		}
+	}
+	return false
 }
 
 // pushesSince lists, from the newest runs, those started after the last deploy's run

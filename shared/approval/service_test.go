@@ -601,6 +601,57 @@ func TestSummaryShowsLastDeployed(t *testing.T) {
 	}
 }
 
+// The summary lists the pushes since the last deploy, newest first, whether they fit in
+// the first page of runs it reads or not, without this run or the deployed one.
+func TestSummaryListsPushesSinceTheLastDeploy(t *testing.T) {
+	for _, since := range []int{2, 9} { // fewer and more than firstRunsPage
+		t.Run(fmt.Sprintf("%d pushes", since), func(t *testing.T) {
+			e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
+			trail := audit.NewDynamo(e.DB, e.Cfg.Table, audit.WithClock(e.Clock.Now))
+			svc, err := approval.New(e.Cfg, e.Deps, approval.WithAudit(e.Audit), approval.WithHistory(trail))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Svc = svc
+			at := e.Clock.Now()
+			add := func(r domain.Record) {
+				t.Helper()
+				at = at.Add(time.Minute)
+				r.Pipeline, r.Actor, r.Time = "demo", "dev@example.com", at
+				if err := trail.Append(ctx(), r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			commit := func(i int) string { return fmt.Sprintf("%040x", i+1) }
+			add(domain.Record{Type: domain.RecRunStarted, RunID: "r-deployed", Commit: commit(100), Detail: map[string]any{"message": "deployed"}})
+			add(domain.Record{Type: domain.RecDeployFinished, Outcome: "succeeded", RunID: "r-deployed", Commit: commit(100)})
+			var want []string
+			for i := range since {
+				add(domain.Record{Type: domain.RecRunStarted, RunID: fmt.Sprint("r-", i), Commit: commit(i), Detail: map[string]any{"message": fmt.Sprint("push ", i, "\nbody")}})
+				want = append([]string{fmt.Sprint(commit(i), " push ", i)}, want...)
+			}
+			run := "r-self"
+			add(domain.Record{Type: domain.RecRunStarted, RunID: run, Commit: commit(200), Detail: map[string]any{"message": "this one"}})
+			b, _ := json.Marshal(spec.Spec{Approval: spec.Approval{Approvers: three, Supersede: new(bool)}})
+			if err := e.PutObject(approvaltest.SpecKey(run), b); err != nil {
+				t.Fatal(err)
+			}
+			st := approvaltest.State(approvaltest.Push{RunID: run, Commit: commit(200), Pusher: eve}, 0)
+			a, err := e.Svc.Request(ctx(), e.NewTaskToken(), st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range a.Summary.Undeployed {
+				got = append(got, c.ID+" "+c.Message)
+			}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("pushes since the last deploy:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
 // A double click (the same approver's approval twice at once) counts once and errs never.
 func TestDoubleClickCountsOnce(t *testing.T) {
 	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})

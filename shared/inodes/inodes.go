@@ -16,7 +16,9 @@
 // caller sees the same results and the same errors as from the os calls.
 //
 // Pools exist only where they pay: on Linux, and not on a tmpfs, where making an inode
-// costs about what naming one does (Worthwhile).
+// costs about what naming one does (Worthwhile). The Lambdas, built with lambda.norpc,
+// keep nothing ahead (their scratch space is made and removed per invocation), and leave
+// the implementation out.
 package inodes
 
 import (

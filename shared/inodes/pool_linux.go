@@ -1,3 +1,5 @@
+//go:build linux && !lambda.norpc
+
 package inodes
 
 import (
@@ -61,12 +63,25 @@ func (p *Pool) topUp() {
 		return
 	}
 	p.refilling = true
-	n := p.keep
 	background.Go(func() {
-		p.Refill(n, 0)
-		p.mu.Lock()
-		p.refilling = false
-		p.mu.Unlock()
+		// Until full: files handed out while a round was being made are made up for
+		// by the next; a round that makes nothing (no O_TMPFILE, no room) ends it.
+		for {
+			p.mu.Lock()
+			n := p.keep
+			if len(p.files) >= n || p.closing || p.noLink {
+				p.refilling = false
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+			if p.refill(n, 0) == 0 {
+				p.mu.Lock()
+				p.refilling = false
+				p.mu.Unlock()
+				return
+			}
+		}
 	})
 }
 
@@ -117,8 +132,13 @@ func Make(dir string, files, dirs int) *Pool {
 
 // Refill makes files and directories until p holds files and dirs of them.
 func (p *Pool) Refill(files, dirs int) {
+	p.refill(files, dirs)
+}
+
+// refill is Refill, reporting how many files it made.
+func (p *Pool) refill(files, dirs int) int {
 	if p == nil {
-		return
+		return 0
 	}
 	p.mu.Lock()
 	needF, needD := files-len(p.files), dirs-len(p.dirs)
@@ -156,7 +176,9 @@ func (p *Pool) Refill(files, dirs int) {
 	p.mu.Unlock()
 	if closing {
 		release(fds, made)
+		return 0
 	}
+	return len(fds)
 }
 
 // Held is how many files and directories p holds now.

@@ -1,3 +1,5 @@
+//go:build linux && !lambda.norpc
+
 package inodes
 
 import (

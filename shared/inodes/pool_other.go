@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux || lambda.norpc
 
 package inodes
 
@@ -8,7 +8,7 @@ import (
 )
 
 // Pool makes everything on the spot here: it needs Linux's O_TMPFILE and
-// RENAME_NOREPLACE.
+// RENAME_NOREPLACE, and the Lambdas (built with lambda.norpc) never keep files ahead.
 type Pool struct{}
 
 // Worthwhile is false: no Pool is made here.

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/shipgate/shipgate/shared/artifact"
 	"github.com/shipgate/shipgate/shared/inodes"
@@ -250,6 +251,10 @@ func extract(r io.Reader, dir string, keep func(rel string) bool, pool *inodes.P
 		mode := fs.FileMode(hdr.Mode).Perm()
 		switch hdr.Typeflag {
 		case tar.TypeDir:
+			if links[name] {
+				// Its mode and times would be set through the symlink, at the end.
+				return fmt.Errorf("archive entry %q is a directory where the archive made a symlink", hdr.Name)
+			}
 			if err := mkdirAll(target); err != nil {
 				return err
 			}
@@ -259,10 +264,13 @@ func extract(r io.Reader, dir string, keep func(rel string) bool, pool *inodes.P
 				return err
 			}
 			// A file of the pool's when the name is free; otherwise (a later entry of the
-			// same name) the one there is truncated, as it always was.
+			// same name) the file there is truncated, but never through a symlink.
+			if links[name] {
+				return fmt.Errorf("archive entry %q would be written through the symlink the archive made there", hdr.Name)
+			}
 			f, err := pool.Create(target, mode|0o200)
 			if errors.Is(err, fs.ErrExist) {
-				f, err = os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o200)
+				f, err = os.OpenFile(target, os.O_TRUNC|os.O_WRONLY|syscall.O_NOFOLLOW, mode|0o200)
 			}
 			if err != nil {
 				return err

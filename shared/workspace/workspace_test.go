@@ -129,6 +129,60 @@ func TestRestoreMatchingExtractsOnlyWhatIsKept(t *testing.T) {
 	}
 }
 
+// TestExtractWritesNothingThroughItsSymlinks: an archive that makes a symlink and then
+// names a file or a directory at the same place is refused, and nothing outside the
+// workspace is written, its mode or times changed.
+func TestExtractWritesNothingThroughItsSymlinks(t *testing.T) {
+	outside := t.TempDir()
+	file, dir := filepath.Join(outside, "file"), filepath.Join(outside, "dir")
+	if err := os.WriteFile(file, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range []string{file, dir} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, second := range map[string]*tar.Header{
+		"a file":      {Name: "x", Typeflag: tar.TypeReg, Mode: 0o666, Size: 6},
+		"a directory": {Name: "x/", Typeflag: tar.TypeDir, Mode: 0o777},
+	} {
+		t.Run(name, func(t *testing.T) {
+			target := file
+			if second.Typeflag == tar.TypeDir {
+				target = dir
+			}
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			tw := tar.NewWriter(zw)
+			tw.WriteHeader(&tar.Header{Name: "x", Linkname: target, Typeflag: tar.TypeSymlink, Mode: 0o777})
+			tw.WriteHeader(second)
+			if second.Size > 0 {
+				tw.Write([]byte("stolen"))
+			}
+			tw.Close()
+			zw.Close()
+			err := workspace.Extract(&buf, t.TempDir())
+			if err == nil || !strings.Contains(err.Error(), "symlink") {
+				t.Errorf("Extract error = %v, want a refusal naming the symlink", err)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(file); string(b) != "mine" {
+		t.Errorf("the file outside holds %q", b)
+	}
+	for p, mode := range map[string]os.FileMode{file: 0o600, dir: 0o700} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm() != mode || !fi.ModTime().Equal(old) {
+			t.Errorf("%s outside: %v, want its mode (%v) and times (%v) as they were", p, fi, mode, old)
+		}
+	}
+}
+
 func TestExtractRefusesEscapes(t *testing.T) {
 	type entry struct {
 		name, link string

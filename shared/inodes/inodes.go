@@ -9,11 +9,15 @@
 // renamed to its path by a rename that never replaces anything.
 //
 // What a Pool hands out is what os.OpenFile(path, O_WRONLY|O_CREATE|O_EXCL, perm) and
-// os.Mkdir(path, perm) would have made: empty, this user's, perm through the umask, its
-// times set as it is handed out, and never through a symlink or over an existing entry.
-// Whenever the pool cannot (it is nil, it has run out, the target is refused, the file
-// system does not link or rename that way) the call is made on the spot instead, so a
-// caller sees the same results and the same errors as from the os calls.
+// os.Mkdir(path, perm) would have made: empty, this user's, perm through the umask (set
+// before it is named, so nobody can open it with a wider one), its times set as it is
+// handed out, and never through a symlink or over an existing entry. Two things differ:
+// its group is the one it was made with in the pool's directory (a set-group-ID target
+// directory does not pass its group on), and a default ACL of the target directory is
+// not applied. Whenever the pool cannot (it is nil, it has run out, the target is
+// refused, the file system does not link or rename that way) the call is made on the
+// spot instead, so a caller sees the same results and the same errors as from the os
+// calls.
 //
 // Pools exist only where they pay: on Linux, and not on a tmpfs, where making an inode
 // costs about what naming one does (Worthwhile). The Lambdas, built with lambda.norpc,
@@ -33,26 +37,14 @@ import (
 // Create makes path as os.OpenFile(path, O_WRONLY|O_CREATE|O_EXCL, perm) does, with a
 // file from p when it has one.
 func (p *Pool) Create(path string, perm fs.FileMode) (*os.File, error) {
-	if f, ok := p.create(path, perm); ok {
-		return f, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err == nil {
-		p.madeOnTheSpot(false)
-	}
-	return f, err
+	return p.create(path, perm, func() (*os.File, error) {
+		return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	})
 }
 
 // Mkdir makes path as os.Mkdir(path, perm) does, with a directory from p when it has one.
 func (p *Pool) Mkdir(path string, perm fs.FileMode) error {
-	if p.mkdir(path, perm) {
-		return nil
-	}
-	err := os.Mkdir(path, perm)
-	if err == nil {
-		p.madeOnTheSpot(true)
-	}
-	return err
+	return p.mkdir(path, perm, func() error { return os.Mkdir(path, perm) })
 }
 
 // MkdirAll makes path and its missing parents as os.MkdirAll(path, perm) does, with
@@ -100,10 +92,11 @@ func (p *Pool) WriteFile(path string, data []byte, perm fs.FileMode) error {
 // made on the spot, it is written under a temporary name and renamed to path. path must
 // not exist (a link never replaces; a rename would, so the caller must pick new names).
 func (p *Pool) Publish(path string, data []byte, perm fs.FileMode) error {
-	if p.publish(path, data, perm) {
-		return nil
-	}
-	tmp := path + ".tmp"
+	return p.publish(path, data, perm, func() error { return writeAndRename(path+".tmp", path, data, perm) })
+}
+
+// writeAndRename writes data to tmp and renames it to path.
+func writeAndRename(tmp, path string, data []byte, perm fs.FileMode) error {
 	if err := os.WriteFile(tmp, data, perm); err != nil {
 		return err
 	}
@@ -111,7 +104,6 @@ func (p *Pool) Publish(path string, data []byte, perm fs.FileMode) error {
 		os.Remove(tmp)
 		return err
 	}
-	p.madeOnTheSpot(false)
 	return nil
 }
 
@@ -120,11 +112,9 @@ func (p *Pool) Publish(path string, data []byte, perm fs.FileMode) error {
 // and renamed over path.
 func (p *Pool) Replace(path string, data []byte, perm fs.FileMode) error {
 	tmp := path + ".tmp"
-	if !p.publish(tmp, data, perm) {
-		if err := os.WriteFile(tmp, data, perm); err != nil {
-			return err
-		}
-		p.madeOnTheSpot(false)
+	// A stale temporary file from a crash is overwritten on the spot, as before.
+	if err := p.publish(tmp, data, perm, func() error { return os.WriteFile(tmp, data, perm) }); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -31,7 +30,12 @@ type Pool struct {
 	dirs    []string // empty directories in dir
 	wantF   int      // files asked for: from the pool or made on the spot
 	wantD   int
-	noLink  bool // linking failed where creating worked: hand out no more files
+	fromF   int // files handed out from the pool
+	fromD   int
+	makingF int  // files and directories being made now, counted so two
+	makingD int  // rounds at once do not both make up the same shortfall
+	strikes int  // links or renames in a row that failed where the os call then worked
+	noLink  bool // linking keeps failing where creating works: hand out no more files
 	noMove  bool // likewise for renaming directories
 	dirSeq  int
 	closing bool
@@ -113,14 +117,18 @@ func Worthwhile(dir string) bool {
 	return st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC
 }
 
-// Make returns a Pool of up to files files and dirs directories made in dir, which must
-// be this user's alone (a directory of 0700 or inside one): the directories are named
-// there until handed out. Making stops at the first failure; what was made is kept,
-// and a Pool of nothing is still a valid Pool.
+// Make returns a Pool of up to files files and dirs directories made in dir. When dirs
+// is not 0, dir must be this user's alone (a directory of 0700 or inside one): the
+// directories are named there until handed out. Files have no name, and may be made in
+// any directory of the targets' file system. Making stops at the first failure; what was
+// made is kept, and a Pool of nothing is still a valid Pool. Where the umask cannot be
+// read (no /proc), the pool makes nothing: it could not give what it hands out the mode
+// the os calls would.
 func Make(dir string, files, dirs int) *Pool {
 	p := &Pool{dir: dir}
 	mask, ok := umask()
 	if !ok {
+		p.noLink, p.noMove = true, true
 		return p
 	}
 	p.umask = mask
@@ -141,7 +149,7 @@ func (p *Pool) refill(files, dirs int) int {
 		return 0
 	}
 	p.mu.Lock()
-	needF, needD := files-len(p.files), dirs-len(p.dirs)
+	needF, needD := max(files-len(p.files)-p.makingF, 0), max(dirs-len(p.dirs)-p.makingD, 0)
 	if p.noLink || p.closing || p.stock != nil {
 		needF = 0
 	}
@@ -149,7 +157,9 @@ func (p *Pool) refill(files, dirs int) int {
 		needD = 0
 	}
 	seq := p.dirSeq
-	p.dirSeq += max(needD, 0)
+	p.dirSeq += needD
+	p.makingF += needF
+	p.makingD += needD
 	p.mu.Unlock()
 	var fds []int
 	for range needF {
@@ -160,7 +170,7 @@ func (p *Pool) refill(files, dirs int) int {
 		fds = append(fds, fd)
 	}
 	var made []string
-	for i := range max(needD, 0) {
+	for i := range needD {
 		d := filepath.Join(p.dir, ".made-ahead-"+strconv.Itoa(seq+i))
 		if os.Mkdir(d, 0o777) != nil {
 			break
@@ -168,6 +178,8 @@ func (p *Pool) refill(files, dirs int) int {
 		made = append(made, d)
 	}
 	p.mu.Lock()
+	p.makingF -= needF
+	p.makingD -= needD
 	closing := p.closing
 	if !closing {
 		p.files = append(p.files, fds...)
@@ -208,6 +220,16 @@ func (p *Pool) Wanted() (files, dirs int) {
 	return p.wantF, p.wantD
 }
 
+// FromPool is how many of those p handed out of what it held.
+func (p *Pool) FromPool() (files, dirs int) {
+	if p == nil {
+		return 0, 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fromF, p.fromD
+}
+
 // Close releases what p still holds: the unnamed files vanish with their descriptors,
 // the directories are removed. Later calls make everything on the spot.
 func (p *Pool) Close() error {
@@ -219,6 +241,20 @@ func (p *Pool) Close() error {
 	p.files, p.dirs, p.closing = nil, nil, true
 	p.mu.Unlock()
 	return release(fds, dirs)
+}
+
+// Abandon lets go of what p holds without removing its directories, when the directory
+// they are in may no longer be the pool's (a tmp cleaner removed it, and someone else
+// made one of its name): what is in it is not the pool's to remove.
+func (p *Pool) Abandon() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	fds := p.files
+	p.files, p.dirs, p.closing = nil, nil, true
+	p.mu.Unlock()
+	release(fds, nil)
 }
 
 func release(fds []int, dirs []string) error {
@@ -234,64 +270,94 @@ func release(fds []int, dirs []string) error {
 	return errors.Join(errs...)
 }
 
-func (p *Pool) madeOnTheSpot(dir bool) {
+func (p *Pool) count(dir, fromPool bool) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if dir {
+	switch {
+	case dir:
 		p.wantD++
-	} else {
+		if fromPool {
+			p.fromD++
+		}
+	default:
 		p.wantF++
+		if fromPool {
+			p.fromF++
+		}
 	}
 }
 
-// create links a file of the pool at path. false: nothing was made, and the caller
-// makes it on the spot (which also gives the error the os call gives).
-func (p *Pool) create(path string, perm fs.FileMode) (*os.File, bool) {
-	fd, ok := p.take(perm)
-	if !ok {
-		return nil, false
+// create links a file of the pool at path, or makes it with spot when the pool has none
+// or the link fails (then spot's error is the caller's, as the os call's would be).
+func (p *Pool) create(path string, perm fs.FileMode, spot func() (*os.File, error)) (*os.File, error) {
+	fd, s := p.take(perm)
+	if fd < 0 {
+		f, err := spot()
+		if err == nil {
+			p.count(false, false)
+		}
+		return f, err
 	}
+	// Mode and times while the file has no name: nobody can open it meanwhile.
+	want := perm &^ s.umask
+	if want != s.fileMode {
+		unix.Fchmod(fd, uint32(want))
+	}
+	unix.Futimes(fd, nil) // a new file's times are when it is made, not made ahead
 	if err := link(fd, path); err != nil {
-		p.putBack(fd, path, err)
-		return nil, false
+		f, serr := spot()
+		if want != s.fileMode {
+			unix.Fchmod(fd, uint32(s.fileMode))
+		}
+		s.linkFailed(fd, serr == nil, true)
+		if serr == nil {
+			p.count(false, false)
+		}
+		return f, serr
 	}
-	if s := p.src(); perm&^s.umask != s.fileMode {
-		unix.Fchmod(fd, uint32(perm&^s.umask))
-	}
-	// A new file's times are when it was made; this one was made ahead.
-	unix.Futimes(fd, nil)
-	return os.NewFile(uintptr(fd), path), true
+	s.linked()
+	p.count(false, true)
+	return os.NewFile(uintptr(fd), path), nil
 }
 
-// publish writes data into a file of the pool and then links it at path; false as for
-// create.
-func (p *Pool) publish(path string, data []byte, perm fs.FileMode) bool {
-	fd, ok := p.take(perm)
-	if !ok {
-		return false
+// publish writes data into a file of the pool and then links it at path, or does the
+// same with spot.
+func (p *Pool) publish(path string, data []byte, perm fs.FileMode, spot func() error) error {
+	fd, s := p.take(perm)
+	if fd < 0 {
+		err := spot()
+		if err == nil {
+			p.count(false, false)
+		}
+		return err
 	}
 	f := os.NewFile(uintptr(fd), path)
-	if s := p.src(); perm&^s.umask != s.fileMode {
-		f.Chmod(perm &^ s.umask)
+	if want := perm &^ s.umask; want != s.fileMode {
+		f.Chmod(want)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close() // the file was never named: it is freed
-		p.gaveUp()
-		return false
+	_, err := f.Write(data)
+	if err == nil {
+		err = unix.Futimes(fd, nil)
 	}
-	if len(data) == 0 {
-		unix.Futimes(fd, nil)
+	if err == nil {
+		if err = link(fd, path); err == nil {
+			f.Close()
+			s.linked()
+			p.count(false, true)
+			return nil
+		}
 	}
-	if err := link(fd, path); err != nil {
-		f.Close()
-		p.gaveUp()
-		return false
-	}
+	// Written, so not to be handed out again: it vanishes as it has no name.
 	f.Close()
-	return true
+	serr := spot()
+	s.linkFailed(-1, serr == nil, err != nil)
+	if serr == nil {
+		p.count(false, false)
+	}
+	return serr
 }
 
 // link names the unnamed file fd at path. AT_SYMLINK_FOLLOW on /proc/self/fd/N names
@@ -301,118 +367,129 @@ func link(fd int, path string) error {
 	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
 }
 
-// gaveUp uncounts a file taken and not handed out (counted again when made on the spot).
-func (p *Pool) gaveUp() {
-	p.mu.Lock()
-	p.wantF--
-	p.mu.Unlock()
-}
-
-// take takes a file from the pool (or its stock) for one of mode perm.
-func (p *Pool) take(perm fs.FileMode) (int, bool) {
+// take takes a file from the pool (or its stock) for one of mode perm, and returns the
+// pool it came from; -1 when there is none. A file that is no longer empty and unnamed
+// (only this user could have made it so, through /proc) is dropped, not handed out.
+func (p *Pool) take(perm fs.FileMode) (int, *Pool) {
 	if p == nil || perm&^fs.ModePerm != 0 {
-		return -1, false
+		return -1, nil
 	}
 	s := p.src()
-	s.mu.Lock()
-	if len(s.files) == 0 {
+	defer s.topUp()
+	for {
+		s.mu.Lock()
+		if len(s.files) == 0 || s.noLink {
+			s.mu.Unlock()
+			return -1, s
+		}
+		fd := s.files[len(s.files)-1]
+		s.files = s.files[:len(s.files)-1]
 		s.mu.Unlock()
-		return -1, false
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Size == 0 && st.Nlink == 0 {
+			return fd, s
+		}
+		unix.Close(fd)
 	}
-	fd := s.files[len(s.files)-1]
-	s.files = s.files[:len(s.files)-1]
-	s.mu.Unlock()
-	p.mu.Lock()
-	p.wantF++
-	p.mu.Unlock()
-	s.topUp()
-	return fd, true
 }
 
-// putBack keeps a file whose link failed because of the target (it exists, its parent
-// does not: the caller's os call says so too), and gives up linking when the failure
-// is the pool's: the file system or /proc does not allow it.
-func (p *Pool) putBack(fd int, path string, err error) {
-	targets := targetsFault(err) || (errors.Is(err, syscall.ENOENT) && !parentExists(path))
-	p.gaveUp() // counted again when made on the spot
-	p = p.src()
+// linked notes a link or rename that worked.
+func (p *Pool) linked() {
+	p.mu.Lock()
+	p.strikes = 0
+	p.mu.Unlock()
+}
+
+// giveUpAfter is how many links or renames in a row may fail where the os call then
+// works before the pool stops trying: a single odd target (a dangling symlink on the
+// way, another file system mounted below) must not turn the pool off, but a pool that
+// cannot link at all (no /proc, another file system) must not keep failing.
+const giveUpAfter = 3
+
+// linkFailed settles a failed link: the file fd (-1: none to keep) goes back to the pool
+// unless the failure was the pool's, which it was when the os call then worked (spotOK).
+func (p *Pool) linkFailed(fd int, spotOK, failed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if targets && !p.closing {
-		p.files = append(p.files, fd)
-		return
+	if spotOK && failed {
+		p.strikes++
+		if p.strikes >= giveUpAfter {
+			p.noLink = true
+			fds := p.files
+			p.files = nil
+			if fd >= 0 {
+				fds = append(fds, fd)
+			}
+			release(fds, nil)
+			return
+		}
 	}
-	if !targets {
-		p.noLink = true
-		fds := p.files
-		p.files = nil
-		defer release(append(fds, fd), nil)
-		return
+	if fd >= 0 {
+		if p.closing {
+			unix.Close(fd)
+		} else {
+			p.files = append(p.files, fd)
+		}
 	}
-	unix.Close(fd)
 }
 
-// mkdir renames a directory of the pool to path; false as for create.
-func (p *Pool) mkdir(path string, perm fs.FileMode) bool {
-	if p == nil || perm&^fs.ModePerm != 0 {
-		return false
-	}
-	p.mu.Lock()
-	if len(p.dirs) == 0 {
+// mkdir renames a directory of the pool to path, or makes it with spot.
+func (p *Pool) mkdir(path string, perm fs.FileMode, spot func() error) error {
+	d := ""
+	if p != nil && perm&^fs.ModePerm == 0 {
+		p.mu.Lock()
+		if n := len(p.dirs); n > 0 && !p.noMove {
+			d = p.dirs[n-1]
+			p.dirs = p.dirs[:n-1]
+		}
 		p.mu.Unlock()
-		return false
 	}
-	d := p.dirs[len(p.dirs)-1]
-	p.dirs = p.dirs[:len(p.dirs)-1]
-	p.wantD++
-	p.mu.Unlock()
+	if d == "" {
+		err := spot()
+		if err == nil {
+			p.count(true, false)
+		}
+		return err
+	}
+	// Mode and times while it is still in the pool's own directory.
+	want := perm &^ p.umask
+	if want != p.dirMode {
+		os.Chmod(d, want)
+	}
+	unix.UtimesNanoAt(unix.AT_FDCWD, d, nil, unix.AT_SYMLINK_NOFOLLOW)
 	err := unix.Renameat2(unix.AT_FDCWD, d, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
-	if err != nil {
-		p.dirBack(d, path, err)
-		return false
+	if err == nil {
+		p.linked()
+		p.count(true, true)
+		return nil
 	}
-	if want := perm &^ p.umask; want != p.dirMode {
-		os.Chmod(path, want)
+	serr := spot()
+	if serr == nil {
+		p.count(true, false)
 	}
-	unix.UtimesNanoAt(unix.AT_FDCWD, path, nil, unix.AT_SYMLINK_NOFOLLOW)
-	return true
-}
-
-// dirBack is putBack for a directory.
-func (p *Pool) dirBack(d, path string, err error) {
-	targets := targetsFault(err) || (errors.Is(err, syscall.ENOENT) && !parentExists(path) && exists(d))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.wantD--
-	if targets && !p.closing {
-		p.dirs = append(p.dirs, d)
-		return
-	}
-	if !targets && !errors.Is(err, syscall.ENOENT) {
-		// EXDEV, EINVAL (no RENAME_NOREPLACE), EPERM...: this file system will not.
+	switch {
+	case !exists(d):
+		// Gone (a tmp cleaner): nothing to keep or to count against the pool.
+	case serr == nil && p.strikes+1 >= giveUpAfter:
 		p.noMove = true
 		dirs := p.dirs
 		p.dirs = nil
-		defer release(nil, append(dirs, d))
-		return
-	}
-	os.Remove(d) // gone already (a tmp cleaner), or the pool is closing
-}
-
-// targetsFault reports whether a link or rename failed because of its target (what is or
-// is not there, its directory's permissions or room), which the os call made on the spot
-// runs into as well, rather than because of the pool.
-func targetsFault(err error) bool {
-	for _, e := range []syscall.Errno{syscall.EEXIST, syscall.ENOTEMPTY, syscall.ENOTDIR, syscall.EISDIR, syscall.ENAMETOOLONG,
-		syscall.EACCES, syscall.ELOOP, syscall.ENOSPC, syscall.EDQUOT, syscall.EMLINK} {
-		if errors.Is(err, e) {
-			return true
+		release(nil, append(dirs, d))
+	case p.closing:
+		os.Remove(d)
+	default:
+		if serr == nil {
+			p.strikes++
 		}
+		if want != p.dirMode {
+			os.Chmod(d, p.dirMode)
+		}
+		p.dirs = append(p.dirs, d)
 	}
-	return false
+	return serr
 }
-
-func parentExists(path string) bool { return exists(filepath.Dir(path)) }
 
 func exists(path string) bool {
 	_, err := os.Lstat(path)

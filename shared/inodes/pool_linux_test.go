@@ -77,6 +77,9 @@ func TestHandedOutAsTheOSMakesThem(t *testing.T) {
 			if f, d := p.Wanted(); f != 5 || d != 5 {
 				t.Errorf("Wanted = %d files, %d directories; want 5, 5", f, d)
 			}
+			if f, d := p.FromPool(); f != 4 || d != 4 {
+				t.Errorf("FromPool = %d files, %d directories; want 4, 4", f, d)
+			}
 			if f, d := p.Held(); f != 0 || d != 0 {
 				t.Errorf("Held = %d, %d after handing out everything", f, d)
 			}
@@ -168,8 +171,8 @@ func errno(err error) error {
 }
 
 // TestAnotherFileSystemFallsBack: a pool made on another file system cannot link or
-// rename there; every call still succeeds, made on the spot, and the pool lets go of
-// what it held.
+// rename there; every call still succeeds, made on the spot, and after a few such calls
+// in a row the pool lets go of what it held.
 func TestAnotherFileSystemFallsBack(t *testing.T) {
 	shm, err := os.MkdirTemp("/dev/shm", "inodes-")
 	if err != nil || Worthwhile("/dev/shm") {
@@ -180,16 +183,18 @@ func TestAnotherFileSystemFallsBack(t *testing.T) {
 	if !Worthwhile(ws) {
 		t.Skip("the temporary directory is a tmpfs too")
 	}
-	p := Make(shm, 3, 3)
+	p := Make(shm, 5, 5)
 	defer p.Close()
-	if err := p.WriteFile(filepath.Join(ws, "f"), []byte("x"), 0o644); err != nil {
-		t.Fatalf("WriteFile: %v", err)
-	}
-	if err := p.Mkdir(filepath.Join(ws, "d"), 0o755); err != nil {
-		t.Fatalf("Mkdir: %v", err)
-	}
-	if b, err := os.ReadFile(filepath.Join(ws, "f")); err != nil || string(b) != "x" {
-		t.Errorf("f = %q, %v", b, err)
+	for i := range giveUpAfter {
+		if err := p.WriteFile(filepath.Join(ws, fmt.Sprint("f", i)), []byte("x"), 0o644); err != nil {
+			t.Fatalf("WriteFile: %v", err)
+		}
+		if err := p.Mkdir(filepath.Join(ws, fmt.Sprint("d", i)), 0o755); err != nil {
+			t.Fatalf("Mkdir: %v", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(ws, fmt.Sprint("f", i))); err != nil || string(b) != "x" {
+			t.Errorf("f%d = %q, %v", i, b, err)
+		}
 	}
 	if f, d := p.Held(); f != 0 || d != 0 {
 		t.Errorf("Held = %d, %d; a pool that cannot link should let go of everything", f, d)
@@ -197,8 +202,38 @@ func TestAnotherFileSystemFallsBack(t *testing.T) {
 	if entries, _ := os.ReadDir(shm); len(entries) != 0 {
 		t.Errorf("left in the pool's directory: %v", entries)
 	}
-	if f, d := p.Wanted(); f != 1 || d != 1 {
-		t.Errorf("Wanted = %d, %d; want 1, 1", f, d)
+	if f, d := p.Wanted(); f != giveUpAfter || d != giveUpAfter {
+		t.Errorf("Wanted = %d, %d; want %d each", f, d, giveUpAfter)
+	}
+	if f, d := p.FromPool(); f != 0 || d != 0 {
+		t.Errorf("FromPool = %d, %d; nothing could come from it", f, d)
+	}
+}
+
+// TestAnOddTargetDoesNotTurnThePoolOff: a target the os call refuses too (a dangling
+// symlink on its way) fails that call with the os call's error; the pool keeps its
+// files and directories and hands them out for the next targets.
+func TestAnOddTargetDoesNotTurnThePoolOff(t *testing.T) {
+	p, ws := ahead(t, 1, 1)
+	if err := os.Symlink(filepath.Join(t.TempDir(), "gone"), filepath.Join(ws, "dangling")); err != nil {
+		t.Fatal(err)
+	}
+	for range giveUpAfter + 1 {
+		if _, err := p.Create(filepath.Join(ws, "dangling", "f"), 0o644); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Create under a dangling symlink: %v, want the os call's ENOENT", err)
+		}
+		if err := p.Mkdir(filepath.Join(ws, "dangling", "d"), 0o755); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Mkdir under a dangling symlink: %v, want the os call's ENOENT", err)
+		}
+	}
+	if err := p.WriteFile(filepath.Join(ws, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Mkdir(filepath.Join(ws, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if f, d := p.FromPool(); f != 1 || d != 1 {
+		t.Errorf("FromPool = %d, %d; the pool should still have handed out its file and directory", f, d)
 	}
 }
 
@@ -334,6 +369,9 @@ func TestPublish(t *testing.T) {
 			if f, _ := p.Wanted(); f != 2 {
 				t.Errorf("Wanted = %d files, want 2", f)
 			}
+			if f, _ := p.FromPool(); f != size {
+				t.Errorf("FromPool = %d files, want %d", f, size)
+			}
 			if es, _ := os.ReadDir(ws); len(es) != 2 {
 				t.Errorf("the directory holds %v, want the two messages only", es)
 			}
@@ -405,8 +443,8 @@ func TestKeepFilled(t *testing.T) {
 		}
 	}
 	waitHeld(2)
-	if f, _ := p.Wanted(); f != 3 {
-		t.Errorf("Wanted = %d, want 3", f)
+	if f, _ := p.FromPool(); f < 2 {
+		t.Errorf("FromPool = %d: the messages did not take the files kept ahead", f)
 	}
 }
 
@@ -431,6 +469,9 @@ func TestReplace(t *testing.T) {
 			}
 			if f, _ := p.Wanted(); f != 3 {
 				t.Errorf("Wanted = %d, want 3", f)
+			}
+			if f, _ := p.FromPool(); f != size {
+				t.Errorf("FromPool = %d, want %d", f, size)
 			}
 		})
 	}

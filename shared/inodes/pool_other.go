@@ -32,10 +32,21 @@ func (p *Pool) KeepFilled(int) {}
 // FilesFrom does nothing.
 func (p *Pool) FilesFrom(*Pool) {}
 
+// Abandon does nothing.
+func (p *Pool) Abandon() {}
+
 // Close does nothing.
 func (p *Pool) Close() error { return nil }
 
-func (p *Pool) madeOnTheSpot(bool)                          {}
-func (p *Pool) create(string, fs.FileMode) (*os.File, bool) { return nil, false }
-func (p *Pool) mkdir(string, fs.FileMode) bool              { return false }
-func (p *Pool) publish(string, []byte, fs.FileMode) bool    { return false }
+// FromPool is none.
+func (p *Pool) FromPool() (files, dirs int) { return 0, 0 }
+
+func (p *Pool) create(_ string, _ fs.FileMode, spot func() (*os.File, error)) (*os.File, error) {
+	return spot()
+}
+
+func (p *Pool) mkdir(_ string, _ fs.FileMode, spot func() error) error { return spot() }
+
+func (p *Pool) publish(_ string, _ []byte, _ fs.FileMode, spot func() error) error {
+	return spot()
+}

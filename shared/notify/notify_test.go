@@ -66,7 +66,7 @@ func outboxWritesParsableMail(t *testing.T, msg Message, wantParts []string, ahe
 	if err := o.Send(context.Background(), msg); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if f, _ := o.Files.Wanted(); ahead && f != 1 {
+	if f, _ := o.Files.FromPool(); ahead && f != 1 {
 		t.Errorf("the message took %d files from those kept ahead, want 1", f)
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, "outbox"))

@@ -148,7 +148,7 @@ func (s *Scratch) Dirs() (Dirs, error) {
 			sp.d.Inodes.Close()
 			os.RemoveAll(sp.d.root) // ours, but not as made: nobody else can write in it
 		default:
-			sp.d.Inodes.Close()
+			sp.d.Inodes.Abandon()
 		}
 		// Otherwise it was cleaned away since it was made, and whatever is there now
 		// is not ours to use, nor to remove.
@@ -306,10 +306,11 @@ func (s *Scratch) Close() error {
 	s.files.Close()
 	select {
 	case sp := <-s.spare:
-		sp.d.Inodes.Close()
 		if ours(sp) {
+			sp.d.Inodes.Close()
 			return os.RemoveAll(sp.d.root)
 		}
+		sp.d.Inodes.Abandon()
 		return nil
 	default:
 		return nil

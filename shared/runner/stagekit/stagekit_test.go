@@ -266,8 +266,8 @@ func TestScratchReplacesASpareThatWasCleanedAway(t *testing.T) {
 			parent := t.TempDir()
 			s := stagekit.NewScratch(parent, "stage")
 			defer s.Close()
+			stagekit.WaitSpare(t, s) // made, with its directories made ahead, and handed over
 			spare := waitForSpare(t, parent)
-			time.Sleep(20 * time.Millisecond) // its maker hands it over just after making it
 			if err := spoil(filepath.Join(spare, "ws"), filepath.Join(spare, "home")); err != nil {
 				t.Fatal(err)
 			}

@@ -20,8 +20,8 @@ import (
 
 // BenchmarkPutGet measures one conditional PutItem and one GetItem through the AWS SDK,
 // the calls a pipeline run makes most, against ddblocal (logging to disk, as local mode
-// runs it) over TCP and through shared/inproc (as local mode's handlers reach it), and
-// against dynalite, side by side.
+// runs it) over TCP and through shared/inproc (streaming, and buffered with unsigned
+// requests as local mode's handlers reach it), and against dynalite, side by side.
 func BenchmarkPutGet(b *testing.B) {
 	ctx := context.Background()
 	startLocal := func(b *testing.B) *ddblocal.Server {
@@ -37,20 +37,8 @@ func BenchmarkPutGet(b *testing.B) {
 		start func(b *testing.B) *dynamodb.Client
 	}{
 		{"ddblocal", func(b *testing.B) *dynamodb.Client { return client(b, startLocal(b).URL) }},
-		{"ddblocal-inproc", func(b *testing.B) *dynamodb.Client {
-			s := startLocal(b)
-			ep := awsclient.Endpoints{DynamoDB: s.URL}
-			cfg, err := awsclient.Load(ctx, ep)
-			if err != nil {
-				b.Fatal(err)
-			}
-			tr := &inproc.Transport{}
-			if err := tr.Handle(s.URL, s); err != nil {
-				b.Fatal(err)
-			}
-			cfg.HTTPClient = &http.Client{Transport: tr}
-			return awsclient.DynamoDB(cfg, ep)
-		}},
+		{"ddblocal-inproc", func(b *testing.B) *dynamodb.Client { return inprocClient(b, startLocal(b), false) }},
+		{"ddblocal-inproc-buffered", func(b *testing.B) *dynamodb.Client { return inprocClient(b, startLocal(b), true) }},
 		{"dynalite", func(b *testing.B) *dynamodb.Client {
 			s, err := dynalite.Start(ctx, dynalite.Options{})
 			if err != nil {
@@ -89,6 +77,27 @@ func BenchmarkPutGet(b *testing.B) {
 			b.ReportMetric(float64(get.Microseconds())/float64(b.N), "µs/get")
 		})
 	}
+}
+
+// inprocClient is a client of s through shared/inproc, streaming or buffered (as local
+// mode uses it), unsigned as local mode's in-process clients are.
+func inprocClient(b *testing.B, s *ddblocal.Server, buffered bool) *dynamodb.Client {
+	ep := awsclient.Endpoints{DynamoDB: s.URL}
+	cfg, err := awsclient.Load(context.Background(), ep)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := &inproc.Transport{}
+	handle := tr.Handle
+	if buffered {
+		handle = tr.HandleBuffered
+	}
+	if err := handle(s.URL, s); err != nil {
+		b.Fatal(err)
+	}
+	cfg.HTTPClient = &http.Client{Transport: tr}
+	cfg.Credentials = aws.AnonymousCredentials{}
+	return awsclient.DynamoDB(cfg, ep)
 }
 
 // BenchmarkDoPutGet is the server's own share of BenchmarkPutGet: the same requests

@@ -5,11 +5,13 @@
 // clients send the very same requests (serialized, with their headers and bodies) and
 // read the very same responses, without a loopback socket, a kernel round trip and two
 // goroutine wake-ups per call. (Local mode sends them unsigned: the stand-ins accept
-// any signature.) Anything outside the process (the CLI, the
+// any signature.) A handler that answers at once with a bounded body can be called in
+// the caller's own goroutine (HandleBuffered), which spares a goroutine and a pipe too. Anything outside the process (the CLI, the
 // AWS CLI, a browser) still reaches the stand-ins over TCP.
 package inproc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -26,13 +28,33 @@ type Transport struct {
 	Next http.RoundTripper
 
 	mu    sync.RWMutex
-	hosts map[string]http.Handler
+	hosts map[string]route
+}
+
+// route is a registered host's handler, and whether it answers in the caller's goroutine.
+type route struct {
+	h        http.Handler
+	buffered bool
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-// Handle serves requests for baseURL's host:port with h.
+// Handle serves requests for baseURL's host:port with h, which runs on a goroutine of
+// its own and streams its response to the caller as it writes it.
 func (t *Transport) Handle(baseURL string, h http.Handler) error {
+	return t.handle(baseURL, route{h: h})
+}
+
+// HandleBuffered serves requests for baseURL's host:port with h called in the caller's
+// goroutine, its whole response held before the caller reads it: for handlers that
+// answer at once with bodies of a bounded size (DynamoDB's and Step Functions' JSON),
+// for which a goroutine and a pipe per request cost more than the handler itself. A
+// cancelled request is answered with the context's error once h returns.
+func (t *Transport) HandleBuffered(baseURL string, h http.Handler) error {
+	return t.handle(baseURL, route{h: h, buffered: true})
+}
+
+func (t *Transport) handle(baseURL string, r route) error {
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("inproc: %q is not an absolute URL", baseURL)
@@ -40,23 +62,27 @@ func (t *Transport) Handle(baseURL string, h http.Handler) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.hosts == nil {
-		t.hosts = map[string]http.Handler{}
+		t.hosts = map[string]route{}
 	}
-	t.hosts[u.Host] = h
+	t.hosts[u.Host] = r
 	return nil
 }
 
 // RoundTrip serves req in process when its host is registered.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.mu.RLock()
-	h := t.hosts[req.URL.Host]
+	r := t.hosts[req.URL.Host]
 	t.mu.RUnlock()
+	h := r.h
 	if h == nil {
 		next := t.Next
 		if next == nil {
 			next = http.DefaultTransport
 		}
 		return next.RoundTrip(req)
+	}
+	if r.buffered {
+		return serveBuffered(h, req)
 	}
 	sreq := serverRequest(req)
 	pr, pw := io.Pipe()
@@ -113,6 +139,92 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, nil
 }
+
+// serveBuffered answers req with h in this goroutine, from a response held whole.
+func serveBuffered(h http.Handler, req *http.Request) (resp *http.Response, err error) {
+	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	w := &bufferedWriter{header: http.Header{}}
+	func() {
+		defer func() {
+			if req.Body != nil {
+				req.Body.Close() // a RoundTripper closes the request body, as net/http's does
+			}
+			if p := recover(); p != nil {
+				err = fmt.Errorf("inproc: handler for %s panicked: %v", req.URL.Host, p)
+			}
+		}()
+		h.ServeHTTP(w, serverRequest(req))
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // as over a connection whose answer was cut off
+	}
+	w.WriteHeader(http.StatusOK) // a handler that wrote nothing answered 200
+	resp = &http.Response{
+		Status:        strconv.Itoa(w.status) + " " + http.StatusText(w.status),
+		StatusCode:    w.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        w.sent,
+		Body:          io.NopCloser(bytes.NewReader(w.body.Bytes())),
+		ContentLength: int64(w.body.Len()),
+		Request:       req,
+	}
+	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil {
+		resp.ContentLength = n
+		if n != int64(w.body.Len()) && !bodyless(req.Method, w.status) {
+			// A handler that returns before writing the length it declared: the reader
+			// sees the short body a dropped connection gives, not a clean EOF.
+			resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(w.body.Bytes()), failingReader{io.ErrUnexpectedEOF}))
+		}
+	}
+	if bodyless(req.Method, w.status) {
+		resp.Body = http.NoBody
+	}
+	return resp, nil
+}
+
+// bufferedWriter is a handler's http.ResponseWriter that holds the whole response.
+type bufferedWriter struct {
+	header http.Header
+	sent   http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *bufferedWriter) Header() http.Header { return w.header }
+
+func (w *bufferedWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 || w.sent != nil {
+		return // informational answers are for the wire; later calls are superfluous
+	}
+	w.status = code
+	w.sent = w.header.Clone()
+	if w.sent.Get("Date") == "" {
+		w.sent.Set("Date", time.Now().UTC().Format(http.TimeFormat)) // as net/http's server adds it
+	}
+}
+
+func (w *bufferedWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
+}
+
+// Flush is a no-op: the caller reads the response when the handler is done.
+func (w *bufferedWriter) Flush() {}
+
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
 
 // bodyless reports whether a response to method with status carries no body.
 func bodyless(method string, status int) bool {

@@ -224,3 +224,92 @@ func TestBodyEndsAsOverAConnection(t *testing.T) {
 		t.Errorf("Date header %q: %v", resp.Header.Get("Date"), err)
 	}
 }
+
+// TestBufferedAnswersAsTheStreamingPathDoes: a handler registered with HandleBuffered
+// gives the caller what the same handler registered with Handle gives: status, headers,
+// body, the request as a server sees it, a short body's error, a panic's, a HEAD's and a
+// 204's empty body, and a cancelled request's error.
+func TestBufferedAnswersAsTheStreamingPathDoes(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/panic":
+			panic("boom")
+		case "/short":
+			w.Header().Set("Content-Length", "10")
+			io.WriteString(w, "12345")
+			return
+		case "/nothing":
+			return
+		case "/nocontent":
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case "/slow":
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		w.Header().Set("X-Seen", r.Method+" "+r.Host+" "+r.RequestURI+" "+r.Header.Get("Content-Length")+" "+string(b))
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, "answer")
+	})
+	var tr inproc.Transport
+	tr.Handle("http://streaming:1", h)
+	tr.HandleBuffered("http://buffered:1", h)
+	c := &http.Client{Transport: &tr}
+	type answer struct{ status, seen, body, err string }
+	ask := func(ctx context.Context, host, method, path, body string) answer {
+		req, _ := http.NewRequestWithContext(ctx, method, "http://"+host+":1"+path, strings.NewReader(body))
+		if body == "" {
+			req.Body = nil
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return answer{err: strings.ReplaceAll(err.Error(), host, "HOST")}
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		a := answer{status: resp.Status, seen: strings.ReplaceAll(resp.Header.Get("X-Seen"), host, "HOST"), body: string(b)}
+		if err != nil {
+			a.err = err.Error()
+		}
+		if resp.Header.Get("Date") == "" {
+			a.err += " (no Date header)"
+		}
+		return a
+	}
+	background := func() context.Context { return context.Background() }
+	cancelled := func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	soon := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	for _, tc := range []struct {
+		name, method, path, body string
+		ctx                      func() context.Context
+	}{
+		{"post", http.MethodPost, "/a?x=1", "hello", background},
+		{"get", http.MethodGet, "/b", "", background},
+		{"head", http.MethodHead, "/c", "", background},
+		{"panic", http.MethodGet, "/panic", "", background},
+		{"short body", http.MethodGet, "/short", "", background},
+		{"nothing written", http.MethodGet, "/nothing", "", background},
+		{"no content", http.MethodGet, "/nocontent", "", background},
+		{"cancelled before", http.MethodGet, "/b", "", cancelled},
+		{"cancelled while answering", http.MethodGet, "/slow", "", soon},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := ask(tc.ctx(), "streaming", tc.method, tc.path, tc.body)
+			got := ask(tc.ctx(), "buffered", tc.method, tc.path, tc.body)
+			if got != want {
+				t.Errorf("buffered: %+v\nstreaming: %+v", got, want)
+			}
+		})
+	}
+}

@@ -273,7 +273,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	var wire *inproc.Transport
 	if !o.OverTCP {
 		wire = &inproc.Transport{}
-		if err := errors.Join(wire.Handle(dyn.URL, dyn), wire.Handle(s3srv.URL, s3srv.Handler())); err != nil {
+		// DynamoDB answers with bounded JSON at once: in the caller's goroutine. S3
+		// streams objects of any size: on a goroutine of its own, through a pipe.
+		if err := errors.Join(wire.HandleBuffered(dyn.URL, dyn), wire.Handle(s3srv.URL, s3srv.Handler())); err != nil {
 			return nil, err
 		}
 		deps.AWS.HTTPClient = &http.Client{Transport: wire}
@@ -340,7 +342,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// HTTP: the engine's API on its own port, the product's routes on the console port.
 	api := eng.Handler()
 	if wire != nil {
-		if err := wire.Handle(sfnURL, api); err != nil {
+		if err := wire.HandleBuffered(sfnURL, api); err != nil {
 			return nil, err
 		}
 	}

@@ -542,9 +542,10 @@ func TestRetriedRequestAfterDecisionResumesWithTheRecord(t *testing.T) {
 	}
 }
 
-// The summary names the last successful deploy from the audit trail, and links the
-// changes since then on GitHub.
-func TestSummaryShowsLastDeployed(t *testing.T) {
+// withHistory is an environment whose service reads the summary's history from the
+// audit trail it returns, for the test to fill.
+func withHistory(t *testing.T) (*approvaltest.Env, *audit.Dynamo) {
+	t.Helper()
 	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
 	trail := audit.NewDynamo(e.DB, e.Cfg.Table, audit.WithClock(e.Clock.Now))
 	svc, err := approval.New(e.Cfg, e.Deps, approval.WithAudit(e.Audit), approval.WithHistory(trail))
@@ -552,6 +553,13 @@ func TestSummaryShowsLastDeployed(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Svc = svc
+	return e, trail
+}
+
+// The summary names the last successful deploy from the audit trail, and links the
+// changes since then on GitHub.
+func TestSummaryShowsLastDeployed(t *testing.T) {
+	e, trail := withHistory(t)
 	old := strings.Repeat("0", 40)
 	// Five failed deploys after the good one: more than the first page the summary reads,
 	// so finding it takes the next page.
@@ -606,13 +614,7 @@ func TestSummaryShowsLastDeployed(t *testing.T) {
 func TestSummaryListsPushesSinceTheLastDeploy(t *testing.T) {
 	for _, since := range []int{2, 9} { // fewer and more than firstRunsPage
 		t.Run(fmt.Sprintf("%d pushes", since), func(t *testing.T) {
-			e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{})
-			trail := audit.NewDynamo(e.DB, e.Cfg.Table, audit.WithClock(e.Clock.Now))
-			svc, err := approval.New(e.Cfg, e.Deps, approval.WithAudit(e.Audit), approval.WithHistory(trail))
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.Svc = svc
+			e, trail := withHistory(t)
 			at := e.Clock.Now()
 			add := func(r domain.Record) {
 				t.Helper()

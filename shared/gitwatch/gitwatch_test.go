@@ -282,7 +282,7 @@ func TestStateSavedFromFilesMadeAhead(t *testing.T) {
 	if want := (gitwatch.Change{Ref: "refs/heads/main", Old: first, New: second}); len(got) != 1 || got[0] != want {
 		t.Fatalf("changes = %+v, want [%+v]", got, want)
 	}
-	if n, _ := files.FromPool(); n != 1 {
+	if n, _ := files.FromPool(); inodes.Available() && n != 1 {
 		t.Errorf("the save took %d files made ahead, want 1", n)
 	}
 	var again []gitwatch.Change

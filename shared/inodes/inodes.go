@@ -17,7 +17,7 @@
 // not applied. Whenever the pool cannot (it is nil, it has run out, the target is
 // refused, the file system does not link or rename that way) the call is made on the
 // spot instead, so a caller sees the same results and the same errors as from the os
-// calls.
+// calls. The umask is the process's as it was when the pool was made.
 //
 // Pools exist only where they pay: on Linux, and not on a tmpfs, where making an inode
 // costs about what naming one does (Worthwhile). The Lambdas, built with lambda.norpc,
@@ -89,8 +89,9 @@ func (p *Pool) WriteFile(path string, data []byte, perm fs.FileMode) error {
 
 // Publish makes a file at path holding data that readers of the directory see whole or
 // not at all: a file from p is written while it has no name and then linked at path;
-// made on the spot, it is written under a temporary name and renamed to path. path must
-// not exist (a link never replaces; a rename would, so the caller must pick new names).
+// made on the spot, it is written under a temporary name and renamed to path. It is
+// meant for new names: a file already at path is replaced (a link cannot replace it, so
+// then the file is made on the spot and renamed over it).
 func (p *Pool) Publish(path string, data []byte, perm fs.FileMode) error {
 	return p.publish(path, data, perm, func() error { return writeAndRename(path+".tmp", path, data, perm) })
 }

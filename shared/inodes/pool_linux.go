@@ -25,6 +25,10 @@ type Pool struct {
 	fileMode fs.FileMode // the files' mode as made (0o666 through the umask)
 	dirMode  fs.FileMode // the directories' mode as made (0o777 through the umask)
 
+	// link and rename put a file or a directory of the pool in place; tests replace them.
+	link   func(fd int, path string) error
+	rename func(from, to string) error
+
 	mu      sync.Mutex
 	files   []int    // descriptors of unnamed files, open for writing
 	dirs    []string // empty directories in dir
@@ -34,9 +38,10 @@ type Pool struct {
 	fromD   int
 	makingF int  // files and directories being made now, counted so two
 	makingD int  // rounds at once do not both make up the same shortfall
-	strikes int  // links or renames in a row that failed where the os call then worked
-	noLink  bool // linking keeps failing where creating works: hand out no more files
-	noMove  bool // likewise for renaming directories
+	// Links and renames in a row that failed for a reason of the pool's own (poolsFault):
+	// after giveUpAfter, the pool hands out no more files (noLink) or directories (noMove).
+	strikesF, strikesD int
+	noLink, noMove     bool
 	dirSeq  int
 	closing bool
 	// stock, when set, is where p's files come from (FilesFrom); p holds none itself.
@@ -107,6 +112,10 @@ func (p *Pool) src() *Pool {
 	return p
 }
 
+// Available reports whether this build keeps anything ahead (false in the Lambdas and
+// off Linux, where every call is made on the spot).
+func Available() bool { return true }
+
 // Worthwhile reports whether a Pool in dir can save anything: Linux, and not a tmpfs
 // or ramfs, where an inode costs about what a link does.
 func Worthwhile(dir string) bool {
@@ -125,7 +134,7 @@ func Worthwhile(dir string) bool {
 // read (no /proc), the pool makes nothing: it could not give what it hands out the mode
 // the os calls would.
 func Make(dir string, files, dirs int) *Pool {
-	p := &Pool{dir: dir}
+	p := &Pool{dir: dir, link: link, rename: renameNoReplace}
 	mask, ok := umask()
 	if !ok {
 		p.noLink, p.noMove = true, true
@@ -245,7 +254,8 @@ func (p *Pool) Close() error {
 
 // Abandon lets go of what p holds without removing its directories, when the directory
 // they are in may no longer be the pool's (a tmp cleaner removed it, and someone else
-// made one of its name): what is in it is not the pool's to remove.
+// made one of its name): what is in it is not the pool's to remove. It is for a pool
+// nobody is using any more: a call under way may still remove the directory it took.
 func (p *Pool) Abandon() {
 	if p == nil {
 		return
@@ -295,32 +305,36 @@ func (p *Pool) count(dir, fromPool bool) {
 func (p *Pool) create(path string, perm fs.FileMode, spot func() (*os.File, error)) (*os.File, error) {
 	fd, s := p.take(perm)
 	if fd < 0 {
-		f, err := spot()
-		if err == nil {
-			p.count(false, false)
-		}
-		return f, err
+		return p.createOnTheSpot(spot)
 	}
 	// Mode and times while the file has no name: nobody can open it meanwhile.
 	want := perm &^ s.umask
 	if want != s.fileMode {
-		unix.Fchmod(fd, uint32(want))
+		if err := unix.Fchmod(fd, uint32(want)); err != nil {
+			unix.Close(fd) // never named: it vanishes
+			return p.createOnTheSpot(spot)
+		}
 	}
 	unix.Futimes(fd, nil) // a new file's times are when it is made, not made ahead
-	if err := link(fd, path); err != nil {
-		f, serr := spot()
-		if want != s.fileMode {
-			unix.Fchmod(fd, uint32(s.fileMode))
+	if err := s.link(fd, path); err != nil {
+		if want != s.fileMode && unix.Fchmod(fd, uint32(s.fileMode)) != nil {
+			unix.Close(fd)
+			fd = -1
 		}
-		s.linkFailed(fd, serr == nil, true)
-		if serr == nil {
-			p.count(false, false)
-		}
-		return f, serr
+		s.linkFailed(fd, err)
+		return p.createOnTheSpot(spot)
 	}
-	s.linked()
+	s.linked(false)
 	p.count(false, true)
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+func (p *Pool) createOnTheSpot(spot func() (*os.File, error)) (*os.File, error) {
+	f, err := spot()
+	if err == nil {
+		p.count(false, false)
+	}
+	return f, err
 }
 
 // publish writes data into a file of the pool and then links it at path, or does the
@@ -335,25 +349,28 @@ func (p *Pool) publish(path string, data []byte, perm fs.FileMode, spot func() e
 		return err
 	}
 	f := os.NewFile(uintptr(fd), path)
+	var err error
 	if want := perm &^ s.umask; want != s.fileMode {
-		f.Chmod(want)
+		err = f.Chmod(want)
 	}
-	_, err := f.Write(data)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = unix.Futimes(fd, nil)
 	}
 	if err == nil {
-		if err = link(fd, path); err == nil {
+		if err = s.link(fd, path); err == nil {
 			f.Close()
-			s.linked()
+			s.linked(false)
 			p.count(false, true)
 			return nil
 		}
+		s.linkFailed(-1, err)
 	}
 	// Written, so not to be handed out again: it vanishes as it has no name.
 	f.Close()
 	serr := spot()
-	s.linkFailed(-1, serr == nil, err != nil)
 	if serr == nil {
 		p.count(false, false)
 	}
@@ -393,50 +410,69 @@ func (p *Pool) take(perm fs.FileMode) (int, *Pool) {
 	}
 }
 
-// linked notes a link or rename that worked.
-func (p *Pool) linked() {
+// linked notes a link (or, for dir, a rename) that worked.
+func (p *Pool) linked(dir bool) {
 	p.mu.Lock()
-	p.strikes = 0
+	if dir {
+		p.strikesD = 0
+	} else {
+		p.strikesF = 0
+	}
 	p.mu.Unlock()
 }
 
-// giveUpAfter is how many links or renames in a row may fail where the os call then
-// works before the pool stops trying: a single odd target (a dangling symlink on the
-// way, another file system mounted below) must not turn the pool off, but a pool that
-// cannot link at all (no /proc, another file system) must not keep failing.
+// giveUpAfter is how many links or renames in a row may fail for a reason of the pool's
+// own before it stops handing out files or directories.
 const giveUpAfter = 3
 
-// linkFailed settles a failed link: the file fd (-1: none to keep) goes back to the pool
-// unless the failure was the pool's, which it was when the os call then worked (spotOK).
-func (p *Pool) linkFailed(fd int, spotOK, failed bool) {
+// poolsFault reports whether a link or rename failed because of the pool, not of its
+// target: the file system or the kernel will not link or rename this way (EPERM:
+// protected or unsupported hard links; EINVAL, ENOSYS, EOPNOTSUPP: no RENAME_NOREPLACE,
+// no linking an O_TMPFILE), or /proc is not there to name the file by. Anything else
+// (the name is taken, its directory is missing or not writable, another file system is
+// mounted there) is the target's: the os call then runs into it too, or makes the entry
+// where the pool could not, and the pool goes on.
+func poolsFault(err error, fd int) bool {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP):
+		return true
+	case errors.Is(err, unix.ENOENT) && fd >= 0:
+		return !exists("/proc/self/fd/" + strconv.Itoa(fd))
+	}
+	return false
+}
+
+// linkFailed settles a failed link: the file fd (-1: none to keep) goes back to the
+// pool, unless linking has been given up.
+func (p *Pool) linkFailed(fd int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if spotOK && failed {
-		p.strikes++
-		if p.strikes >= giveUpAfter {
+	if poolsFault(err, fd) {
+		p.strikesF++
+		if p.strikesF >= giveUpAfter {
 			p.noLink = true
-			fds := p.files
-			p.files = nil
-			if fd >= 0 {
-				fds = append(fds, fd)
-			}
-			release(fds, nil)
-			return
 		}
 	}
-	if fd >= 0 {
-		if p.closing {
-			unix.Close(fd)
-		} else {
-			p.files = append(p.files, fd)
+	if p.noLink || p.closing {
+		fds := p.files
+		p.files = nil
+		if fd >= 0 {
+			fds = append(fds, fd)
 		}
+		release(fds, nil)
+		return
+	}
+	if fd >= 0 {
+		p.files = append(p.files, fd)
 	}
 }
 
 // mkdir renames a directory of the pool to path, or makes it with spot.
 func (p *Pool) mkdir(path string, perm fs.FileMode, spot func() error) error {
 	d := ""
-	if p != nil && perm&^fs.ModePerm == 0 {
+	// A directory its owner cannot write cannot be moved to another parent (rename
+	// updates its ".."): one without u+w is made on the spot.
+	if p != nil && perm&^fs.ModePerm == 0 && (perm&^p.umask)&0o200 != 0 {
 		p.mu.Lock()
 		if n := len(p.dirs); n > 0 && !p.noMove {
 			d = p.dirs[n-1]
@@ -445,50 +481,57 @@ func (p *Pool) mkdir(path string, perm fs.FileMode, spot func() error) error {
 		p.mu.Unlock()
 	}
 	if d == "" {
-		err := spot()
-		if err == nil {
-			p.count(true, false)
-		}
-		return err
+		return p.mkdirOnTheSpot(spot)
 	}
 	// Mode and times while it is still in the pool's own directory.
 	want := perm &^ p.umask
 	if want != p.dirMode {
-		os.Chmod(d, want)
+		if err := os.Chmod(d, want); err != nil {
+			os.Remove(d)
+			return p.mkdirOnTheSpot(spot)
+		}
 	}
 	unix.UtimesNanoAt(unix.AT_FDCWD, d, nil, unix.AT_SYMLINK_NOFOLLOW)
-	err := unix.Renameat2(unix.AT_FDCWD, d, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
+	err := p.rename(d, path)
 	if err == nil {
-		p.linked()
+		p.linked(true)
 		p.count(true, true)
 		return nil
 	}
-	serr := spot()
-	if serr == nil {
-		p.count(true, false)
-	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	if poolsFault(err, -1) {
+		p.strikesD++
+		if p.strikesD >= giveUpAfter {
+			p.noMove = true
+		}
+	}
 	switch {
 	case !exists(d):
-		// Gone (a tmp cleaner): nothing to keep or to count against the pool.
-	case serr == nil && p.strikes+1 >= giveUpAfter:
-		p.noMove = true
+		// Gone (a tmp cleaner): nothing to keep.
+	case p.noMove || p.closing:
 		dirs := p.dirs
 		p.dirs = nil
 		release(nil, append(dirs, d))
-	case p.closing:
+	case want != p.dirMode && os.Chmod(d, p.dirMode) != nil:
 		os.Remove(d)
 	default:
-		if serr == nil {
-			p.strikes++
-		}
-		if want != p.dirMode {
-			os.Chmod(d, p.dirMode)
-		}
 		p.dirs = append(p.dirs, d)
 	}
-	return serr
+	p.mu.Unlock()
+	return p.mkdirOnTheSpot(spot)
+}
+
+func (p *Pool) mkdirOnTheSpot(spot func() error) error {
+	err := spot()
+	if err == nil {
+		p.count(true, false)
+	}
+	return err
+}
+
+// renameNoReplace renames from to to, failing if anything is at to.
+func renameNoReplace(from, to string) error {
+	return unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
 }
 
 func exists(path string) bool {

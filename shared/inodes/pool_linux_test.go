@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ahead makes a pool in a directory of its own beside the targets, as Scratch does.
@@ -170,43 +172,136 @@ func errno(err error) error {
 	return err
 }
 
-// TestAnotherFileSystemFallsBack: a pool made on another file system cannot link or
-// rename there; every call still succeeds, made on the spot, and after a few such calls
-// in a row the pool lets go of what it held.
+// TestAnotherFileSystemFallsBack: a pool cannot link or rename onto another file system
+// (a mount below the targets' directory); every such call still succeeds, made on the
+// spot, and the pool keeps what it held for the targets it can serve.
 func TestAnotherFileSystemFallsBack(t *testing.T) {
 	shm, err := os.MkdirTemp("/dev/shm", "inodes-")
 	if err != nil || Worthwhile("/dev/shm") {
 		t.Skip("no tmpfs at /dev/shm to be the other file system")
 	}
 	defer os.RemoveAll(shm)
-	ws := t.TempDir()
+	p, ws := ahead(t, 2, 2)
 	if !Worthwhile(ws) {
 		t.Skip("the temporary directory is a tmpfs too")
 	}
-	p := Make(shm, 5, 5)
-	defer p.Close()
-	for i := range giveUpAfter {
-		if err := p.WriteFile(filepath.Join(ws, fmt.Sprint("f", i)), []byte("x"), 0o644); err != nil {
+	for i := range giveUpAfter + 1 {
+		if err := p.WriteFile(filepath.Join(shm, fmt.Sprint("f", i)), []byte("x"), 0o644); err != nil {
 			t.Fatalf("WriteFile: %v", err)
 		}
-		if err := p.Mkdir(filepath.Join(ws, fmt.Sprint("d", i)), 0o755); err != nil {
+		if err := p.Mkdir(filepath.Join(shm, fmt.Sprint("d", i)), 0o755); err != nil {
 			t.Fatalf("Mkdir: %v", err)
 		}
-		if b, err := os.ReadFile(filepath.Join(ws, fmt.Sprint("f", i))); err != nil || string(b) != "x" {
+		if b, err := os.ReadFile(filepath.Join(shm, fmt.Sprint("f", i))); err != nil || string(b) != "x" {
 			t.Errorf("f%d = %q, %v", i, b, err)
 		}
 	}
-	if f, d := p.Held(); f != 0 || d != 0 {
-		t.Errorf("Held = %d, %d; a pool that cannot link should let go of everything", f, d)
-	}
-	if entries, _ := os.ReadDir(shm); len(entries) != 0 {
-		t.Errorf("left in the pool's directory: %v", entries)
-	}
-	if f, d := p.Wanted(); f != giveUpAfter || d != giveUpAfter {
-		t.Errorf("Wanted = %d, %d; want %d each", f, d, giveUpAfter)
-	}
 	if f, d := p.FromPool(); f != 0 || d != 0 {
 		t.Errorf("FromPool = %d, %d; nothing could come from it", f, d)
+	}
+	if err := p.WriteFile(filepath.Join(ws, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Mkdir(filepath.Join(ws, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if f, d := p.FromPool(); f != 1 || d != 1 {
+		t.Errorf("FromPool = %d, %d after targets on its own file system; want 1, 1", f, d)
+	}
+}
+
+// TestAPoolThatCannotLinkGivesUp: links and renames that fail for the pool's own reason
+// (here EPERM, as protected hard links give) are made on the spot; after giveUpAfter in
+// a row the pool lets go of what it held, and files and directories count apart.
+func TestAPoolThatCannotLinkGivesUp(t *testing.T) {
+	p, ws := ahead(t, 5, 5)
+	p.link = func(int, string) error { return unix.EPERM }
+	for i := range giveUpAfter {
+		if err := p.WriteFile(filepath.Join(ws, fmt.Sprint("f", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Renames work: they must not wipe the files' strikes out.
+		if err := p.Mkdir(filepath.Join(ws, fmt.Sprint("d", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f, d := p.Held(); f != 0 || d != 5-giveUpAfter {
+		t.Errorf("Held = %d, %d; want no files (given up) and the directories left", f, d)
+	}
+	if f, d := p.FromPool(); f != 0 || d != giveUpAfter {
+		t.Errorf("FromPool = %d, %d; want 0, %d", f, d, giveUpAfter)
+	}
+	p.rename = func(string, string) error { return unix.EINVAL }
+	for i := range giveUpAfter {
+		if err := p.Mkdir(filepath.Join(ws, fmt.Sprint("e", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, d := p.Held(); d != 0 {
+		t.Errorf("Held = %d directories after renames kept failing; want 0", d)
+	}
+	if es, _ := os.ReadDir(p.dir); len(es) != 0 {
+		t.Errorf("left in the pool's directory: %v", es)
+	}
+	p.Refill(2, 2)
+	if f, d := p.Held(); f != 0 || d != 0 {
+		t.Errorf("a pool that gave up refilled: %d, %d", f, d)
+	}
+}
+
+// TestAbandonLeavesTheNamesAlone: Abandon lets the files go and leaves the directories
+// where they are, for their parent may not be the pool's any more.
+func TestAbandonLeavesTheNamesAlone(t *testing.T) {
+	p, _ := ahead(t, 2, 2)
+	p.Abandon()
+	if es, _ := os.ReadDir(p.dir); len(es) != 2 {
+		t.Errorf("after Abandon the pool's directory holds %v, want its two directories", es)
+	}
+	if f, d := p.Held(); f != 0 || d != 0 {
+		t.Errorf("Held = %d, %d after Abandon", f, d)
+	}
+}
+
+// TestAFileNoLongerUnnamedAndEmptyIsNotHandedOut: a file of the pool that was written to
+// (only this user could, through /proc) is dropped, and the next one handed out.
+func TestAFileNoLongerUnnamedAndEmptyIsNotHandedOut(t *testing.T) {
+	p, ws := ahead(t, 2, 0)
+	p.mu.Lock()
+	spoiled := p.files[len(p.files)-1]
+	p.mu.Unlock()
+	if _, err := unix.Write(spoiled, []byte("planted")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(ws, "f")
+	if err := p.WriteFile(path, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "mine" {
+		t.Errorf("the file handed out holds %q", b)
+	}
+	if f, _ := p.FromPool(); f != 1 {
+		t.Errorf("FromPool = %d, want 1 (the unspoiled file)", f)
+	}
+	if f, _ := p.Held(); f != 0 {
+		t.Errorf("Held = %d; the spoiled file should be gone", f)
+	}
+}
+
+// TestADirectoryItsOwnerCannotWriteIsMadeOnTheSpot: rename cannot move such a directory
+// to another parent, so it is not taken from the pool.
+func TestADirectoryItsOwnerCannotWriteIsMadeOnTheSpot(t *testing.T) {
+	p, ws := ahead(t, 0, 1)
+	if err := p.Mkdir(filepath.Join(ws, "ro"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(ws, "ro")); err != nil || fi.Mode().Perm() != 0o555&^currentUmask() {
+		t.Errorf("ro: %v, %v", fi, err)
+	}
+	if _, d := p.FromPool(); d != 0 {
+		t.Errorf("FromPool = %d directories, want 0", d)
+	}
+	if _, d := p.Held(); d != 1 {
+		t.Errorf("Held = %d directories, want the one made ahead kept", d)
 	}
 }
 

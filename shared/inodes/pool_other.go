@@ -11,6 +11,9 @@ import (
 // RENAME_NOREPLACE, and the Lambdas (built with lambda.norpc) never keep files ahead.
 type Pool struct{}
 
+// Available is false: nothing is kept ahead here.
+func Available() bool { return false }
+
 // Worthwhile is false: no Pool is made here.
 func Worthwhile(string) bool { return false }
 

@@ -6,8 +6,9 @@
 // read the very same responses, without a loopback socket, a kernel round trip and two
 // goroutine wake-ups per call. (Local mode sends them unsigned: the stand-ins accept
 // any signature.) A handler that answers at once with a bounded body can be called in
-// the caller's own goroutine (HandleBuffered), which spares a goroutine and a pipe too. Anything outside the process (the CLI, the
-// AWS CLI, a browser) still reaches the stand-ins over TCP.
+// the caller's own goroutine (HandleBuffered), which spares a goroutine and a pipe too.
+// Anything outside the process (the CLI, the AWS CLI, a browser) still reaches the
+// stand-ins over TCP.
 package inproc
 
 import (
@@ -47,9 +48,11 @@ func (t *Transport) Handle(baseURL string, h http.Handler) error {
 
 // HandleBuffered serves requests for baseURL's host:port with h called in the caller's
 // goroutine, its whole response held before the caller reads it: for handlers that
-// answer at once with bodies of a bounded size (DynamoDB's and Step Functions' JSON),
-// for which a goroutine and a pipe per request cost more than the handler itself. A
-// cancelled request is answered with the context's error once h returns.
+// answer at once with bodies of a bounded size (DynamoDB's JSON, 16 MB at most), for
+// which a goroutine and a pipe per request cost more than the handler itself. The
+// answer carries a Content-Length, as net/http's server gives one written whole. A
+// cancelled request is answered with the context's error once h returns: h must
+// return when the request's context ends, as the caller cannot leave it earlier.
 func (t *Transport) HandleBuffered(baseURL string, h http.Handler) error {
 	return t.handle(baseURL, route{h: h, buffered: true})
 }
@@ -176,8 +179,12 @@ func serveBuffered(h http.Handler, req *http.Request) (resp *http.Response, err 
 		ProtoMinor:    1,
 		Header:        w.sent,
 		Body:          io.NopCloser(bytes.NewReader(w.body.Bytes())),
-		ContentLength: int64(w.body.Len()),
+		ContentLength: -1,
 		Request:       req,
+	}
+	if w.sent.Get("Content-Length") == "" && !bodyless(req.Method, w.status) {
+		// As net/http's server declares the length of an answer written whole.
+		w.sent.Set("Content-Length", strconv.Itoa(w.body.Len()))
 	}
 	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil {
 		resp.ContentLength = n

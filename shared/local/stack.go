@@ -342,7 +342,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// HTTP: the engine's API on its own port, the product's routes on the console port.
 	api := eng.Handler()
 	if wire != nil {
-		if err := wire.HandleBuffered(sfnURL, api); err != nil {
+		// Streaming: a page of execution history can hold tens of megabytes.
+		if err := wire.Handle(sfnURL, api); err != nil {
 			return nil, err
 		}
 	}

@@ -31,8 +31,8 @@ func TestOutboxWritesParsableMail(t *testing.T) {
 			[]string{"text/plain"}},
 	}
 	for _, tc := range tests {
-		// With files kept ahead (where the temporary directory is not a tmpfs), the
-		// message is the same, and it came from them.
+		// With files kept ahead (where this build keeps any), the message is the
+		// same, and it came from them.
 		for _, ahead := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/ahead=%v", tc.name, ahead), func(t *testing.T) {
 				outboxWritesParsableMail(t, tc.msg, tc.wantParts, ahead)
@@ -54,7 +54,7 @@ func outboxWritesParsableMail(t *testing.T, msg Message, wantParts []string, ahe
 		o.Files = inodes.Make(o.Dir, 0, 0)
 		defer o.Files.Close()
 		o.Files.KeepFilled(2)
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		for deadline := time.Now().Add(5 * time.Second); inodes.Available(); time.Sleep(time.Millisecond) {
 			if f, _ := o.Files.Held(); f == 2 {
 				break
 			} else if time.Now().After(deadline) {
@@ -66,7 +66,7 @@ func outboxWritesParsableMail(t *testing.T, msg Message, wantParts []string, ahe
 	if err := o.Send(context.Background(), msg); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if f, _ := o.Files.FromPool(); ahead && f != 1 {
+	if f, _ := o.Files.FromPool(); ahead && inodes.Available() && f != 1 {
 		t.Errorf("the message took %d files from those kept ahead, want 1", f)
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, "outbox"))

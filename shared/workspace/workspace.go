@@ -187,9 +187,11 @@ func Write(w io.Writer, dir string) error {
 	return bw.Flush()
 }
 
-// Extract reads a tar.gz written by Write into dir. Entries that would land outside dir
-// (absolute paths, "..", or a path through a symlink the archive created) are refused:
-// the archive's content comes from user code.
+// Extract reads a tar.gz written by Write into dir, which must be empty (made for it:
+// a symlink already in it would be followed). Entries that would land outside dir
+// (absolute paths, "..", a path through a symlink the archive created, or a file or
+// directory at the place of one) are refused: the archive's content comes from user
+// code.
 func Extract(r io.Reader, dir string) error { return extract(r, dir, nil, nil) }
 
 func extract(r io.Reader, dir string, keep func(rel string) bool, pool *inodes.Pool) error {

@@ -36,14 +36,14 @@ type Pool struct {
 	wantD   int
 	fromF   int // files handed out from the pool
 	fromD   int
-	makingF int  // files and directories being made now, counted so two
-	makingD int  // rounds at once do not both make up the same shortfall
+	makingF int // files and directories being made now, counted so two
+	makingD int // rounds at once do not both make up the same shortfall
 	// Links and renames in a row that failed for a reason of the pool's own (poolsFault):
 	// after giveUpAfter, the pool hands out no more files (noLink) or directories (noMove).
 	strikesF, strikesD int
 	noLink, noMove     bool
-	dirSeq  int
-	closing bool
+	dirSeq             int
+	closing            bool
 	// stock, when set, is where p's files come from (FilesFrom); p holds none itself.
 	stock *Pool
 	// keep is how many files p tops itself up to after handing one out (KeepFilled).

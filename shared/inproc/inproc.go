@@ -122,17 +122,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if w.err != nil {
 		return nil, w.err
 	}
-	resp := &http.Response{
-		Status:        strconv.Itoa(w.status) + " " + http.StatusText(w.status),
-		StatusCode:    w.status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        w.sent,
-		Body:          pr,
-		ContentLength: -1,
-		Request:       req,
-	}
+	resp := response(req, w.status, w.sent, pr)
 	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil {
 		resp.ContentLength = n
 	}
@@ -171,17 +161,7 @@ func serveBuffered(h http.Handler, req *http.Request) (resp *http.Response, err 
 		return nil, err // as over a connection whose answer was cut off
 	}
 	w.WriteHeader(http.StatusOK) // a handler that wrote nothing answered 200
-	resp = &http.Response{
-		Status:        strconv.Itoa(w.status) + " " + http.StatusText(w.status),
-		StatusCode:    w.status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        w.sent,
-		Body:          io.NopCloser(bytes.NewReader(w.body.Bytes())),
-		ContentLength: -1,
-		Request:       req,
-	}
+	resp = response(req, w.status, w.sent, io.NopCloser(bytes.NewReader(w.body.Bytes())))
 	if w.sent.Get("Content-Length") == "" && !bodyless(req.Method, w.status) {
 		// As net/http's server declares the length of an answer written whole.
 		w.sent.Set("Content-Length", strconv.Itoa(w.body.Len()))
@@ -198,6 +178,21 @@ func serveBuffered(h http.Handler, req *http.Request) (resp *http.Response, err 
 		resp.Body = http.NoBody
 	}
 	return resp, nil
+}
+
+// response is the HTTP/1.1 answer to req, of unknown length until the caller sets it.
+func response(req *http.Request, status int, header http.Header, body io.ReadCloser) *http.Response {
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        header,
+		Body:          body,
+		ContentLength: -1,
+		Request:       req,
+	}
 }
 
 // bufferedWriter is a handler's http.ResponseWriter that holds the whole response.

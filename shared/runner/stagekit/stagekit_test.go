@@ -348,27 +348,25 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	if got := held(d1); got != [2]int{13, 6} {
 		t.Fatalf("after the stage the set holds %v, want [13 6]", got)
 	}
+	// next gives prev back once the set after it is made, and takes that one.
+	next := func(prev stagekit.Dirs, want [2]int, which string) stagekit.Dirs {
+		t.Helper()
+		stagekit.WaitSpare(t, s)
+		prev.Remove()
+		d, err := s.Dirs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := held(d); got != want {
+			t.Fatalf("the %s set holds %v, want %v", which, got, want)
+		}
+		return d
+	}
 	// The next set was made while d1 was in use, before its needs were known; the
 	// files d1 left are still in stock, more than the four the next stage wants.
-	stagekit.WaitSpare(t, s)
-	d1.Remove()
-	d2, err := s.Dirs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := held(d2); got != [2]int{13, 8} {
-		t.Fatalf("the second set holds %v, want [13 8]", got)
-	}
-	stagekit.WaitSpare(t, s)
-	d2.Remove()
-	d3, err := s.Dirs()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d2 := next(d1, [2]int{13, 8}, "second")
 	// Two directories were asked of d1's pool: the set after d2 holds three.
-	if got := held(d3); got != [2]int{13, 3} {
-		t.Fatalf("the third set holds %v, want [13 3]", got)
-	}
+	d3 := next(d2, [2]int{13, 3}, "third")
 	d3.Remove()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

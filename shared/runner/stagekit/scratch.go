@@ -78,6 +78,7 @@ type Scratch struct {
 	// How many files the stock and how many directories the next set's pool hold: what
 	// the last set given back was asked for, and one more.
 	poolFiles, poolDirs int
+	maxFiles            int           // the stock's bound: maxPoolFiles, less where descriptors are few
 	files               *inodes.Pool  // the stock of unnamed files; nil: none kept
 	stocking            chan struct{} // closed when the stock's topping up ends; nil: none under way
 }
@@ -101,7 +102,12 @@ type spareSet struct {
 // when empty), with the first set made ahead at once.
 func NewScratch(parent, stage string) *Scratch {
 	s := &Scratch{parent: parent, stage: stage, spare: make(chan spareSet, 1), removing: map[chan struct{}]bool{},
-		poolFiles: firstPoolFiles, poolDirs: firstPoolDirs}
+		poolFiles: firstPoolFiles, poolDirs: firstPoolDirs, maxFiles: maxPoolFiles}
+	if n := openFileLimit(); n > 0 {
+		// Four handlers keep a stock each: together at most an eighth of the limit.
+		s.maxFiles = min(s.maxFiles, n/32)
+		s.poolFiles = min(s.poolFiles, s.maxFiles)
+	}
 	dir := parent
 	if dir == "" {
 		dir = os.TempDir()
@@ -268,7 +274,7 @@ func (s *Scratch) remove(d Dirs) {
 	defer s.mu.Unlock()
 	if d.Inodes != nil {
 		files, dirs := d.Inodes.Wanted()
-		s.poolFiles = min(files+1, maxPoolFiles)
+		s.poolFiles = min(files+1, s.maxFiles)
 		s.poolDirs = min(dirs+1, maxPoolDirs)
 	}
 	if s.closed {

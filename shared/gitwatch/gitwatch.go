@@ -71,6 +71,8 @@ type Watcher struct {
 	// retry holds, per ref, the change whose report failed and when to report it again,
 	// so a push that keeps failing is retried with a growing wait, not on every scan.
 	retry map[string]retryAt
+	// rescanOnly leaves inotify out, as off Linux (tests of that path set it).
+	rescanOnly bool
 }
 
 type retryAt struct {
@@ -137,8 +139,9 @@ func (w *Watcher) GitDirOf() string { return w.gitDir }
 // Run watches until ctx ends. Changes found at start (pushed while stopped) fire first.
 func (w *Watcher) Run(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
-	stopInotify := w.inotify(ctx, wake)
-	defer stopInotify()
+	if !w.rescanOnly {
+		defer w.inotify(ctx, wake)()
+	}
 	t := time.NewTicker(w.o.Interval)
 	defer t.Stop()
 	for {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/shipgate/shipgate/shared/inodes"
 )
 
 // DataDir is the layout of the local stack's data directory. Everything the stack keeps
@@ -120,10 +122,9 @@ func Secret(path string, size int) ([]byte, error) {
 	return hexed, nil
 }
 
+// writeAtomic replaces path's content whole (a crash leaves the old file or the new):
+// inodes.Replace, with every file made on the spot.
 func writeAtomic(path string, b []byte, mode fs.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	var onTheSpot *inodes.Pool
+	return onTheSpot.Replace(path, b, mode)
 }

@@ -61,14 +61,28 @@ func (p *Pool) KeepFilled(n int) {
 	p.mu.Lock()
 	p.keep = n
 	p.mu.Unlock()
-	p.topUp()
+	p.TopUp(n)
 }
 
-// topUp starts making files up to keep, unless that is under way or not asked for.
+// topUp tops p up to what KeepFilled asked it to keep, if anything.
 func (p *Pool) topUp() {
 	p.mu.Lock()
+	n := p.keep
+	p.mu.Unlock()
+	if n > 0 {
+		p.TopUp(n)
+	}
+}
+
+// TopUp makes files, in the background at a low priority, until p holds n, unless a
+// round of making is under way already.
+func (p *Pool) TopUp(n int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.keep <= len(p.files) || p.refilling || p.closing || p.noLink {
+	if n <= len(p.files) || p.refilling || p.closing || p.noLink {
 		return
 	}
 	p.refilling = true
@@ -77,7 +91,6 @@ func (p *Pool) topUp() {
 		// by the next; a round that makes nothing (no O_TMPFILE, no room) ends it.
 		for {
 			p.mu.Lock()
-			n := p.keep
 			if len(p.files) >= n || p.closing || p.noLink {
 				p.refilling = false
 				p.mu.Unlock()
@@ -85,12 +98,12 @@ func (p *Pool) topUp() {
 			}
 			p.mu.Unlock()
 			if p.refill(n, 0) == 0 {
-				p.mu.Lock()
-				p.refilling = false
-				p.mu.Unlock()
-				return
+				break
 			}
 		}
+		p.mu.Lock()
+		p.refilling = false
+		p.mu.Unlock()
 	})
 }
 
@@ -305,14 +318,16 @@ func (p *Pool) count(dir, fromPool bool) {
 func (p *Pool) create(path string, perm fs.FileMode, spot func() (*os.File, error)) (*os.File, error) {
 	fd, s := p.take(perm)
 	if fd < 0 {
-		return p.createOnTheSpot(spot)
+		f, err := spot()
+		return f, p.madeOnTheSpot(false, err)
 	}
 	// Mode and times while the file has no name: nobody can open it meanwhile.
 	want := perm &^ s.umask
 	if want != s.fileMode {
 		if err := unix.Fchmod(fd, uint32(want)); err != nil {
 			unix.Close(fd) // never named: it vanishes
-			return p.createOnTheSpot(spot)
+			f, err := spot()
+			return f, p.madeOnTheSpot(false, err)
 		}
 	}
 	unix.Futimes(fd, nil) // a new file's times are when it is made, not made ahead
@@ -322,19 +337,21 @@ func (p *Pool) create(path string, perm fs.FileMode, spot func() (*os.File, erro
 			fd = -1
 		}
 		s.linkFailed(fd, err)
-		return p.createOnTheSpot(spot)
+		f, err := spot()
+		return f, p.madeOnTheSpot(false, err)
 	}
 	s.linked(false)
 	p.count(false, true)
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-func (p *Pool) createOnTheSpot(spot func() (*os.File, error)) (*os.File, error) {
-	f, err := spot()
+// madeOnTheSpot counts a file (or, for dir, a directory) the os call made, and passes
+// its error on.
+func (p *Pool) madeOnTheSpot(dir bool, err error) error {
 	if err == nil {
-		p.count(false, false)
+		p.count(dir, false)
 	}
-	return f, err
+	return err
 }
 
 // publish writes data into a file of the pool and then links it at path, or does the
@@ -342,11 +359,7 @@ func (p *Pool) createOnTheSpot(spot func() (*os.File, error)) (*os.File, error) 
 func (p *Pool) publish(path string, data []byte, perm fs.FileMode, spot func() error) error {
 	fd, s := p.take(perm)
 	if fd < 0 {
-		err := spot()
-		if err == nil {
-			p.count(false, false)
-		}
-		return err
+		return p.madeOnTheSpot(false, spot())
 	}
 	f := os.NewFile(uintptr(fd), path)
 	var err error
@@ -370,11 +383,7 @@ func (p *Pool) publish(path string, data []byte, perm fs.FileMode, spot func() e
 	}
 	// Written, so not to be handed out again: it vanishes as it has no name.
 	f.Close()
-	serr := spot()
-	if serr == nil {
-		p.count(false, false)
-	}
-	return serr
+	return p.madeOnTheSpot(false, spot())
 }
 
 // link names the unnamed file fd at path. AT_SYMLINK_FOLLOW on /proc/self/fd/N names
@@ -442,17 +451,28 @@ func poolsFault(err error, fd int) bool {
 	return false
 }
 
+// strike counts a failed link (or, for dir, rename) against the pool when the failure
+// was the pool's own, and gives linking (renaming) up after giveUpAfter in a row. p.mu
+// is held.
+func (p *Pool) strike(dir bool, err error, fd int) {
+	if !poolsFault(err, fd) {
+		return
+	}
+	if dir {
+		p.strikesD++
+		p.noMove = p.noMove || p.strikesD >= giveUpAfter
+	} else {
+		p.strikesF++
+		p.noLink = p.noLink || p.strikesF >= giveUpAfter
+	}
+}
+
 // linkFailed settles a failed link: the file fd (-1: none to keep) goes back to the
 // pool, unless linking has been given up.
 func (p *Pool) linkFailed(fd int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if poolsFault(err, fd) {
-		p.strikesF++
-		if p.strikesF >= giveUpAfter {
-			p.noLink = true
-		}
-	}
+	p.strike(false, err, fd)
 	if p.noLink || p.closing {
 		fds := p.files
 		p.files = nil
@@ -481,14 +501,14 @@ func (p *Pool) mkdir(path string, perm fs.FileMode, spot func() error) error {
 		p.mu.Unlock()
 	}
 	if d == "" {
-		return p.mkdirOnTheSpot(spot)
+		return p.madeOnTheSpot(true, spot())
 	}
 	// Mode and times while it is still in the pool's own directory.
 	want := perm &^ p.umask
 	if want != p.dirMode {
 		if err := os.Chmod(d, want); err != nil {
 			os.Remove(d)
-			return p.mkdirOnTheSpot(spot)
+			return p.madeOnTheSpot(true, spot())
 		}
 	}
 	unix.UtimesNanoAt(unix.AT_FDCWD, d, nil, unix.AT_SYMLINK_NOFOLLOW)
@@ -499,12 +519,7 @@ func (p *Pool) mkdir(path string, perm fs.FileMode, spot func() error) error {
 		return nil
 	}
 	p.mu.Lock()
-	if poolsFault(err, -1) {
-		p.strikesD++
-		if p.strikesD >= giveUpAfter {
-			p.noMove = true
-		}
-	}
+	p.strike(true, err, -1)
 	switch {
 	case !exists(d):
 		// Gone (a tmp cleaner): nothing to keep.
@@ -518,15 +533,7 @@ func (p *Pool) mkdir(path string, perm fs.FileMode, spot func() error) error {
 		p.dirs = append(p.dirs, d)
 	}
 	p.mu.Unlock()
-	return p.mkdirOnTheSpot(spot)
-}
-
-func (p *Pool) mkdirOnTheSpot(spot func() error) error {
-	err := spot()
-	if err == nil {
-		p.count(true, false)
-	}
-	return err
+	return p.madeOnTheSpot(true, spot())
 }
 
 // renameNoReplace renames from to to, failing if anything is at to.

@@ -32,6 +32,9 @@ func (p *Pool) Wanted() (files, dirs int) { return 0, 0 }
 // KeepFilled does nothing.
 func (p *Pool) KeepFilled(int) {}
 
+// TopUp does nothing.
+func (p *Pool) TopUp(int) {}
+
 // FilesFrom does nothing.
 func (p *Pool) FilesFrom(*Pool) {}
 

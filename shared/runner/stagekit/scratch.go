@@ -78,9 +78,8 @@ type Scratch struct {
 	// How many files the stock and how many directories the next set's pool hold: what
 	// the last set given back was asked for, and one more.
 	poolFiles, poolDirs int
-	maxFiles            int           // the stock's bound: maxPoolFiles, less where descriptors are few
-	files               *inodes.Pool  // the stock of unnamed files; nil: none kept
-	stocking            chan struct{} // closed when the stock's topping up ends; nil: none under way
+	maxFiles            int          // the stock's bound: maxPoolFiles, less where descriptors are few
+	files               *inodes.Pool // the stock of unnamed files; nil: none kept
 }
 
 // The first sizes, enough for a small repository's checkout with its .git, and the
@@ -116,28 +115,11 @@ func NewScratch(parent, stage string) *Scratch {
 		// Unnamed files made in parent, linked later into the sets beneath it.
 		s.files = inodes.Make(dir, 0, 0)
 	}
+	s.files.TopUp(s.poolFiles)
 	s.mu.Lock()
 	s.makeAhead()
-	s.stock()
 	s.mu.Unlock()
 	return s
-}
-
-// stock tops the stock of files up to poolFiles, unless that is under way. s.mu is held.
-func (s *Scratch) stock() {
-	if s.files == nil || s.stocking != nil || s.closed {
-		return
-	}
-	done := make(chan struct{})
-	s.stocking = done
-	files := s.poolFiles
-	background.Go(func() {
-		defer close(done)
-		s.files.Refill(files, 0)
-		s.mu.Lock()
-		s.stocking = nil
-		s.mu.Unlock()
-	})
 }
 
 // Dirs waits for the sets given back to be gone, then hands out a set: the one made
@@ -154,10 +136,10 @@ func (s *Scratch) Dirs() (Dirs, error) {
 			sp.d.Inodes.Close()
 			os.RemoveAll(sp.d.root) // ours, but not as made: nobody else can write in it
 		default:
+			// Cleaned away since it was made: whatever is there now is not ours to
+			// use, nor to remove.
 			sp.d.Inodes.Abandon()
 		}
-		// Otherwise it was cleaned away since it was made, and whatever is there now
-		// is not ours to use, nor to remove.
 	default:
 	}
 	if d.root == "" {
@@ -289,7 +271,9 @@ func (s *Scratch) remove(d Dirs) {
 		os.RemoveAll(d.root)
 		s.mu.Lock()
 		delete(s.removing, done)
-		s.stock()
+		if !s.closed {
+			s.files.TopUp(s.poolFiles) // what the set did not use stays for the next
+		}
 		s.mu.Unlock()
 		close(done)
 	}()
@@ -300,16 +284,13 @@ func (s *Scratch) remove(d Dirs) {
 func (s *Scratch) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	making, stocking := s.making, s.stocking
+	making := s.making
 	s.mu.Unlock()
 	s.waitRemovals() // later ones are made in the foreground
 	if making != nil {
 		<-making // a set being made now is removed by its maker, which sees s.closed
 	}
-	if stocking != nil {
-		<-stocking
-	}
-	s.files.Close()
+	s.files.Close() // files of a topping up still under way vanish as they are made
 	select {
 	case sp := <-s.spare:
 		if ours(sp) {

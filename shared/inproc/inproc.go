@@ -136,12 +136,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // serveBuffered answers req with h in this goroutine, from a response held whole.
 func serveBuffered(h http.Handler, req *http.Request) (resp *http.Response, err error) {
 	ctx := req.Context()
-	if err := ctx.Err(); err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, err
-	}
 	w := &bufferedWriter{header: http.Header{}}
 	func() {
 		defer func() {
@@ -152,7 +146,9 @@ func serveBuffered(h http.Handler, req *http.Request) (resp *http.Response, err 
 				err = fmt.Errorf("inproc: handler for %s panicked: %v", req.URL.Host, p)
 			}
 		}()
-		h.ServeHTTP(w, serverRequest(req))
+		if ctx.Err() == nil { // a request cancelled already is not served
+			h.ServeHTTP(w, serverRequest(req))
+		}
 	}()
 	if err != nil {
 		return nil, err
@@ -162,19 +158,20 @@ func serveBuffered(h http.Handler, req *http.Request) (resp *http.Response, err 
 	}
 	w.WriteHeader(http.StatusOK) // a handler that wrote nothing answered 200
 	resp = response(req, w.status, w.sent, io.NopCloser(bytes.NewReader(w.body.Bytes())))
-	if w.sent.Get("Content-Length") == "" && !bodyless(req.Method, w.status) {
+	noBody := bodyless(req.Method, w.status)
+	if w.sent.Get("Content-Length") == "" && !noBody {
 		// As net/http's server declares the length of an answer written whole.
 		w.sent.Set("Content-Length", strconv.Itoa(w.body.Len()))
 	}
 	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil {
 		resp.ContentLength = n
-		if n != int64(w.body.Len()) && !bodyless(req.Method, w.status) {
+		if n != int64(w.body.Len()) && !noBody {
 			// A handler that returns before writing the length it declared: the reader
 			// sees the short body a dropped connection gives, not a clean EOF.
 			resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(w.body.Bytes()), failingReader{io.ErrUnexpectedEOF}))
 		}
 	}
-	if bodyless(req.Method, w.status) {
+	if noBody {
 		resp.Body = http.NoBody
 	}
 	return resp, nil
@@ -210,10 +207,7 @@ func (w *bufferedWriter) WriteHeader(code int) {
 		return // informational answers are for the wire; later calls are superfluous
 	}
 	w.status = code
-	w.sent = w.header.Clone()
-	if w.sent.Get("Date") == "" {
-		w.sent.Set("Date", time.Now().UTC().Format(http.TimeFormat)) // as net/http's server adds it
-	}
+	w.sent = sent(w.header)
 }
 
 func (w *bufferedWriter) Write(p []byte) (int, error) {
@@ -281,12 +275,19 @@ func (w *writer) WriteHeader(code int) {
 	}
 	w.once.Do(func() {
 		w.status = code
-		w.sent = w.header.Clone()
-		if w.sent.Get("Date") == "" {
-			w.sent.Set("Date", time.Now().UTC().Format(http.TimeFormat)) // as net/http's server adds it
-		}
+		w.sent = sent(w.header)
 		close(w.started)
 	})
+}
+
+// sent is the header as the handler sends it: its own, from now on, with the Date
+// net/http's server adds.
+func sent(h http.Header) http.Header {
+	h = h.Clone()
+	if h.Get("Date") == "" {
+		h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	}
+	return h
 }
 
 func (w *writer) Write(p []byte) (int, error) {

@@ -83,25 +83,20 @@ func Snapshot(ctx context.Context, s *artifact.Store, key, dir string) (artifact
 
 // Restore extracts the snapshot at key into dir (which must exist).
 func Restore(ctx context.Context, s *artifact.Store, key, dir string) error {
-	return RestoreMatching(ctx, s, key, dir, nil)
-}
-
-// RestoreMatching extracts only the regular files for which keep(rel) is true (nil keeps
-// everything). Stage needs the artifacts, not the whole tree and its .git: skipping the
-// rest saves most of the file system work.
-func RestoreMatching(ctx context.Context, s *artifact.Store, key, dir string, keep func(rel string) bool) error {
-	return RestoreWith(ctx, s, key, dir, RestoreOptions{Keep: keep})
+	return RestoreWith(ctx, s, key, dir, RestoreOptions{})
 }
 
 // RestoreOptions are RestoreWith's.
 type RestoreOptions struct {
-	// Keep, when set, selects the regular files to extract (see RestoreMatching).
+	// Keep, when set, extracts only the regular files for which Keep(rel) is true.
+	// Stage needs the artifacts, not the whole tree and its .git: skipping the rest
+	// saves most of the file system work.
 	Keep func(rel string) bool
 	// Inodes supplies the files and directories made ahead (nil: made on the spot).
 	Inodes *inodes.Pool
 }
 
-// RestoreWith is RestoreMatching with options.
+// RestoreWith is Restore with options.
 func RestoreWith(ctx context.Context, s *artifact.Store, key, dir string, o RestoreOptions) error {
 	body, _, err := s.Open(ctx, key)
 	if err != nil {

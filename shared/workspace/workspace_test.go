@@ -75,7 +75,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRestoreMatchingExtractsOnlyWhatIsKept(t *testing.T) {
+func TestRestoreExtractsOnlyWhatIsKept(t *testing.T) {
 	ctx := context.Background()
 	srv, err := s3local.Start(s3local.Options{Buckets: []string{"b"}})
 	if err != nil {
@@ -108,7 +108,7 @@ func TestRestoreMatchingExtractsOnlyWhatIsKept(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := t.TempDir()
-			if err := workspace.RestoreMatching(ctx, store, "ws.tar.gz", dst, workspace.Matcher(tc.patterns)); err != nil {
+			if err := workspace.RestoreWith(ctx, store, "ws.tar.gz", dst, workspace.RestoreOptions{Keep: workspace.Matcher(tc.patterns)}); err != nil {
 				t.Fatal(err)
 			}
 			var got []string

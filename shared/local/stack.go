@@ -149,7 +149,6 @@ type Stack struct {
 	out     io.Writer
 	closers []func() error
 	cancel  context.CancelFunc
-	files   *inodes.Pool // made ahead in the data directory; nil where that does not pay
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -300,11 +299,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	// A run writes three files here (the approval request, the result, the watcher's
 	// state): where making a file is dear, they are made ahead, off the run's path.
+	var dataFiles *inodes.Pool // nil where making files ahead does not pay
 	if inodes.Worthwhile(s.Data.Root) {
-		s.files = inodes.Make(s.Data.Root, 0, 0)
-		s.files.KeepFilled(3)
-		s.closers = append(s.closers, s.files.Close)
-		outbox.Files = s.files
+		dataFiles = inodes.Make(s.Data.Root, 0, 0)
+		dataFiles.KeepFilled(3)
+		s.closers = append(s.closers, dataFiles.Close)
+		outbox.Files = dataFiles
 	}
 	deps.Notify = outbox
 	if deps.SigningKey, err = gate.LoadOrCreateKeyFile(s.Data.SigningKey()); err != nil {
@@ -369,7 +369,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if !o.NoWatch {
-		w, err := gitwatch.New(gitwatch.Options{Repo: repo, StateFile: s.Data.WatchState(), Files: s.files,
+		w, err := gitwatch.New(gitwatch.Options{Repo: repo, StateFile: s.Data.WatchState(), Files: dataFiles,
 			OnChange: func(c gitwatch.Change) error { return s.push(runCtx, c) },
 			OnError:  func(err error) { s.log.Warn("git watch", "err", err) }})
 		if err != nil {

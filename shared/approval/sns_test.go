@@ -1,11 +1,8 @@
 package approval_test
 
 import (
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +13,7 @@ import (
 	"github.com/shipgate/shipgate/shared/approval/approvaltest"
 	"github.com/shipgate/shipgate/shared/notify"
 	"github.com/shipgate/shipgate/shared/notify/snsnotify"
+	"github.com/shipgate/shipgate/shared/notify/snsnotify/snstest"
 	"github.com/shipgate/shipgate/shared/spec"
 )
 
@@ -23,19 +21,8 @@ import (
 // tagged with the approver's address for their subscription's filter policy, and each
 // carrying only that approver's link.
 func TestRequestOverSNSKeepsLinksPrivate(t *testing.T) {
-	var mu sync.Mutex
-	var got []map[string]string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
-		f := map[string]string{}
-		for k := range r.Form {
-			f[k] = r.Form.Get(k)
-		}
-		mu.Lock()
-		got = append(got, f)
-		mu.Unlock()
-		io.WriteString(w, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>m</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishResponse>`)
-	}))
+	stand := &snstest.StandIn{}
+	srv := httptest.NewServer(stand)
 	defer srv.Close()
 	e := approvaltest.NewEnv(t, dynamoURL, approvaltest.Options{BaseURL: "https://api.example.com"})
 	client := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
@@ -50,10 +37,8 @@ func TestRequestOverSNSKeepsLinksPrivate(t *testing.T) {
 	}
 	e.Svc = svc
 	e.Watch(func() string { // the published messages join the task-token leak check
-		mu.Lock()
-		defer mu.Unlock()
 		var b strings.Builder
-		for _, f := range got {
+		for _, f := range stand.Publishes() {
 			for k, v := range f {
 				b.WriteString(k + "=" + v + "\n")
 			}
@@ -61,6 +46,7 @@ func TestRequestOverSNSKeepsLinksPrivate(t *testing.T) {
 		return b.String()
 	})
 	a, _ := e.Request(approvaltest.Push{RunID: "sns-1", Pusher: eve}, spec.Approval{Approvers: three})
+	got := stand.Publishes()
 	if len(got) != 3 {
 		t.Fatalf("publishes: got %d, want one per approver", len(got))
 	}

@@ -19,7 +19,7 @@ func TestGoRunsAtALowPriorityOnAThreadOfItsOwn(t *testing.T) {
 		tid := unix.Gettid()
 		p, _ := unix.Getpriority(unix.PRIO_PROCESS, tid)
 		got <- seen{tid, p}
-	})
+	}, nil)
 	s := <-got
 	// Getpriority returns 20 - nice on Linux.
 	if nice := 20 - s.prio; nice != niceness {

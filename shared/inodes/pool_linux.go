@@ -104,7 +104,7 @@ func (p *Pool) TopUp(n int) {
 		p.mu.Lock()
 		p.refilling = false
 		p.mu.Unlock()
-	})
+	}, nil)
 }
 
 // FilesFrom makes p hand out files from q instead of files of its own: a pool of

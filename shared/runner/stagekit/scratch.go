@@ -23,6 +23,7 @@ type Dirs struct {
 	Inodes *inodes.Pool
 	root   string
 	from   *Scratch // removes them in the background; nil: Remove removes them
+	busy   func()   // ends the stage's mark on background work (background.Busy); nil: none
 }
 
 // NewDirs creates scratch directories under parent (os.TempDir() when empty).
@@ -51,30 +52,40 @@ func (d Dirs) Remove() {
 	}
 	d.Inodes.Close()
 	os.RemoveAll(d.root)
+	d.done()
+}
+
+// done ends the stage's mark on background work, if it made one.
+func (d Dirs) done() {
+	if d.busy != nil {
+		d.busy()
+	}
 }
 
 // Scratch hands out one stage handler's scratch directories where making and removing
 // directories is slow (a disk-backed /tmp: on the VM this was measured on, each new
 // directory or file costs 0.2-0.4 ms and each removed one 0.2, most of a small stage's
-// file work). It makes the next set ahead, while the stage runs, with the directories
-// the stage made last time (inodes.Pool, where the file system makes that worthwhile)
-// and a stock of files the sets share, which unused files outlive; and it removes a used
-// set after the stage has reported and tops the stock up. All of it is done in the
-// background, the making at a low CPU priority. The guarantees of Remove still hold
-// where it matters: Dirs waits until every set this Scratch was given back is gone
-// before handing out another, so a handler never holds a used workspace beside the ones
-// its running invocations have, and Close waits for all of it. A set made ahead is
-// handed out only if it is still the directories that were made, empty (a tmp cleaner
-// may have removed it meanwhile, and another user made others of the same names).
-// Local mode gives each stage handler one; a Lambda uses none (its background work
-// would be frozen between invocations anyway).
+// file work). It makes the next set ahead, with the directories the stage made last
+// time (inodes.Pool, where the file system makes that worthwhile) and a stock of files
+// the sets share, which unused files outlive; and it removes a used set after the stage
+// has reported and tops the stock up. All of it is done in the background once no stage
+// of the process runs (package background: between runs, or while a run waits for its
+// approver), the making at a low CPU priority. The guarantees of Remove still hold
+// where it matters: Dirs hurries every removal of a set this Scratch was given back and
+// waits for it before handing out another, so a handler never holds a used workspace
+// beside the ones its running invocations have, and Close waits for all of it. A set
+// made ahead is handed out only if it is still the directories that were made, empty (a
+// tmp cleaner may have removed it meanwhile, and another user made others of the same
+// names). Local mode gives each stage handler one; a Lambda uses none (its background
+// work would be frozen between invocations anyway).
 type Scratch struct {
 	parent, stage string
 	mu            sync.Mutex
 	closed        bool
-	removing      map[chan struct{}]bool // one per removal under way, closed when it ends
-	spare         chan spareSet          // holds at most one set made ahead
-	making        chan struct{}          // closed when the set being made ahead is ready; nil: none
+	removing      map[*removal]bool // the removals under way
+	spare         chan spareSet     // holds at most one set made ahead
+	making        chan struct{}     // closed when the set being made ahead is ready; nil: none
+	stop          chan struct{}     // closed by Close: background work waits no longer
 	// How many files the stock and how many directories the next set's pool hold: what
 	// the last set given back was asked for, and one more.
 	poolFiles, poolDirs int
@@ -97,10 +108,17 @@ type spareSet struct {
 	ids [3]os.FileInfo // root, workspace, home
 }
 
+// removal is a used set's removal, deferred until the process is quiet; done is closed
+// when it has ended, and closing hurry starts it at once.
+type removal struct {
+	done, hurry chan struct{}
+	hurried     bool // hurry is closed; s.mu guards it
+}
+
 // NewScratch returns a Scratch making stage's directories under parent (os.TempDir()
 // when empty), with the first set made ahead at once.
 func NewScratch(parent, stage string) *Scratch {
-	s := &Scratch{parent: parent, stage: stage, spare: make(chan spareSet, 1), removing: map[chan struct{}]bool{},
+	s := &Scratch{parent: parent, stage: stage, spare: make(chan spareSet, 1), removing: map[*removal]bool{}, stop: make(chan struct{}),
 		poolFiles: firstPoolFiles, poolDirs: firstPoolDirs, maxFiles: maxPoolFiles}
 	if n := openFileLimit(); n > 0 {
 		// Four handlers keep a stock each: together at most an eighth of the limit.
@@ -123,8 +141,11 @@ func NewScratch(parent, stage string) *Scratch {
 }
 
 // Dirs waits for the sets given back to be gone, then hands out a set: the one made
-// ahead when it is ready, else a new one, and starts making the next.
+// ahead when it is ready, else a new one, and starts making the next. Until the set is
+// given back (Remove), the process counts as busy: the background work of every Scratch
+// waits for it (see package background).
 func (s *Scratch) Dirs() (Dirs, error) {
+	busy := background.Busy()
 	s.waitRemovals()
 	var d Dirs
 	select {
@@ -145,9 +166,11 @@ func (s *Scratch) Dirs() (Dirs, error) {
 	if d.root == "" {
 		var err error
 		if d, err = NewDirs(s.parent, s.stage); err != nil {
+			busy()
 			return Dirs{}, err
 		}
 	}
+	d.busy = busy
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
@@ -164,11 +187,19 @@ func (s *Scratch) makeAhead() {
 	}
 	done := make(chan struct{})
 	s.making = done
-	dirs := s.poolDirs
-	// At a low priority: the set is made while a stage runs, and must not take the CPU
-	// from it. Nobody waits for it: Dirs makes a set itself when this one is not ready.
+	// Once no stage runs, at a low priority: the set must not take the CPU from a stage.
+	// Nobody waits for it: Dirs makes a set itself when this one is not ready. Made
+	// after the stage that asked for it, it knows what that stage used.
 	background.Go(func() {
 		defer close(done)
+		s.mu.Lock()
+		if s.closed {
+			s.making = nil
+			s.mu.Unlock()
+			return
+		}
+		dirs := s.poolDirs
+		s.mu.Unlock()
 		d, err := NewDirs(s.parent, s.stage)
 		if err == nil && s.files != nil {
 			d.Inodes = inodes.Make(d.root, 0, dirs)
@@ -187,7 +218,7 @@ func (s *Scratch) makeAhead() {
 			return
 		}
 		s.spare <- sp
-	})
+	}, s.stop)
 }
 
 // identify records what a set made ahead is made of.
@@ -238,12 +269,16 @@ func asMade(path string, was os.FileInfo) bool {
 	return err == nil && fi.IsDir() && os.SameFile(fi, was) && fi.Mode() == was.Mode() && ownDir(fi)
 }
 
-// waitRemovals waits for the removals under way when it was called.
+// waitRemovals hurries the removals under way when it was called and waits for them.
 func (s *Scratch) waitRemovals() {
 	s.mu.Lock()
 	pending := make([]chan struct{}, 0, len(s.removing))
-	for done := range s.removing {
-		pending = append(pending, done)
+	for r := range s.removing {
+		if !r.hurried {
+			r.hurried = true
+			close(r.hurry)
+		}
+		pending = append(pending, r.done)
 	}
 	s.mu.Unlock()
 	for _, done := range pending {
@@ -251,7 +286,10 @@ func (s *Scratch) waitRemovals() {
 	}
 }
 
+// remove removes a used set once the process is quiet (or someone waits for it), and
+// tops the stock up with what the set did not use.
 func (s *Scratch) remove(d Dirs) {
+	d.done()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d.Inodes != nil {
@@ -264,25 +302,28 @@ func (s *Scratch) remove(d Dirs) {
 		os.RemoveAll(d.root)
 		return
 	}
-	done := make(chan struct{})
-	s.removing[done] = true
-	go func() {
+	r := &removal{done: make(chan struct{}), hurry: make(chan struct{})}
+	s.removing[r] = true
+	background.Later(func() {
 		d.Inodes.Close() // its unused directories; the files it did not use stay in stock
 		os.RemoveAll(d.root)
 		s.mu.Lock()
-		delete(s.removing, done)
+		delete(s.removing, r)
 		if !s.closed {
 			s.files.TopUp(s.poolFiles) // what the set did not use stays for the next
 		}
 		s.mu.Unlock()
-		close(done)
-	}()
+		close(r.done)
+	}, r.hurry)
 }
 
 // Close waits for the removals under way and removes the set made ahead; later sets are
 // made and removed in the foreground.
 func (s *Scratch) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	making := s.making
 	s.mu.Unlock()

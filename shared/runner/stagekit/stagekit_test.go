@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/shipgate/shipgate/shared/app"
+	"github.com/shipgate/shipgate/shared/background"
 	"github.com/shipgate/shipgate/shared/domain"
 	"github.com/shipgate/shipgate/shared/inodes"
 	"github.com/shipgate/shipgate/shared/runner"
@@ -152,6 +153,9 @@ func TestStoreNamesWhatIsMissing(t *testing.T) {
 }
 
 func TestScratchMakesAheadAndRemovesBehind(t *testing.T) {
+	// Each Dirs below hurries the removal of the set given back just before it: without
+	// that, the removal would wait for the stage that Dirs marks busy, for good.
+	noDeadline(t)
 	parent := t.TempDir()
 	s := stagekit.NewScratch(parent, "build")
 	entries := func() []string {
@@ -325,6 +329,8 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	if !inodes.Worthwhile(parent) {
 		t.Skip("the temporary directory is a tmpfs: sets get no pool there")
 	}
+	// The sets below are made ahead only once the one in use is given back.
+	noDeadline(t)
 	s := stagekit.NewScratch(parent, "test")
 	held := func(d stagekit.Dirs) [2]int { f, n := d.Inodes.Held(); return [2]int{f, n} }
 	stagekit.WaitSpare(t, s)
@@ -348,11 +354,11 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	if got := held(d1); got != [2]int{13, 6} {
 		t.Fatalf("after the stage the set holds %v, want [13 6]", got)
 	}
-	// next gives prev back once the set after it is made, and takes that one.
+	// next gives prev back, waits for the set made after it, and takes that one.
 	next := func(prev stagekit.Dirs, want [2]int, which string) stagekit.Dirs {
 		t.Helper()
-		stagekit.WaitSpare(t, s)
 		prev.Remove()
+		stagekit.WaitSpare(t, s)
 		d, err := s.Dirs()
 		if err != nil {
 			t.Fatal(err)
@@ -362,11 +368,12 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 		}
 		return d
 	}
-	// The next set was made while d1 was in use, before its needs were known; the
+	// The next set is made once d1 is given back (nothing is made while a stage runs),
+	// so it knows d1's needs: the two directories asked of d1's pool, and one more. The
 	// files d1 left are still in stock, more than the four the next stage wants.
-	d2 := next(d1, [2]int{13, 8}, "second")
-	// Two directories were asked of d1's pool: the set after d2 holds three.
-	d3 := next(d2, [2]int{13, 3}, "third")
+	d2 := next(d1, [2]int{13, 3}, "second")
+	// d2 used nothing: the set after it holds one directory.
+	d3 := next(d2, [2]int{13, 1}, "third")
 	d3.Remove()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -377,4 +384,12 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	if got := held(d3); got != [2]int{0, 0} {
 		t.Errorf("after Close the stock holds %v", got)
 	}
+}
+
+// noDeadline has background work wait for the stages in use for as long as they are, for
+// one test, so that what it made ahead is known to have been made after them.
+func noDeadline(t *testing.T) {
+	was := background.MaxDefer
+	background.MaxDefer = time.Hour
+	t.Cleanup(func() { background.MaxDefer = was })
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate/shared/asl"
+	"github.com/shipgate/shipgate/shared/background"
 	"github.com/shipgate/shipgate/shared/runner/stagekit/kittest"
 )
 
@@ -69,7 +70,14 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 //     sh -c right after, files where the workspaces are) and minus the time the run
 //     waited for the human (from the approval task being submitted, the mail out, to the
 //     decision); overhead-with-push also counts the `git push` itself, which is git's own
-//     work (no hook is installed) but is reported for completeness.
+//     work (no hook is installed) but is reported for completeness;
+//   - housekeeping: from the run's end until the background work it left is done (its
+//     used workspaces removed, the next ones made ahead: package background defers
+//     that until no stage runs). The loop waits for it before measuring the commands
+//     and pushing again, so each push finds the machine idle, as pushes do in use, and
+//     the commands are measured without it beside them, as they run in the run. The
+//     back-to-back case does not wait: each push comes as soon as the run before it
+//     has ended, and shares the machine with the housekeeping that run left.
 //
 // It runs with the handlers' AWS clients in process (local mode's default) and over
 // the stand-ins' TCP endpoints, with the stages' workspaces in $TMPDIR (the default);
@@ -77,9 +85,14 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // which shows how much of the overhead is a disk-backed /tmp's file operations.
 func BenchmarkLocalRun(b *testing.B) {
 	for _, tc := range []struct {
-		name         string
-		overTCP, shm bool
-	}{{"clients=inproc", false, false}, {"clients=tcp", true, false}, {"clients=inproc,scratch=tmpfs", false, true}} {
+		name                     string
+		overTCP, shm, backToBack bool
+	}{
+		{name: "clients=inproc"},
+		{name: "clients=tcp", overTCP: true},
+		{name: "clients=inproc,scratch=tmpfs", shm: true},
+		{name: "clients=inproc,back-to-back", backToBack: true},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var scratch string
 			if tc.shm {
@@ -87,12 +100,15 @@ func BenchmarkLocalRun(b *testing.B) {
 					b.Skip("/dev/shm is not a tmpfs here")
 				}
 			}
-			benchLocalRun(b, tc.overTCP, scratch)
+			benchLocalRun(b, tc.overTCP, scratch, tc.backToBack)
 		})
 	}
 }
 
-func benchLocalRun(b *testing.B, overTCP bool, scratch string) {
+// benchLocalRun runs the runs; backToBack pushes again as soon as a run has ended,
+// with the housekeeping it left still to do beside the next run, and measures the
+// commands before and after the runs instead of between them.
+func benchLocalRun(b *testing.B, overTCP bool, scratch string, backToBack bool) {
 	stamps := b.TempDir()
 	var mu sync.Mutex
 	deployStarted := map[string]time.Time{} // run -> Deploy handler invoked
@@ -115,7 +131,7 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string) {
 		}
 	})
 	defer w.stack.Close()
-	var pushToBuild, approveToDeploy, approveToHandler, overhead, withPush, userCmds []time.Duration
+	var pushToBuild, approveToDeploy, approveToHandler, overhead, withPush, userCmds, housekeeping []time.Duration
 	ctx := context.Background()
 	// The user's commands cost what running them with `sh -c` costs here, with their
 	// files where the run's workspaces are: measured after every run, beside the runs
@@ -123,6 +139,11 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string) {
 	baseDir := scratch
 	if baseDir == "" {
 		baseDir = b.TempDir()
+	}
+	if backToBack {
+		for range 5 {
+			userCmds = append(userCmds, shOnce(b, stamps, baseDir))
+		}
 	}
 	for i := 0; b.Loop(); i++ {
 		w.write(map[string]string{"n.txt": strconv.Itoa(i)})
@@ -163,9 +184,18 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string) {
 			b.Fatalf("run %s: no approval task was submitted", run)
 		}
 		wait := max(decided.Sub(requested), 0)
-		userCmds = append(userCmds, shOnce(b, stamps, baseDir))
+		if !backToBack {
+			housekeeping = append(housekeeping, settle(b, end))
+			userCmds = append(userCmds, shOnce(b, stamps, baseDir))
+		}
 		overhead = append(overhead, end.Sub(pushed)-wait)
 		withPush = append(withPush, end.Sub(start)-wait)
+	}
+	if backToBack {
+		settle(b, time.Now())
+		for range 5 {
+			userCmds = append(userCmds, shOnce(b, stamps, baseDir))
+		}
 	}
 	b.ReportMetric(ms(p50(pushToBuild)), "ms-push-to-build-p50")
 	b.ReportMetric(ms(p50(approveToDeploy)), "ms-approve-to-deploy-p50")
@@ -180,6 +210,21 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string) {
 	b.ReportMetric(ms(p50(overhead)), "ms-overhead-p50")
 	b.ReportMetric(ms(p50(withPush)), "ms-overhead-with-push-p50")
 	b.ReportMetric(ms(p50(userCmds)), "ms-user-commands-p50")
+	if !backToBack {
+		b.ReportMetric(ms(p50(housekeeping)), "ms-housekeeping-p50")
+	}
+}
+
+// settle waits for the background work under way to end, and returns how long after
+// since it did.
+func settle(b *testing.B, since time.Time) time.Duration {
+	b.Helper()
+	for deadline := time.Now().Add(30 * time.Second); background.Pending() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("background work still pending 30 s after a run: %d", background.Pending())
+		}
+	}
+	return time.Since(since)
 }
 
 // waitSubmitted waits for run's approval task to be submitted (its mail sent).

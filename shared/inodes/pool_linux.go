@@ -51,7 +51,8 @@ type Pool struct {
 	refilling bool
 }
 
-// KeepFilled has p make files, in the background at a low priority, until it holds n,
+// KeepFilled has p make files, in the background (package background: once no stage
+// holds a workspace, at a low priority), until it holds n,
 // now and whenever it has handed one out: for a directory written now and then (an
 // outbox, a state file) whose files are made ahead of each write.
 func (p *Pool) KeepFilled(n int) {
@@ -74,8 +75,9 @@ func (p *Pool) topUp() {
 	}
 }
 
-// TopUp makes files, in the background at a low priority, until p holds n, unless a
-// round of making is under way already.
+// TopUp makes files, in the background (package background: once no stage holds a
+// workspace, at a low priority), until p holds n, unless a round of making is under way
+// already.
 func (p *Pool) TopUp(n int) {
 	if p == nil {
 		return

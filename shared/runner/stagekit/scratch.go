@@ -68,14 +68,15 @@ func (d Dirs) done() {
 // file work). It makes the next set ahead, with the directories the stage made last
 // time (inodes.Pool, where the file system makes that worthwhile) and a stock of files
 // the sets share, which unused files outlive; and it removes a used set after the stage
-// has reported and tops the stock up. All of it is done in the background once no stage
-// of the process runs (package background: between runs, or while a run waits for its
-// approver), the making at a low CPU priority. The guarantees of Remove still hold
-// where it matters: Dirs hurries every removal of a set this Scratch was given back and
-// waits for it before handing out another, so a handler never holds a used workspace
-// beside the ones its running invocations have, and Close waits for all of it. A set
-// made ahead is handed out only if it is still the directories that were made, empty (a
-// tmp cleaner may have removed it meanwhile, and another user made others of the same
+// has reported and tops the stock up. All of it is done in the background, at a low CPU
+// priority, once no stage of the process has held a workspace for a moment (package
+// background: between runs, or while a run waits for its approver; under a load that
+// never lets up, after a second). The guarantees of Remove still hold where it matters:
+// Dirs hurries every removal of a set this Scratch was given back and waits for it
+// before handing out another, so a handler never holds a used workspace beside the ones
+// its running invocations have, and Close hurries all of it and waits for it. A set made
+// ahead is handed out only if it is still the directories that were made, empty (a tmp
+// cleaner may have removed it meanwhile, and another user made others of the same
 // names). Local mode gives each stage handler one; a Lambda uses none (its background
 // work would be frozen between invocations anyway).
 type Scratch struct {
@@ -289,7 +290,9 @@ func (s *Scratch) waitRemovals() {
 // remove removes a used set once the process is quiet (or someone waits for it), and
 // tops the stock up with what the set did not use.
 func (s *Scratch) remove(d Dirs) {
-	d.done()
+	// The stage's mark ends once what it used is recorded: a set made as soon as the
+	// process is quiet must know it.
+	defer d.done()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d.Inodes != nil {
@@ -304,7 +307,7 @@ func (s *Scratch) remove(d Dirs) {
 	}
 	r := &removal{done: make(chan struct{}), hurry: make(chan struct{})}
 	s.removing[r] = true
-	background.Later(func() {
+	background.Go(func() {
 		d.Inodes.Close() // its unused directories; the files it did not use stay in stock
 		os.RemoveAll(d.root)
 		s.mu.Lock()

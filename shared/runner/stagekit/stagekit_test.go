@@ -158,6 +158,26 @@ func TestScratchMakesAheadAndRemovesBehind(t *testing.T) {
 	noDeadline(t)
 	parent := t.TempDir()
 	s := stagekit.NewScratch(parent, "build")
+	marks := background.Busies()
+	// dirs takes a set; it fails, rather than hanging, if a removal is not hurried.
+	dirs := func() stagekit.Dirs {
+		t.Helper()
+		var d stagekit.Dirs
+		var err error
+		within(t, "Dirs", func() { d, err = s.Dirs() })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// given back checks that a set's Remove ended its stage's mark.
+	givenBack := func(d stagekit.Dirs) {
+		t.Helper()
+		d.Remove()
+		if n := background.Busies(); n != marks {
+			t.Fatalf("%d busy marks after the set was given back, want %d", n, marks)
+		}
+	}
 	entries := func() []string {
 		es, err := os.ReadDir(parent)
 		if err != nil {
@@ -171,10 +191,7 @@ func TestScratchMakesAheadAndRemovesBehind(t *testing.T) {
 	}
 	var last stagekit.Dirs
 	for i := range 5 {
-		d, err := s.Dirs()
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := dirs()
 		if i > 0 {
 			// The set given back is gone before the next is handed out.
 			if _, err := os.Stat(filepath.Dir(last.Workspace)); !errors.Is(err, fs.ErrNotExist) {
@@ -196,7 +213,7 @@ func TestScratchMakesAheadAndRemovesBehind(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(d.Home, ".cache", "deep"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		d.Remove()
+		givenBack(d)
 		last = d
 	}
 	// Concurrent stages of one handler (local mode runs runs side by side).
@@ -220,11 +237,7 @@ func TestScratchMakesAheadAndRemovesBehind(t *testing.T) {
 		t.Fatalf("after Close the scratch directory holds %v", names)
 	}
 	// After Close, sets are made and removed in the foreground.
-	d, err := s.Dirs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Remove()
+	givenBack(dirs())
 	if names := entries(); len(names) != 0 {
 		t.Fatalf("a set used after Close was left: %v", names)
 	}
@@ -234,8 +247,34 @@ func TestScratchReportsAnUnusableParent(t *testing.T) {
 	parent := filepath.Join(t.TempDir(), "gone")
 	s := stagekit.NewScratch(parent, "test")
 	defer s.Close()
+	marks := background.Busies()
 	if _, err := s.Dirs(); err == nil || !strings.Contains(err.Error(), "create workspace") {
 		t.Fatalf("Dirs under a missing directory: %v", err)
+	}
+	if n := background.Busies(); n != marks {
+		t.Errorf("%d busy marks after Dirs failed, want %d: the failed stage still holds back the housekeeping", n, marks)
+	}
+}
+
+// TestCloseHurriesTheSetBeingMadeAhead: a set waiting to be made until the stage in use
+// gives its set back does not hold up Close.
+func TestCloseHurriesTheSetBeingMadeAhead(t *testing.T) {
+	noDeadline(t)
+	parent := t.TempDir()
+	s := stagekit.NewScratch(parent, "test")
+	stagekit.WaitSpare(t, s)
+	d, err := s.Dirs() // the next set now waits for d to be given back
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, "Close", func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	d.Remove()
+	if es, _ := os.ReadDir(parent); len(es) != 0 {
+		t.Fatalf("after Close and the last set given back, the scratch directory holds %v", es)
 	}
 }
 
@@ -339,6 +378,11 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			d1.Remove()
+		}
+	})
 	if got := held(d1); got != [2]int{16, 8} {
 		t.Fatalf("the first set holds %v files and directories, want [16 8]", got)
 	}
@@ -363,6 +407,13 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A failure below must not leave the stage's mark on the housekeeping of the
+		// tests after this one.
+		t.Cleanup(func() {
+			if t.Failed() {
+				d.Remove()
+			}
+		})
 		if got := held(d); got != want {
 			t.Fatalf("the %s set holds %v, want %v", which, got, want)
 		}
@@ -389,7 +440,22 @@ func TestScratchSetsComeWithFilesMadeAhead(t *testing.T) {
 // noDeadline has background work wait for the stages in use for as long as they are, for
 // one test, so that what it made ahead is known to have been made after them.
 func noDeadline(t *testing.T) {
-	was := background.MaxDefer
-	background.MaxDefer = time.Hour
-	t.Cleanup(func() { background.MaxDefer = was })
+	was := background.SetMaxDefer(time.Hour)
+	t.Cleanup(func() { background.SetMaxDefer(was) })
+}
+
+// within runs f and fails the test if it has not returned within ten seconds (what
+// it waits for should come at once).
+func within(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10 s", what)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,17 +68,20 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 //     command starting, and to the Deploy handler being invoked;
 //   - overhead: the run's wall time, from `git push` returning (the ref is updated: the
 //     push exists) to the run's end, minus the user's commands (the same three run with
-//     sh -c right after, files where the workspaces are) and minus the time the run
+//     sh -c after the run's housekeeping, files where the workspaces are) and minus the
+//     time the run
 //     waited for the human (from the approval task being submitted, the mail out, to the
 //     decision); overhead-with-push also counts the `git push` itself, which is git's own
 //     work (no hook is installed) but is reported for completeness;
 //   - housekeeping: from the run's end until the background work it left is done (its
 //     used workspaces removed, the next ones made ahead: package background defers
-//     that until no stage runs). The loop waits for it before measuring the commands
-//     and pushing again, so each push finds the machine idle, as pushes do in use, and
-//     the commands are measured without it beside them, as they run in the run. The
-//     back-to-back case does not wait: each push comes as soon as the run before it
-//     has ended, and shares the machine with the housekeeping that run left.
+//     that until no stage holds a workspace), in wall time, which includes the quiet
+//     period it waits for, and in the process's CPU time. The loop waits for it before
+//     measuring the commands and pushing again, so each push finds the machine idle,
+//     as pushes do in use, and the commands are measured without it beside them, as
+//     they run in the run. The back-to-back case does not wait: the next commit is made
+//     (git add and commit, some 15 ms) and pushed as soon as the run before it has
+//     ended, and the run shares the machine with whatever housekeeping is left.
 //
 // It runs with the handlers' AWS clients in process (local mode's default) and over
 // the stand-ins' TCP endpoints, with the stages' workspaces in $TMPDIR (the default);
@@ -134,17 +138,21 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string, backToBack bool) 
 	var pushToBuild, approveToDeploy, approveToHandler, overhead, withPush, userCmds, housekeeping []time.Duration
 	ctx := context.Background()
 	// The user's commands cost what running them with `sh -c` costs here, with their
-	// files where the run's workspaces are: measured after every run, beside the runs
-	// (the machine's speed drifts), and their median subtracted. (ns/op includes them.)
+	// files where the run's workspaces are: measured after every run once its
+	// housekeeping is done, beside the runs (the machine's speed drifts), or, back to
+	// back, five times before the runs and five after, with no housekeeping left; their
+	// median is subtracted. (ns/op includes them.)
 	baseDir := scratch
 	if baseDir == "" {
 		baseDir = b.TempDir()
 	}
 	if backToBack {
+		settle(b, time.Now()) // the stack's first sets and stocks
 		for range 5 {
 			userCmds = append(userCmds, shOnce(b, stamps, baseDir))
 		}
 	}
+	var houseCPU []time.Duration
 	for i := 0; b.Loop(); i++ {
 		w.write(map[string]string{"n.txt": strconv.Itoa(i)})
 		w.git(w.work, "add", ".")
@@ -165,7 +173,7 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string, backToBack bool) 
 			b.Fatalf("POST approve: %d %s", code, body)
 		}
 		d := w.waitEnd(run)
-		end := time.Now()
+		end, endCPU := time.Now(), cpuTime(b)
 		if d.Status != "SUCCEEDED" {
 			b.Fatalf("run %s: %s %s", run, d.Status, deref(d.Cause))
 		}
@@ -186,6 +194,7 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string, backToBack bool) 
 		wait := max(decided.Sub(requested), 0)
 		if !backToBack {
 			housekeeping = append(housekeeping, settle(b, end))
+			houseCPU = append(houseCPU, cpuTime(b)-endCPU)
 			userCmds = append(userCmds, shOnce(b, stamps, baseDir))
 		}
 		overhead = append(overhead, end.Sub(pushed)-wait)
@@ -212,7 +221,17 @@ func benchLocalRun(b *testing.B, overTCP bool, scratch string, backToBack bool) 
 	b.ReportMetric(ms(p50(userCmds)), "ms-user-commands-p50")
 	if !backToBack {
 		b.ReportMetric(ms(p50(housekeeping)), "ms-housekeeping-p50")
+		b.ReportMetric(ms(p50(houseCPU)), "ms-housekeeping-cpu-p50")
 	}
+}
+
+// cpuTime is the CPU time this process has used so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // settle waits for the background work under way to end, and returns how long after

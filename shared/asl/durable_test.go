@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -149,6 +151,9 @@ func TestDurableChild(t *testing.T) {
 		}
 		fmt.Println("ACKED")
 	}
+	if mode == "grown" {
+		growDatabase(e)
+	}
 	def, input := durableDef, `{"n":1}`
 	switch mode {
 	case "parallel":
@@ -207,6 +212,34 @@ func TestDurableChild(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Executions growDatabase runs, and the size of each one's input: enough that the
+// database file grows through several doublings before the crash.
+const grownRuns, grownInput = 150, 16 << 10
+
+// growDatabase runs grownRuns short executions with large inputs, one after another,
+// so that the database's file grows many times (bbolt grows it, unsynced with NoSync).
+func growDatabase(e *Engine) {
+	arn, err := e.CreateStateMachine(context.Background(), "filler", []byte(`{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`))
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	for i := range grownRuns {
+		res, err := e.StartExecution(context.Background(), arn, fmt.Sprintf("f%d", i), []byte(grownPayload(i)))
+		if err == nil {
+			_, err = e.WaitExecution(context.Background(), res.ExecutionARN)
+		}
+		if err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func grownPayload(i int) string {
+	return fmt.Sprintf(`{"i":%d,"pad":%q}`, i, strings.Repeat(strconv.Itoa(i%10), grownInput))
 }
 
 // startChild runs TestDurableChild and returns it with its stdout lines.
@@ -371,6 +404,24 @@ func testDurability(t *testing.T, noSync bool) {
 		checkIDs(t, h)
 		if err := e.SendTaskSuccess(context.Background(), token, []byte(`{}`)); ErrorCode(err) != "TaskTimedOut" {
 			t.Errorf("reusing the token: got %v, want TaskTimedOut", err)
+		}
+	})
+	t.Run("a database grown before the crash opens with all it held", func(t *testing.T) {
+		dir := t.TempDir()
+		token := crashAtToken(t, "grown", dir)
+		if fi, err := os.Stat(filepath.Join(dir, DBFile)); err != nil || fi.Size() < grownRuns*grownInput {
+			t.Fatalf("the database is %v (%v): it did not grow as the test needs", fi, err)
+		}
+		e, _ := reopen(t, dir, func() (string, error) { return "again", nil })
+		for i := range grownRuns {
+			arn := fmt.Sprintf("arn:aws:states:us-east-1:000000000000:execution:filler:f%d", i)
+			d, err := e.DescribeExecution(context.Background(), arn)
+			if err != nil || d.Status != StatusSucceeded || str(d.Output) != grownPayload(i) {
+				t.Fatalf("execution f%d after the crash: %v %v", i, d, err)
+			}
+		}
+		if d := answerAndWait(t, e, token); d.Status != StatusSucceeded {
+			t.Errorf("the execution parked after the growth: %s, want SUCCEEDED", d.Status)
 		}
 	})
 	t.Run("a task interrupted mid-flight is re-run per its Retry policy", func(t *testing.T) {

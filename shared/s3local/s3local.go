@@ -52,8 +52,9 @@ func Start(o Options) (*Server, error) {
 		// No fsync per object: bbolt's writes still reach the kernel before the request
 		// is answered, so objects survive a kill -9 of shipgate (what local mode promises,
 		// like its DynamoDB log); Close syncs. An fsync per PutObject cost ~1 ms, and a run
-		// writes a dozen objects in sequence.
+		// writes a dozen objects in sequence. Nor when the file grows, for the same reason.
 		db.NoSync = true
+		db.NoGrowSync = true
 		be, closer = s3bolt.New(db), func() error { return errors.Join(db.Sync(), db.Close()) }
 	} else {
 		be = s3mem.New()

@@ -534,9 +534,10 @@ func (s *Service) lastDeployed(ctx context.Context, pipeline string) *DeployedRe
 	if s.history == nil {
 		return nil
 	}
-	// The newest deploy usually succeeded: a first page of a few rows finds it without
-	// decoding fifty; later pages are full ones.
-	f := audit.Filter{Pipeline: pipeline, Type: domain.RecDeployFinished, Order: audit.OrderNewest, Limit: 4}
+	// The newest deploy usually succeeded: a first page of one record finds it, from a
+	// read of a couple of runs' records, without decoding fifty; later pages are full
+	// ones.
+	f := audit.Filter{Pipeline: pipeline, Type: domain.RecDeployFinished, Order: audit.OrderNewest, Limit: 1}
 	for range 6 { // bounded: a pipeline whose last 254 deploys all failed shows none
 		page, err := s.history.Query(ctx, f)
 		f.Limit = 50

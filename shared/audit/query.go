@@ -378,13 +378,18 @@ func (d *Dynamo) Query(ctx context.Context, f Filter) (Page, error) {
 		in.ExclusiveStartKey = key
 	}
 	page := Page{Records: []Entry{}}
+	readAhead := 0
 	for {
 		// Without a filter every evaluated item is a result, so ask for exactly what is
-		// missing; with one, read ahead and cut the page at the last record kept.
+		// missing; with one, read ahead and cut the page at the last record kept. The
+		// read-ahead starts in proportion to what is wanted (a small page of a common
+		// type is near: the newest deploy of a pipeline is some twenty records away) and
+		// grows fourfold with each request, for what is rare.
 		want := limit - len(page.Records)
 		n := want
 		if in.FilterExpression != nil {
-			n = min(max(want*4, 100), MaxLimit)
+			readAhead = max(readAhead*4, want*4, 32)
+			n = min(readAhead, MaxLimit)
 		}
 		in.Limit = aws.Int32(int32(n))
 		out, err := d.db.Query(ctx, in)

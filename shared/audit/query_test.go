@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/shipgate/shipgate/shared/domain"
 )
 
@@ -249,6 +252,63 @@ func TestParseTime(t *testing.T) {
 			got, err := ParseTime(tc.in)
 			if (err != nil) != tc.wantErr || !got.Equal(tc.want) || (err == nil && got.Location() != time.UTC) {
 				t.Errorf("got %v, %v; want %v (error %v)", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+// limits records the Limit of every Query the audit store makes.
+type limits struct {
+	API
+	got []int32
+}
+
+func (l *limits) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	l.got = append(l.got, aws.ToInt32(in.Limit))
+	return l.API.Query(ctx, in, opts...)
+}
+
+// TestFilteredQueriesReadAheadInProportion: a filtered query reads ahead in proportion
+// to the records it wants, growing fourfold per request while they are rare, so that
+// one record of a common type is one small read, and a rare one is found in few.
+func TestFilteredQueriesReadAheadInProportion(t *testing.T) {
+	table := newTable(t)
+	d := NewDynamo(testDB, table)
+	var recs []domain.Record
+	for i := range 300 {
+		typ := domain.RecStageStarted
+		if i == 0 || i == 290 {
+			typ = domain.RecDeployFinished // the oldest, and one ten records from the newest
+		}
+		recs = append(recs, rec(typ, "web", "r1", i))
+	}
+	mustAppend(t, d, recs...)
+	for _, tc := range []struct {
+		name       string
+		limit      int
+		wantReads  []int32
+		wantMinute []int
+	}{
+		// The newest deploy: one read of 32 records.
+		{"one near", 1, []int32{32}, []int{290}},
+		// Both: the second is 290 records further, reached by reads of 32, 128 and 512.
+		{"two far apart", 2, []int32{32, 128, 512}, []int{290, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &limits{API: testDB}
+			page, err := NewDynamo(l, table).Query(context.Background(), Filter{Pipeline: "web", Type: domain.RecDeployFinished, Order: OrderNewest, Limit: tc.limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var minutes []int
+			for _, e := range page.Records {
+				minutes = append(minutes, int(e.Time.Sub(t0)/time.Minute))
+			}
+			if !reflect.DeepEqual(minutes, tc.wantMinute) {
+				t.Errorf("got the records of minutes %v, want %v", minutes, tc.wantMinute)
+			}
+			if !reflect.DeepEqual(l.got, tc.wantReads) {
+				t.Errorf("read with limits %v, want %v", l.got, tc.wantReads)
 			}
 		})
 	}

@@ -45,16 +45,18 @@ func Start(o Options) (*Server, error) {
 		// A timeout, because bbolt otherwise blocks forever on a file another process holds.
 		// No freelist written per commit, as the engine's store does: it is rebuilt from
 		// the pages on open instead, and a put writes one page fewer.
-		db, err := bolt.Open(o.DBPath, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+		// Grown and mapped at 16 MiB from the first write on, as the engine's store
+		// (asl.InitialFileSize): not grown, with an fsync, at every doubling.
+		db, err := bolt.Open(o.DBPath, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+			InitialMmapSize: 16 << 20})
 		if err != nil {
 			return nil, fmt.Errorf("open S3 store %s: %w", o.DBPath, err)
 		}
 		// No fsync per object: bbolt's writes still reach the kernel before the request
 		// is answered, so objects survive a kill -9 of shipgate (what local mode promises,
 		// like its DynamoDB log); Close syncs. An fsync per PutObject cost ~1 ms, and a run
-		// writes a dozen objects in sequence. Nor when the file grows, for the same reason.
+		// writes a dozen objects in sequence.
 		db.NoSync = true
-		db.NoGrowSync = true
 		be, closer = s3bolt.New(db), func() error { return errors.Join(db.Sync(), db.Close()) }
 	} else {
 		be = s3mem.New()

@@ -22,8 +22,8 @@ func TestGoRunsAtALowPriorityOnAThreadOfItsOwn(t *testing.T) {
 	}, nil)
 	s := <-got
 	// Getpriority returns 20 - nice on Linux.
-	if nice := 20 - s.prio; nice != niceness {
-		t.Errorf("the work ran at nice %d, want %d", nice, niceness)
+	if nice, want := 20-s.prio, lowered(20-before); nice != want {
+		t.Errorf("the work ran at nice %d, want %d (the process's %d lowered)", nice, want, 20-before)
 	}
 	after, _ := unix.Getpriority(unix.PRIO_PROCESS, 0)
 	if after != before {

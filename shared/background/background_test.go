@@ -1,6 +1,7 @@
 package background
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -38,10 +39,17 @@ func TestWorkWaitsWhileBusyAndRunsOnceQuiet(t *testing.T) {
 	deferFor(t, time.Hour)
 	done := Busy()
 	other := Busy()
+	// A failure below must not leave the process busy, nor the work blocked, for the
+	// tests after it.
+	t.Cleanup(done)
+	t.Cleanup(other)
 	if n := Busies(); n != 2 {
 		t.Fatalf("Busies is %d, want 2", n)
 	}
 	started, release, finished := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
 	nice := make(chan int, 1)
 	Go(func() {
 		nice <- niceOfThisThread()
@@ -77,7 +85,7 @@ func TestWorkWaitsWhileBusyAndRunsOnceQuiet(t *testing.T) {
 	if got := <-nice; got != lowNice {
 		t.Errorf("work that nobody hurried ran at nice %d, want %d", got, lowNice)
 	}
-	close(release)
+	unblock()
 	<-finished
 	settled(t)
 }

@@ -9,8 +9,10 @@ func niceOfThisThread() int {
 	return 20 - p
 }
 
-// lowNice is what work nobody hurried runs at, normalNice what the process runs at.
-var lowNice, normalNice = niceness, func() int {
+// normalNice is what the process runs at, lowNice what work nobody hurried runs at.
+var normalNice = func() int {
 	p, _ := unix.Getpriority(unix.PRIO_PROCESS, 0)
 	return 20 - p
 }()
+
+var lowNice = lowered(normalNice)

@@ -112,6 +112,7 @@ type spareSet struct {
 // removal is a used set's removal, deferred until the process is quiet; done is closed
 // when it has ended, and closing hurry starts it at once.
 type removal struct {
+	root        string
 	done, hurry chan struct{}
 	hurried     bool // hurry is closed; s.mu guards it
 }
@@ -271,19 +272,22 @@ func asMade(path string, was os.FileInfo) bool {
 }
 
 // waitRemovals hurries the removals under way when it was called and waits for them.
+// It removes their directories itself as well: a removal that had started before it was
+// hurried runs at the low priority, and the caller is waiting for it.
 func (s *Scratch) waitRemovals() {
 	s.mu.Lock()
-	pending := make([]chan struct{}, 0, len(s.removing))
+	pending := make([]*removal, 0, len(s.removing))
 	for r := range s.removing {
 		if !r.hurried {
 			r.hurried = true
 			close(r.hurry)
 		}
-		pending = append(pending, r.done)
+		pending = append(pending, r)
 	}
 	s.mu.Unlock()
-	for _, done := range pending {
-		<-done
+	for _, r := range pending {
+		os.RemoveAll(r.root) // beside the removal, which finds less to do
+		<-r.done
 	}
 }
 
@@ -305,7 +309,7 @@ func (s *Scratch) remove(d Dirs) {
 		os.RemoveAll(d.root)
 		return
 	}
-	r := &removal{done: make(chan struct{}), hurry: make(chan struct{})}
+	r := &removal{root: d.root, done: make(chan struct{}), hurry: make(chan struct{})}
 	s.removing[r] = true
 	background.Go(func() {
 		d.Inodes.Close() // its unused directories; the files it did not use stay in stock

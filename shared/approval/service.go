@@ -538,7 +538,7 @@ func (s *Service) lastDeployed(ctx context.Context, pipeline string) *DeployedRe
 	// read of a couple of runs' records, without decoding fifty; later pages are full
 	// ones.
 	f := audit.Filter{Pipeline: pipeline, Type: domain.RecDeployFinished, Order: audit.OrderNewest, Limit: 1}
-	for range 6 { // bounded: a pipeline whose last 254 deploys all failed shows none
+	for range 6 { // bounded: a pipeline whose last 251 deploys all failed shows none
 		page, err := s.history.Query(ctx, f)
 		f.Limit = 50
 		if err != nil {

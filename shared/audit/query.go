@@ -346,6 +346,23 @@ func (p *plan) keyOf(it map[string]types.AttributeValue) map[string]types.Attrib
 	return k
 }
 
+// minReadAhead is the fewest records a filtered request evaluates.
+const minReadAhead = 32
+
+// nextReadAhead sizes a filtered query's next request from the last one, which asked
+// for asked records, evaluated scanned and kept kept, when want more are wanted: from
+// the share kept, twice what should hold them; four times as many when none was kept.
+func nextReadAhead(asked, scanned, kept, want int) int {
+	if scanned <= 0 {
+		scanned = asked
+	}
+	n := scanned * 4
+	if kept > 0 {
+		n = 2 * want * ((scanned + kept - 1) / kept)
+	}
+	return min(max(n, minReadAhead), MaxLimit)
+}
+
 // Query returns one page of the records f selects, by a single index Query per DynamoDB
 // page (never a Scan).
 func (d *Dynamo) Query(ctx context.Context, f Filter) (Page, error) {
@@ -378,17 +395,18 @@ func (d *Dynamo) Query(ctx context.Context, f Filter) (Page, error) {
 		in.ExclusiveStartKey = key
 	}
 	page := Page{Records: []Entry{}}
-	readAhead := 0
+	readAhead := 0 // with a filter, how many records the next request evaluates
 	for {
 		// Without a filter every evaluated item is a result, so ask for exactly what is
-		// missing; with one, read ahead and cut the page at the last record kept. The
-		// read-ahead starts in proportion to what is wanted (a small page of a common
-		// type is near: the newest deploy of a pipeline is some twenty records away) and
-		// grows fourfold with each request, for what is rare.
+		// missing; with one, read ahead and cut the page at the last record kept.
 		want := limit - len(page.Records)
 		n := want
 		if in.FilterExpression != nil {
-			readAhead = max(readAhead*4, want*4, 32)
+			if readAhead == 0 {
+				// In proportion to what is wanted: a small page of a common type is near
+				// (the newest deploy of a pipeline is some twenty records away).
+				readAhead = max(want*4, minReadAhead)
+			}
 			n = min(readAhead, MaxLimit)
 		}
 		in.Limit = aws.Int32(int32(n))
@@ -412,5 +430,8 @@ func (d *Dynamo) Query(ctx context.Context, f Filter) (Page, error) {
 			return page, nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
+		if in.FilterExpression != nil {
+			readAhead = nextReadAhead(n, int(out.ScannedCount), len(out.Items), limit-len(page.Records))
+		}
 	}
 }

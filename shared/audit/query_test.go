@@ -291,8 +291,10 @@ func TestFilteredQueriesReadAheadInProportion(t *testing.T) {
 	}{
 		// The newest deploy: one read of 32 records.
 		{"one near", 1, []int32{32}, []int{290}},
-		// Both: the second is 290 records further, reached by reads of 32, 128 and 512.
-		{"two far apart", 2, []int32{32, 128, 512}, []int{290, 0}},
+		// Both: the second is 290 records further. The first read keeps one in 32, so
+		// the next reads twice what should hold the other (64); it keeps none, so the
+		// one after reads four times as many (256), and finds it.
+		{"two far apart", 2, []int32{32, 64, 256}, []int{290, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &limits{API: testDB}
@@ -311,5 +313,24 @@ func TestFilteredQueriesReadAheadInProportion(t *testing.T) {
 				t.Errorf("read with limits %v, want %v", l.got, tc.wantReads)
 			}
 		})
+	}
+}
+
+// TestNextReadAhead: the next filtered read is sized from the share the last one kept,
+// grows fourfold when it kept none, and stays within [minReadAhead, MaxLimit].
+func TestNextReadAhead(t *testing.T) {
+	for _, tc := range []struct {
+		asked, scanned, kept, want, next int
+	}{
+		{200, 200, 40, 10, 100},       // a page of 50, one in five kept: twice the ten missing
+		{32, 32, 0, 1, 128},           // nothing kept: four times as many
+		{512, 512, 0, 1, MaxLimit},    // at most a full request
+		{32, 0, 0, 1, 128},            // no ScannedCount: what was asked for
+		{100, 100, 50, 1, 32},         // common: the smallest read
+		{1000, 1000, 1, 50, MaxLimit}, // rare, many wanted: the most there is
+	} {
+		if got := nextReadAhead(tc.asked, tc.scanned, tc.kept, tc.want); got != tc.next {
+			t.Errorf("nextReadAhead(%d, %d, %d, %d) = %d, want %d", tc.asked, tc.scanned, tc.kept, tc.want, got, tc.next)
+		}
 	}
 }

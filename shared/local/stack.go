@@ -350,7 +350,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	sfnSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go sfnSrv.Serve(sfnL)
 	s.closers = append(s.closers, shutdown(sfnSrv))
-	th, err := triggerlambda.NewWithOptions(cfg, deps, trigger.LocalOptions(s.Audit))
+	topts := trigger.LocalOptions(s.Audit)
+	topts.Commits = commitLister{}
+	th, err := triggerlambda.NewWithOptions(cfg, deps, topts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,267 @@
+//go:build linux && !lambda.norpc
+
+package source
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shipgate/shipgate/shared/domain"
+	"github.com/shipgate/shipgate/shared/gitobj"
+)
+
+// PushCommits lists the commits a push of newCommit over oldCommit brought, reading the
+// repository's objects (objects is its objects directory) in Go, as
+//
+//	git log --first-parent --name-status --no-renames --max-count=max+1 newCommit ^oldCommit
+//
+// lists them through trigger.GitCommits: oldest first, at most max of the newest, with
+// truncated set when there were more. It sits between a push landing and its run
+// starting, where a git process costs several milliseconds on a small VM. So it covers
+// the usual push, a few plain commits on top of the branch's tip, and ok is false for
+// everything else, which goes to git: a new branch, a history that is not a line of
+// single-parent commits down to oldCommit within max+1 of them, an object this reader
+// does not handle, a header or an identity git might print otherwise (an encoding, a
+// name or an email with angle brackets, an unusual time zone), and a path git would
+// quote or trim. TestPushCommitsMatchesGit holds the result to git's.
+func PushCommits(objects, newCommit, oldCommit string, max int) (commits []domain.Commit, truncated, ok bool) {
+	if max < 1 || !gitobj.IsID([]byte(newCommit), 2*sha1.Size) || !gitobj.IsID([]byte(oldCommit), 2*sha1.Size) ||
+		strings.Trim(oldCommit, "0") == "" {
+		return nil, false, false
+	}
+	store, err := newObjectStore(objects)
+	if err != nil {
+		return nil, false, false
+	}
+	defer store.close()
+	l := &pushLog{store: store, trees: map[string][]byte{}}
+	for id := newCommit; id != oldCommit; {
+		if len(commits) == max+1 {
+			return nil, false, false // more than git would list: git decides
+		}
+		c, parent, ok := l.commit(id)
+		if !ok {
+			return nil, false, false
+		}
+		commits = append(commits, c)
+		id = parent
+	}
+	if len(commits) > max {
+		commits, truncated = commits[:max], true
+	}
+	for i, j := 0, len(commits)-1; i < j; i, j = i+1, j-1 {
+		commits[i], commits[j] = commits[j], commits[i]
+	}
+	return commits, truncated, true
+}
+
+// pushLog reads the commits of a push and the trees they changed.
+type pushLog struct {
+	store *objectStore
+	trees map[string][]byte
+	paths int // paths listed so far, bounded by maxTreeFiles
+}
+
+// commit reads commit id: its entry as git log prints it, and its one parent.
+func (l *pushLog) commit(id string) (domain.Commit, string, bool) {
+	typ, body, err := l.store.read(id)
+	if err != nil || typ != "commit" || bytes.IndexByte(body, 0) >= 0 || bytes.IndexByte(body, 0x1e) >= 0 {
+		// A NUL ends git's reading of the commit; 0x1e separates the records GitCommits
+		// parses.
+		return domain.Commit{}, "", false
+	}
+	tree, parents, ok := gitobj.CommitHeader(body, 2*sha1.Size)
+	if !ok || len(parents) != 1 {
+		return domain.Commit{}, "", false // a root or a merge: git decides
+	}
+	head, msg, found := bytes.Cut(body, []byte("\n\n"))
+	if !found {
+		return domain.Commit{}, "", false // no message: git prints part of the header
+	}
+	c := domain.Commit{ID: id, Message: strings.TrimRight(string(msg), "\n")}
+	authors := 0
+	for _, line := range bytes.Split(head, []byte{'\n'}) {
+		switch {
+		case bytes.HasPrefix(line, []byte("encoding ")):
+			return domain.Commit{}, "", false // git re-encodes the message
+		case bytes.HasPrefix(line, []byte("author ")):
+			authors++
+			if c.Author, c.Timestamp, ok = ident(line[len("author "):]); !ok {
+				return domain.Commit{}, "", false
+			}
+		}
+	}
+	if authors != 1 || !utf8.Valid(body) {
+		return domain.Commit{}, "", false
+	}
+	_, ptree, ok := l.parentTree(parents[0])
+	if !ok || !l.diff(ptree, tree, "", &c) {
+		return domain.Commit{}, "", false
+	}
+	return c, parents[0], true
+}
+
+// parentTree is the tree of commit id.
+func (l *pushLog) parentTree(id string) (string, string, bool) {
+	typ, body, err := l.store.read(id)
+	if err != nil || typ != "commit" {
+		return "", "", false
+	}
+	tree, _, ok := gitobj.CommitHeader(body, 2*sha1.Size)
+	return id, tree, ok
+}
+
+// ident splits "NAME <EMAIL> SECONDS ZONE" in its plain form, the only one read here:
+// git has rules of its own for angle brackets in names, stray spaces and odd zones.
+func ident(b []byte) (domain.Identity, time.Time, bool) {
+	s := string(b)
+	lt, gt := strings.IndexByte(s, '<'), strings.IndexByte(s, '>')
+	if lt < 1 || gt < lt || strings.Count(s, "<") != 1 || strings.Count(s, ">") != 1 || s[lt-1] != ' ' {
+		return domain.Identity{}, time.Time{}, false
+	}
+	name, email, when := s[:lt-1], s[lt+1:gt], s[gt+1:]
+	if name == "" || name != strings.TrimSpace(name) || email != strings.TrimSpace(email) {
+		return domain.Identity{}, time.Time{}, false
+	}
+	secs, zone, ok := strings.Cut(strings.TrimPrefix(when, " "), " ")
+	if !ok || len(when) == 0 || when[0] != ' ' || len(zone) != 5 || zone[0] != '+' && zone[0] != '-' {
+		return domain.Identity{}, time.Time{}, false
+	}
+	hh, err1 := strconv.Atoi(zone[1:3])
+	mm, err2 := strconv.Atoi(zone[3:5])
+	t, err3 := strconv.ParseInt(secs, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || hh > 23 || mm > 59 || secs[0] == '+' || secs[0] == '-' ||
+		len(secs) > 1 && secs[0] == '0' || t > 253402300799 {
+		return domain.Identity{}, time.Time{}, false
+	}
+	return domain.Identity{Name: name, Email: email}, time.Unix(t, 0).UTC(), true
+}
+
+// treeEntry is an entry of a tree object.
+type treeEntry struct {
+	mode, name, id string
+}
+
+func (e treeEntry) isTree() bool { return e.mode == "40000" }
+
+// key orders entries as git sorts them in a tree: a tree's name as if it ended in '/'.
+func (e treeEntry) key() string {
+	if e.isTree() {
+		return e.name + "/"
+	}
+	return e.name
+}
+
+// entries parses tree id ("" is the empty tree), holding it to git's order.
+func (l *pushLog) entries(id string) ([]treeEntry, bool) {
+	if id == "" {
+		return nil, true
+	}
+	body, ok := l.trees[id]
+	if !ok {
+		typ, b, err := l.store.read(id)
+		if err != nil || typ != "tree" {
+			return nil, false
+		}
+		body, l.trees[id] = b, b
+	}
+	var es []treeEntry
+	for len(body) > 0 {
+		sp, nul := bytes.IndexByte(body, ' '), bytes.IndexByte(body, 0)
+		if sp <= 0 || nul < sp || nul+1+sha1.Size > len(body) {
+			return nil, false
+		}
+		e := treeEntry{mode: string(body[:sp]), name: string(body[sp+1 : nul]), id: hex.EncodeToString(body[nul+1 : nul+1+sha1.Size])}
+		body = body[nul+1+sha1.Size:]
+		switch e.mode {
+		case "40000", "100644", "100755", "120000":
+		default:
+			return nil, false // a submodule, or a mode git normalises
+		}
+		if e.name == "" || strings.IndexByte(e.name, '/') >= 0 || len(es) > 0 && es[len(es)-1].key() >= e.key() {
+			return nil, false
+		}
+		es = append(es, e)
+	}
+	return es, true
+}
+
+// diff adds to c the paths that differ between trees a (the parent's) and b under
+// prefix, in git's order, as --name-status --no-renames lists them.
+func (l *pushLog) diff(a, b, prefix string, c *domain.Commit) bool {
+	if strings.Count(prefix, "/") >= maxTreeDepth {
+		return false
+	}
+	ea, ok1 := l.entries(a)
+	eb, ok2 := l.entries(b)
+	if !ok1 || !ok2 {
+		return false
+	}
+	for len(ea) > 0 || len(eb) > 0 {
+		switch {
+		case len(eb) == 0 || len(ea) > 0 && ea[0].key() < eb[0].key():
+			if !l.side(ea[0], prefix, &c.Removed) {
+				return false
+			}
+			ea = ea[1:]
+		case len(ea) == 0 || eb[0].key() < ea[0].key():
+			if !l.side(eb[0], prefix, &c.Added) {
+				return false
+			}
+			eb = eb[1:]
+		default:
+			x, y := ea[0], eb[0]
+			ea, eb = ea[1:], eb[1:]
+			switch {
+			case x.mode == y.mode && x.id == y.id:
+			case x.isTree() && y.isTree():
+				if !l.diff(x.id, y.id, prefix+x.name+"/", c) {
+					return false
+				}
+			default: // a file changed in content, mode or type
+				if !l.add(prefix+x.name, &c.Modified) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// side lists e, or every file under it, as only on one side of the diff.
+func (l *pushLog) side(e treeEntry, prefix string, to *[]string) bool {
+	if !e.isTree() {
+		return l.add(prefix+e.name, to)
+	}
+	es, ok := l.entries(e.id)
+	if !ok || len(es) == 0 || strings.Count(prefix, "/") >= maxTreeDepth {
+		return false
+	}
+	for _, x := range es {
+		if !l.side(x, prefix+e.name+"/", to) {
+			return false
+		}
+	}
+	return true
+}
+
+// add lists path, unless git would print it otherwise: quoted (control characters,
+// quotes, backslashes, anything outside ASCII) or with spaces at an end, which
+// GitCommits trims.
+func (l *pushLog) add(path string, to *[]string) bool {
+	if l.paths++; l.paths > maxTreeFiles || path != strings.TrimSpace(path) {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	*to = append(*to, path)
+	return true
+}

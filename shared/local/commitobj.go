@@ -82,7 +82,7 @@ func wellFormed(body []byte, idLen int, present func(id string) bool) bool {
 // plainGitDir finds repo's git directory when it is laid out the ordinary way. Gitfiles
 // (linked worktrees, submodules), shared common dirs, reftable and replace refs all
 // change what git would read or show, and environment overrides make git ignore the
-// directory altogether; each of those is left to git.
+// directory altogether; each of those is left to git, as is a shallow repository.
 func plainGitDir(repo string) (string, bool) {
 	if repo == "" {
 		return "", false
@@ -125,7 +125,8 @@ func plainGitDir(repo string) (string, bool) {
 			return "", false
 		}
 	}
-	for _, p := range []string{"commondir", "reftable", filepath.Join("refs", "replace"), filepath.Join("info", "grafts")} {
+	// A shallow file cuts commits' parents off (a push from a shallow clone leaves one).
+	for _, p := range []string{"commondir", "reftable", "shallow", filepath.Join("refs", "replace"), filepath.Join("info", "grafts")} {
 		if _, err := os.Lstat(filepath.Join(gitDir, p)); !errors.Is(err, fs.ErrNotExist) {
 			return "", false
 		}

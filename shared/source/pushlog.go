@@ -28,7 +28,10 @@ import (
 // single-parent commits down to oldCommit within max+1 of them, an object this reader
 // does not handle, a header or an identity git might print otherwise (an encoding, a
 // name or an email with angle brackets, an unusual time zone), and a path git would
-// quote or trim. TestPushCommitsMatchesGit holds the result to git's.
+// quote or trim. (What the repository's layout or configuration may change is the
+// caller's to check: local's plainGitDir refuses shallow and grafted repositories and
+// replace refs, and GitCommits pins the settings that change its output.)
+// TestPushCommitsMatchesGit holds the result to git's.
 func PushCommits(objects, newCommit, oldCommit string, max int) (commits []domain.Commit, truncated, ok bool) {
 	if max < 1 || !gitobj.IsID([]byte(newCommit), 2*sha1.Size) || !gitobj.IsID([]byte(oldCommit), 2*sha1.Size) ||
 		strings.Trim(oldCommit, "0") == "" {
@@ -40,6 +43,9 @@ func PushCommits(objects, newCommit, oldCommit string, max int) (commits []domai
 	}
 	defer store.close()
 	l := &pushLog{store: store, trees: map[string][]byte{}}
+	if _, ok := l.tree(newCommit); !ok {
+		return nil, false, false // git fails on what is not a commit, even pushed over itself
+	}
 	for id := newCommit; id != oldCommit; {
 		if len(commits) == max+1 {
 			return nil, false, false // more than git would list: git decides
@@ -99,25 +105,27 @@ func (l *pushLog) commit(id string) (domain.Commit, string, bool) {
 	if authors != 1 || !utf8.Valid(body) {
 		return domain.Commit{}, "", false
 	}
-	_, ptree, ok := l.parentTree(parents[0])
+	ptree, ok := l.tree(parents[0])
 	if !ok || !l.diff(ptree, tree, "", &c) {
 		return domain.Commit{}, "", false
 	}
 	return c, parents[0], true
 }
 
-// parentTree is the tree of commit id.
-func (l *pushLog) parentTree(id string) (string, string, bool) {
+// tree is the tree of commit id.
+func (l *pushLog) tree(id string) (string, bool) {
 	typ, body, err := l.store.read(id)
 	if err != nil || typ != "commit" {
-		return "", "", false
+		return "", false
 	}
 	tree, _, ok := gitobj.CommitHeader(body, 2*sha1.Size)
-	return id, tree, ok
+	return tree, ok
 }
 
 // ident splits "NAME <EMAIL> SECONDS ZONE" in its plain form, the only one read here:
-// git has rules of its own for angle brackets in names, stray spaces and odd zones.
+// git has rules of its own for angle brackets in names, stray spaces and odd zones, and
+// prints a time outside the years 1970 to 9999 in its zone in ways RFC 3339 does not
+// read (or fails on it).
 func ident(b []byte) (domain.Identity, time.Time, bool) {
 	s := string(b)
 	lt, gt := strings.IndexByte(s, '<'), strings.IndexByte(s, '>')
@@ -132,14 +140,30 @@ func ident(b []byte) (domain.Identity, time.Time, bool) {
 	if !ok || len(when) == 0 || when[0] != ' ' || len(zone) != 5 || zone[0] != '+' && zone[0] != '-' {
 		return domain.Identity{}, time.Time{}, false
 	}
-	hh, err1 := strconv.Atoi(zone[1:3])
-	mm, err2 := strconv.Atoi(zone[3:5])
-	t, err3 := strconv.ParseInt(secs, 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || hh > 23 || mm > 59 || secs[0] == '+' || secs[0] == '-' ||
-		len(secs) > 1 && secs[0] == '0' || t > 253402300799 {
+	if !digits(zone[1:]) || !digits(secs) || len(secs) > 1 && secs[0] == '0' || len(secs) > 12 {
+		return domain.Identity{}, time.Time{}, false
+	}
+	hh, _ := strconv.Atoi(zone[1:3])
+	mm, _ := strconv.Atoi(zone[3:5])
+	t, _ := strconv.ParseInt(secs, 10, 64)
+	offset := int64(hh*3600 + mm*60)
+	if zone[0] == '-' {
+		offset = -offset
+	}
+	if hh > 23 || mm > 59 || t+offset < 0 || t+offset > 253402300799 {
 		return domain.Identity{}, time.Time{}, false
 	}
 	return domain.Identity{Name: name, Email: email}, time.Unix(t, 0).UTC(), true
+}
+
+// digits reports whether s is one or more ASCII digits.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // treeEntry is an entry of a tree object.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -42,7 +43,10 @@ func (g GitCommits) Commits(ctx context.Context, repo, newCommit, oldCommit stri
 	if !isCommitID(newCommit) || oldCommit != "" && !isCommitID(oldCommit) {
 		return nil, false, fmt.Errorf("git log in %s: bad commit range %q..%q", dir, oldCommit, newCommit)
 	}
+	// What a user's configuration could change in this output is pinned: the order of
+	// the paths (diff.orderFile), the output encoding, signatures printed with the log.
 	args := []string{"-C", dir, "log", "--no-color", "--first-parent", "--name-status", "--no-renames",
+		"-O" + os.DevNull, "--encoding=UTF-8", "--no-show-signature",
 		fmt.Sprintf("--max-count=%d", max+1), "--format=%x1e%H%x00%an%x00%ae%x00%aI%x00%B%x00", newCommit}
 	if oldCommit != "" {
 		args = append(args, "^"+oldCommit)

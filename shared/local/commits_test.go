@@ -336,3 +336,37 @@ func TestPushCommitsInShallowAndConfiguredRepositories(t *testing.T) {
 	}
 	same("shallow")
 }
+
+// TestPushCommitsOverAnOldTipWithAStrangeParent: git reads the old tip's parents to
+// leave them out, and fails on a parent that is a tree; the Go reader leaves such a push
+// to git, for the same answer.
+func TestPushCommitsOverAnOldTipWithAStrangeParent(t *testing.T) {
+	needGit(t)
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	repo := t.TempDir()
+	runGit(t, repo, nil, "init", "-q", "-b", "main")
+	history{tb: t, repo: repo}.commit("base", map[string]*string{"a.txt": text("a")})
+	tree := runGit(t, repo, nil, "rev-parse", "HEAD^{tree}")
+	write := func(body string) string {
+		f := filepath.Join(t.TempDir(), "commit")
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return runGit(t, repo, nil, "hash-object", "-t", "commit", "-w", "--literally", f)
+	}
+	const who = "author A <a@example.com> 1700000000 +0000\ncommitter C <c@example.com> 1700000000 +0000\n"
+	old := write("tree " + tree + "\nparent " + tree + "\n" + who + "\nold\n")
+	new := write("tree " + tree + "\nparent " + old + "\n" + who + "\nnew\n")
+	ctx := context.Background()
+	for _, p := range []pushRange{{old, new}, {old, old}} {
+		want, _, wantErr := trigger.GitCommits{}.Commits(ctx, repo, p.new, p.old, 50)
+		got, _, err := commitLister{}.Commits(ctx, repo, p.new, p.old, 50)
+		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s over %s: listed %+v (%v), git lists %+v (%v)", p.new[:7], p.old[:7], got, err, want, wantErr)
+		}
+		if _, _, goes := source.PushCommits(filepath.Join(repo, ".git", "objects"), p.new, p.old, 50); goes {
+			t.Errorf("%s over %s: the Go reader took a push over an old tip whose parent is a tree", p.new[:7], p.old[:7])
+		}
+	}
+}

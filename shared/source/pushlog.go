@@ -57,6 +57,11 @@ func PushCommits(objects, newCommit, oldCommit string, max int) (commits []domai
 		commits = append(commits, c)
 		id = parent
 	}
+	// git reads the old tip's parents too, to leave them out, and fails on one it has
+	// met as another kind of object: such a push goes to git.
+	if !l.parentsAreCommits(oldCommit) {
+		return nil, false, false
+	}
 	if len(commits) > max {
 		commits, truncated = commits[:max], true
 	}
@@ -110,6 +115,24 @@ func (l *pushLog) commit(id string) (domain.Commit, string, bool) {
 		return domain.Commit{}, "", false
 	}
 	return c, parents[0], true
+}
+
+// parentsAreCommits reports whether id is a commit whose parents are all commits.
+func (l *pushLog) parentsAreCommits(id string) bool {
+	typ, body, err := l.store.read(id)
+	if err != nil || typ != "commit" {
+		return false
+	}
+	_, parents, ok := gitobj.CommitHeader(body, 2*sha1.Size)
+	if !ok {
+		return false
+	}
+	for _, p := range parents {
+		if typ, _, err := l.store.read(p); err != nil || typ != "commit" {
+			return false
+		}
+	}
+	return true
 }
 
 // tree is the tree of commit id.

@@ -48,6 +48,24 @@ func (h history) commit(msg string, files map[string]*string, env ...string) str
 
 func text(s string) *string { return &s }
 
+// isolatedGit keeps the developer's git configuration (a log.showSignature, say) out of
+// a test; GIT_CONFIG_GLOBAL would also turn the Go reader off (plainGitDir).
+func isolatedGit(t *testing.T) {
+	t.Helper()
+	needGit(t)
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+}
+
+// newHistory makes an empty working repository.
+func newHistory(tb testing.TB) history {
+	tb.Helper()
+	repo := tb.TempDir()
+	runGit(tb, repo, nil, "init", "-q", "-b", "main")
+	return history{tb: tb, repo: repo}
+}
+
 // pushRange is what a push moved a branch from and to.
 type pushRange struct{ old, new string }
 
@@ -62,12 +80,7 @@ func oddPath(path string) func(h history, base string) pushRange {
 // where it applies and with `git log` (trigger.GitCommits), and wants the same commits;
 // and it checks that the Go reader takes the plain pushes and leaves the rest to git.
 func TestPushCommitsMatchesGit(t *testing.T) {
-	needGit(t)
-	// No developer's git configuration (a log.showSignature, say) changes git's output;
-	// GIT_CONFIG_GLOBAL would also turn the Go reader off (plainGitDir).
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	isolatedGit(t)
 	for _, tc := range []struct {
 		name  string
 		max   int
@@ -153,9 +166,8 @@ func TestPushCommitsMatchesGit(t *testing.T) {
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			repo := t.TempDir()
-			runGit(t, repo, nil, "init", "-q", "-b", "main")
-			h := history{tb: t, repo: repo}
+			h := newHistory(t)
+			repo := h.repo
 			base := h.commit("base", map[string]*string{"README.md": text("readme\n"), "build.sh": text("#!/bin/sh\n"), "lib.txt": text("lib\n")})
 			p := tc.build(h, base)
 			ctx := context.Background()
@@ -184,14 +196,11 @@ func TestPushCommitsMatchesGit(t *testing.T) {
 // TestPushCommitsInABareRepository: the watched repository of local mode is often bare,
 // its objects pushed into it.
 func TestPushCommitsInABareRepository(t *testing.T) {
-	needGit(t)
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	isolatedGit(t)
 	bare := t.TempDir()
 	runGit(t, bare, nil, "init", "-q", "--bare", "-b", "main")
-	work := t.TempDir()
-	runGit(t, work, nil, "init", "-q", "-b", "main")
-	h := history{tb: t, repo: work}
+	h := newHistory(t)
+	work := h.repo
 	old := h.commit("first", map[string]*string{"a/b.txt": text("b")})
 	runGit(t, work, nil, "push", "-q", bare, "main")
 	h.commit("second", map[string]*string{"a/c.txt": text("c")})
@@ -215,9 +224,8 @@ func TestPushCommitsInABareRepository(t *testing.T) {
 // as local mode's trigger does before starting a run: read in Go, and with git log.
 func BenchmarkPushCommits(b *testing.B) {
 	needGit(b)
-	repo := b.TempDir()
-	runGit(b, repo, nil, "init", "-q", "-b", "main")
-	h := history{tb: b, repo: repo}
+	h := newHistory(b)
+	repo := h.repo
 	old := h.commit("base", map[string]*string{"README.md": text("r"), "src/main.go": text("package main\n")})
 	new := h.commit("change", map[string]*string{"README.md": text("r2"), "src/main.go": text("package main\n\nfunc main() {}\n")})
 	ctx := context.Background()
@@ -240,9 +248,7 @@ func BenchmarkPushCommits(b *testing.B) {
 // leaves to git every shape git prints otherwise, which then gives git's answer (or
 // its error).
 func TestPushCommitsOfHandMadeCommits(t *testing.T) {
-	needGit(t)
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	isolatedGit(t)
 	const plain = "author A <a@example.com> 1700000000 +0100\ncommitter C <c@example.com> 1700000000 +0100\n"
 	for _, tc := range []struct {
 		name, header, message string
@@ -268,9 +274,8 @@ func TestPushCommitsOfHandMadeCommits(t *testing.T) {
 		{"not UTF-8", plain, "\nmsg \xff\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			repo := t.TempDir()
-			runGit(t, repo, nil, "init", "-q", "-b", "main")
-			h := history{tb: t, repo: repo}
+			h := newHistory(t)
+			repo := h.repo
 			base := h.commit("base", map[string]*string{"a.txt": text("a")})
 			h.commit("change", map[string]*string{"a.txt": text("a2"), "b.txt": text("b")})
 			body := "tree " + runGit(t, repo, nil, "rev-parse", "HEAD^{tree}") + "\nparent " + base + "\n" + tc.header + tc.message
@@ -297,12 +302,9 @@ func TestPushCommitsOfHandMadeCommits(t *testing.T) {
 // whose cut-off commit git lists as a root) or pinned in GitCommits (the path order of
 // diff.orderFile, the output encoding), so both ways give the same commits.
 func TestPushCommitsInShallowAndConfiguredRepositories(t *testing.T) {
-	needGit(t)
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
-	repo := t.TempDir()
-	runGit(t, repo, nil, "init", "-q", "-b", "main")
-	h := history{tb: t, repo: repo}
+	isolatedGit(t)
+	h := newHistory(t)
+	repo := h.repo
 	base := h.commit("base", map[string]*string{"a.txt": text("a"), "z.txt": text("z")})
 	c1 := h.commit("one", map[string]*string{"a.txt": text("a1"), "z.txt": text("z1")})
 	c2 := h.commit("two", map[string]*string{"a.txt": text("a2"), "z.txt": text("z2")}, "GIT_AUTHOR_NAME=José")
@@ -341,12 +343,10 @@ func TestPushCommitsInShallowAndConfiguredRepositories(t *testing.T) {
 // leave them out, and fails on a parent that is a tree; the Go reader leaves such a push
 // to git, for the same answer.
 func TestPushCommitsOverAnOldTipWithAStrangeParent(t *testing.T) {
-	needGit(t)
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
-	repo := t.TempDir()
-	runGit(t, repo, nil, "init", "-q", "-b", "main")
-	history{tb: t, repo: repo}.commit("base", map[string]*string{"a.txt": text("a")})
+	isolatedGit(t)
+	h := newHistory(t)
+	repo := h.repo
+	h.commit("base", map[string]*string{"a.txt": text("a")})
 	tree := runGit(t, repo, nil, "rev-parse", "HEAD^{tree}")
 	write := func(body string) string {
 		f := filepath.Join(t.TempDir(), "commit")

@@ -42,7 +42,7 @@ func PushCommits(objects, newCommit, oldCommit string, max int) (commits []domai
 		return nil, false, false
 	}
 	defer store.close()
-	l := &pushLog{store: store, trees: map[string][]byte{}}
+	l := &pushLog{store: store, read: map[string]object{}}
 	if _, ok := l.tree(newCommit); !ok {
 		return nil, false, false // git fails on what is not a commit, even pushed over itself
 	}
@@ -74,13 +74,32 @@ func PushCommits(objects, newCommit, oldCommit string, max int) (commits []domai
 // pushLog reads the commits of a push and the trees they changed.
 type pushLog struct {
 	store *objectStore
-	trees map[string][]byte
+	// read holds every object read: a commit is read as one commit's parent and then
+	// as the next one listed, and a tree as one commit's and as its child's parent's.
+	read  map[string]object
 	paths int // paths listed so far, bounded by maxTreeFiles
+}
+
+// object is an object read, with the error reading it gave.
+type object struct {
+	typ  string
+	body []byte
+	err  error
+}
+
+// object reads object id once.
+func (l *pushLog) object(id string) (typ string, body []byte, err error) {
+	o, ok := l.read[id]
+	if !ok {
+		o.typ, o.body, o.err = l.store.read(id)
+		l.read[id] = o
+	}
+	return o.typ, o.body, o.err
 }
 
 // commit reads commit id: its entry as git log prints it, and its one parent.
 func (l *pushLog) commit(id string) (domain.Commit, string, bool) {
-	typ, body, err := l.store.read(id)
+	typ, body, err := l.object(id)
 	if err != nil || typ != "commit" || bytes.IndexByte(body, 0) >= 0 || bytes.IndexByte(body, 0x1e) >= 0 {
 		// A NUL ends git's reading of the commit; 0x1e separates the records GitCommits
 		// parses.
@@ -119,7 +138,7 @@ func (l *pushLog) commit(id string) (domain.Commit, string, bool) {
 
 // parentsAreCommits reports whether id is a commit whose parents are all commits.
 func (l *pushLog) parentsAreCommits(id string) bool {
-	typ, body, err := l.store.read(id)
+	typ, body, err := l.object(id)
 	if err != nil || typ != "commit" {
 		return false
 	}
@@ -128,7 +147,7 @@ func (l *pushLog) parentsAreCommits(id string) bool {
 		return false
 	}
 	for _, p := range parents {
-		if typ, _, err := l.store.read(p); err != nil || typ != "commit" {
+		if typ, _, err := l.object(p); err != nil || typ != "commit" {
 			return false
 		}
 	}
@@ -137,7 +156,7 @@ func (l *pushLog) parentsAreCommits(id string) bool {
 
 // tree is the tree of commit id.
 func (l *pushLog) tree(id string) (string, bool) {
-	typ, body, err := l.store.read(id)
+	typ, body, err := l.object(id)
 	if err != nil || typ != "commit" {
 		return "", false
 	}
@@ -209,13 +228,9 @@ func (l *pushLog) entries(id string) ([]treeEntry, bool) {
 	if id == "" {
 		return nil, true
 	}
-	body, ok := l.trees[id]
-	if !ok {
-		typ, b, err := l.store.read(id)
-		if err != nil || typ != "tree" {
-			return nil, false
-		}
-		body, l.trees[id] = b, b
+	typ, body, err := l.object(id)
+	if err != nil || typ != "tree" {
+		return nil, false
 	}
 	var es []treeEntry
 	for len(body) > 0 {

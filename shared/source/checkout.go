@@ -159,14 +159,12 @@ func (c *treeCheckout) walk(id, prefix string, files *[]file, dirs *[]string) er
 	}
 	seen := map[string]bool{}
 	for len(body) > 0 {
-		sp := bytes.IndexByte(body, ' ')
-		nul := bytes.IndexByte(body, 0)
-		if sp <= 0 || nul < sp || nul+1+sha1.Size > len(body) {
+		e, rest, ok := nextEntry(body)
+		if !ok {
 			return errUnsupported
 		}
-		mode, name := string(body[:sp]), string(body[sp+1:nul])
-		entryID := hex.EncodeToString(body[nul+1 : nul+1+sha1.Size])
-		body = body[nul+1+sha1.Size:]
+		body = rest
+		mode, name, entryID := e.mode, e.name, e.id
 		if !ordinaryName(name) || seen[name] {
 			return errUnsupported
 		}

@@ -213,6 +213,16 @@ type treeEntry struct {
 	mode, name, id string
 }
 
+// nextEntry reads the first entry of a tree object's body, and returns the rest.
+func nextEntry(body []byte) (e treeEntry, rest []byte, ok bool) {
+	sp, nul := bytes.IndexByte(body, ' '), bytes.IndexByte(body, 0)
+	if sp <= 0 || nul < sp || nul+1+sha1.Size > len(body) {
+		return treeEntry{}, nil, false
+	}
+	e = treeEntry{mode: string(body[:sp]), name: string(body[sp+1 : nul]), id: hex.EncodeToString(body[nul+1 : nul+1+sha1.Size])}
+	return e, body[nul+1+sha1.Size:], true
+}
+
 func (e treeEntry) isTree() bool { return e.mode == "40000" }
 
 // key orders entries as git sorts them in a tree: a tree's name as if it ended in '/'.
@@ -234,12 +244,11 @@ func (l *pushLog) entries(id string) ([]treeEntry, bool) {
 	}
 	var es []treeEntry
 	for len(body) > 0 {
-		sp, nul := bytes.IndexByte(body, ' '), bytes.IndexByte(body, 0)
-		if sp <= 0 || nul < sp || nul+1+sha1.Size > len(body) {
+		e, rest, ok := nextEntry(body)
+		if !ok {
 			return nil, false
 		}
-		e := treeEntry{mode: string(body[:sp]), name: string(body[sp+1 : nul]), id: hex.EncodeToString(body[nul+1 : nul+1+sha1.Size])}
-		body = body[nul+1+sha1.Size:]
+		body = rest
 		switch e.mode {
 		case "40000", "100644", "100755", "120000":
 		default:
